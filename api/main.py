@@ -1,0 +1,59 @@
+"""The FastAPI app factory: mounts the routers under ``/v1`` and owns the service's life."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
+
+from api.errors import install_error_handlers
+from api.routes import admin, health, memories, search
+from memsvc.service import MemoryService
+from memsvc.settings import Settings, get_settings
+
+__all__ = ["create_app"]
+
+api_router = APIRouter()
+api_router.include_router(memories.router)
+api_router.include_router(search.router)
+api_router.include_router(admin.router)
+
+
+def _operation_id(route: APIRoute) -> str:
+    # Stable ids ({tag}-{name}) keep the OpenAPI spec and generated clients stable.
+    return f"{route.tags[0]}-{route.name}" if route.tags else route.name
+
+
+def create_app(
+    settings: Settings | None = None, *, service: MemoryService | None = None
+) -> FastAPI:
+    """The app. Pass ``service`` to reuse one (tests); otherwise it is built at start-up."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = service is None
+        app.state.service = service or MemoryService.from_settings(settings or get_settings())
+        if own:
+            app.state.service.warm_up()
+            app.state.service.start_background()
+        try:
+            yield
+        finally:
+            if own:
+                app.state.service.close()
+
+    app = FastAPI(
+        title="memsvc",
+        version="0.1.0",
+        description="Long-term memory for LLM applications.",
+        lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
+    )
+    if service is not None:
+        app.state.service = service
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(api_router, prefix="/v1")
+    return app

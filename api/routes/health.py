@@ -1,0 +1,34 @@
+"""Liveness and readiness probes (no auth)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from api.deps import ServiceDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """The process is up."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", response_model=None)
+def readyz(service: ServiceDep) -> dict[str, object] | JSONResponse:
+    """The database answers and the indexes are loaded."""
+    try:
+        with service.deps.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        body = {"status": "unavailable", "database": f"error: {type(exc).__name__}"}
+        return JSONResponse(body, status_code=503)
+    return {
+        "status": "ready",
+        "database": "ok",
+        "indexed_memories": len(service.deps.indexes.vectors),
+    }

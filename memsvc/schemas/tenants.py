@@ -1,0 +1,43 @@
+"""Tenants and API keys (admin routes)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from memsvc.schemas.common import Strict
+
+__all__ = ["ApiKeyCreated", "ApiKeyPublic", "TenantCreate", "TenantPublic"]
+
+
+class TenantCreate(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="Optional stable id; generated when omitted.",
+    )
+
+
+class TenantPublic(BaseModel):
+    id: str
+    name: str
+    created_at: datetime
+
+
+class ApiKeyPublic(BaseModel):
+    id: str
+    tenant_id: str
+    name: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyPublic):
+    """Returned once, at creation: ``key`` is never shown again (only its hash is stored)."""
+
+    key: str

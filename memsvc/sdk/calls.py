@@ -1,0 +1,152 @@
+"""The REST calls of the SDK, described as :class:`ApiCall` values (no I/O here)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from memsvc.schemas import (
+    DeleteResult,
+    ListEnvelope,
+    MemoryCreate,
+    MemoryFilter,
+    MemoryHistoryEntry,
+    MemoryPublic,
+    MemoryWriteResult,
+    Page,
+    SearchResponse,
+)
+from memsvc.sdk._base import (
+    UNSET,
+    ApiCall,
+    MemoryInput,
+    build_add_items,
+    build_filter,
+    build_search,
+    build_update,
+    filter_params,
+)
+
+__all__ = ["MemoryCalls"]
+
+
+def _id(memory_id: str) -> str:
+    return quote(str(memory_id), safe="")
+
+
+class MemoryCalls:
+    """Builds the request for each SDK method; shared by the sync and async clients."""
+
+    @staticmethod
+    def add(
+        memories: MemoryInput | Sequence[MemoryInput],
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        kind: str | None = None,
+        occurred_at: datetime | None = None,
+    ) -> ApiCall:
+        items = build_add_items(
+            memories,
+            user_id=user_id,
+            agent_id=agent_id,
+            session_id=session_id,
+            metadata=metadata,
+            kind=kind,
+            occurred_at=occurred_at,
+        )
+        dumped = [i.model_dump(mode="json", exclude_unset=True) for i in items]
+        # One memory goes as itself so errors name its fields as the embedded Memory does.
+        single = isinstance(memories, (str, Mapping, MemoryCreate))
+        body = dumped[0] if single else {"items": dumped}
+        return ApiCall(
+            "POST", "/v1/memories", json=body, response_type=ListEnvelope[MemoryWriteResult]
+        )
+
+    @staticmethod
+    def search(
+        query: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        filters: MemoryFilter | Mapping[str, Any] | None = None,
+        top_k: int = 10,
+        threshold: float | None = None,
+        fusion: str = "rrf",
+    ) -> ApiCall:
+        scope = build_filter(filters, user_id=user_id, agent_id=agent_id, session_id=session_id)
+        request = build_search(query, scope, top_k=top_k, threshold=threshold, fusion=fusion)
+        return ApiCall(
+            "POST",
+            "/v1/search",
+            json=request.model_dump(mode="json", exclude_none=True),
+            response_type=SearchResponse,
+        )
+
+    @staticmethod
+    def get(memory_id: str) -> ApiCall:
+        return ApiCall("GET", f"/v1/memories/{_id(memory_id)}", response_type=MemoryPublic)
+
+    @staticmethod
+    def get_all(
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        filters: MemoryFilter | Mapping[str, Any] | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        order: str = "desc",
+    ) -> ApiCall:
+        scope = build_filter(filters, user_id=user_id, agent_id=agent_id, session_id=session_id)
+        params = filter_params(scope) | {"limit": limit, "order": order}
+        if cursor:
+            params["cursor"] = cursor
+        return ApiCall("GET", "/v1/memories", params=params, response_type=Page[MemoryPublic])
+
+    @staticmethod
+    def update(memory_id: str, **fields: Any) -> ApiCall:
+        body = build_update(**fields)
+        return ApiCall(
+            "PATCH",
+            f"/v1/memories/{_id(memory_id)}",
+            json={k: _jsonable(v) for k, v in body.items()},
+            response_type=MemoryPublic,
+        )
+
+    @staticmethod
+    def delete(memory_id: str) -> ApiCall:
+        return ApiCall("DELETE", f"/v1/memories/{_id(memory_id)}", response_type=DeleteResult)
+
+    @staticmethod
+    def delete_all(
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+    ) -> ApiCall:
+        scope = build_filter(None, user_id=user_id, agent_id=agent_id, session_id=session_id)
+        return ApiCall(
+            "DELETE", "/v1/memories", params=filter_params(scope), response_type=DeleteResult
+        )
+
+    @staticmethod
+    def history(memory_id: str) -> ApiCall:
+        return ApiCall(
+            "GET",
+            f"/v1/memories/{_id(memory_id)}/history",
+            response_type=ListEnvelope[MemoryHistoryEntry],
+        )
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+# Keep UNSET importable from here for the clients' signatures.
+_ = UNSET

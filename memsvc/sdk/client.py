@@ -1,0 +1,409 @@
+"""REST clients: ``MemoryClient`` (sync) and ``AsyncMemoryClient``, twins over httpx.
+
+Both take an API key (or ``MEMSVC_API_KEY``) and a base URL (or ``MEMSVC_URL``), or a ready
+``httpx.Client`` / ``httpx.AsyncClient`` (tests pass one bound to the app in-process).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from enum import Enum
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+
+from memsvc.errors import MemsvcError, ServerError, TransportError
+from memsvc.schemas import (
+    MemoryFilter,
+    MemoryHistoryEntry,
+    MemoryPublic,
+    MemoryWriteResult,
+    Page,
+    SearchResult,
+)
+from memsvc.sdk._base import UNSET, ApiCall, MemoryInput, Unset, error_from_response
+from memsvc.sdk.calls import MemoryCalls
+
+__all__ = ["AsyncMemoryClient", "MemoryClient"]
+
+DEFAULT_URL = "http://127.0.0.1:8765"
+
+
+class _State(Enum):
+    UNOPENED = 1
+    OPENED = 2
+    CLOSED = 3
+
+
+class _BaseMemoryClient:
+    """Configuration, headers and response handling shared by both clients."""
+
+    def __init__(self, base_url: str | None, api_key: str | None, timeout: float) -> None:
+        self.base_url = (base_url or os.environ.get("MEMSVC_URL") or DEFAULT_URL).rstrip("/")
+        self.api_key = api_key or os.environ.get("MEMSVC_API_KEY")
+        self.timeout = timeout
+        self._state = _State.UNOPENED
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Accept": "application/json", "User-Agent": "memsvc-python"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        return headers
+
+    def _check_open(self) -> None:
+        if self._state is _State.CLOSED:
+            raise MemsvcError("the client is closed; create a new one")
+        self._state = _State.OPENED
+
+    @staticmethod
+    def _read(call: ApiCall, response: httpx.Response) -> Any:
+        try:
+            payload = response.json() if response.content else None
+        except ValueError:
+            payload = None
+        if response.is_error:
+            raise error_from_response(
+                response.status_code, payload, request=response.request, response=response
+            )
+        if payload is None and call.response_type is not None:
+            raise ServerError(
+                f"empty or non-JSON answer to {call.method} {call.path}",
+                request=response.request,
+                response=response,
+            )
+        return call.parse(payload)
+
+
+class MemoryClient(_BaseMemoryClient):
+    """Synchronous client for a memsvc server."""
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        timeout: float = 30.0,
+        http_client: httpx.Client | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        super().__init__(base_url, api_key, timeout)
+        self._http = http_client or httpx.Client(
+            base_url=self.base_url, timeout=timeout, transport=transport
+        )
+
+    def _send(self, call: ApiCall) -> Any:
+        self._check_open()
+        try:
+            response = self._http.request(
+                call.method,
+                call.path,
+                params=call.params or None,
+                json=call.json,
+                headers=self._headers(),
+            )
+        except httpx.TransportError as exc:
+            raise TransportError(f"{call.method} {call.path}: {exc}", request=exc.request) from exc
+        return self._read(call, response)
+
+    def close(self) -> None:
+        if self._state is not _State.CLOSED:
+            self._state = _State.CLOSED
+            self._http.close()
+
+    def __enter__(self) -> Self:
+        self._check_open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- the memory surface (same names and signatures as AsyncMemoryClient and Memory) -----
+
+    def add(
+        self,
+        memories: MemoryInput | Sequence[MemoryInput],
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        kind: str | None = None,
+        occurred_at: datetime | None = None,
+    ) -> list[MemoryWriteResult]:
+        """Store one memory or a batch (all or nothing); duplicates come back as NOOP."""
+        call = MemoryCalls.add(
+            memories,
+            user_id=user_id,
+            agent_id=agent_id,
+            session_id=session_id,
+            metadata=metadata,
+            kind=kind,
+            occurred_at=occurred_at,
+        )
+        return self._send(call).data
+
+    def search(
+        self,
+        query: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        filters: MemoryFilter | Mapping[str, Any] | None = None,
+        top_k: int = 10,
+        threshold: float | None = None,
+        fusion: str = "rrf",
+    ) -> list[SearchResult]:
+        """The ``top_k`` most relevant memories, best first."""
+        call = MemoryCalls.search(
+            query,
+            user_id=user_id,
+            agent_id=agent_id,
+            session_id=session_id,
+            filters=filters,
+            top_k=top_k,
+            threshold=threshold,
+            fusion=fusion,
+        )
+        return self._send(call).data
+
+    def get(self, memory_id: str) -> MemoryPublic:
+        return self._send(MemoryCalls.get(memory_id))
+
+    def get_all(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        filters: MemoryFilter | Mapping[str, Any] | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        order: str = "desc",
+    ) -> Page[MemoryPublic]:
+        """One page of memories; pass ``page.next_cursor`` as ``cursor`` for the next."""
+        call = MemoryCalls.get_all(
+            user_id=user_id,
+            agent_id=agent_id,
+            session_id=session_id,
+            filters=filters,
+            limit=limit,
+            cursor=cursor,
+            order=order,
+        )
+        return self._send(call)
+
+    def update(
+        self,
+        memory_id: str,
+        *,
+        text: str | Unset = UNSET,
+        kind: str | Unset = UNSET,
+        metadata: Mapping[str, Any] | Unset | None = UNSET,
+        importance: float | Unset = UNSET,
+        occurred_at: datetime | Unset = UNSET,
+        valid_from: datetime | Unset | None = UNSET,
+        valid_to: datetime | Unset | None = UNSET,
+    ) -> MemoryPublic:
+        """Change only the fields given; ``metadata=None`` clears it."""
+        call = MemoryCalls.update(
+            memory_id,
+            text=text,
+            kind=kind,
+            metadata=metadata,
+            importance=importance,
+            occurred_at=occurred_at,
+            valid_from=valid_from,
+            valid_to=valid_to,
+        )
+        return self._send(call)
+
+    def delete(self, memory_id: str) -> None:
+        self._send(MemoryCalls.delete(memory_id))
+
+    def delete_all(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+    ) -> int:
+        """Delete every memory of a scope; returns how many."""
+        call = MemoryCalls.delete_all(user_id=user_id, agent_id=agent_id, session_id=session_id)
+        return self._send(call).deleted
+
+    def history(self, memory_id: str) -> list[MemoryHistoryEntry]:
+        return self._send(MemoryCalls.history(memory_id)).data
+
+
+class AsyncMemoryClient(_BaseMemoryClient):
+    """Asynchronous client for a memsvc server (same surface as :class:`MemoryClient`)."""
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        timeout: float = 30.0,
+        http_client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__(base_url, api_key, timeout)
+        self._http = http_client or httpx.AsyncClient(
+            base_url=self.base_url, timeout=timeout, transport=transport
+        )
+
+    async def _send(self, call: ApiCall) -> Any:
+        self._check_open()
+        try:
+            response = await self._http.request(
+                call.method,
+                call.path,
+                params=call.params or None,
+                json=call.json,
+                headers=self._headers(),
+            )
+        except httpx.TransportError as exc:
+            raise TransportError(f"{call.method} {call.path}: {exc}", request=exc.request) from exc
+        return self._read(call, response)
+
+    async def close(self) -> None:
+        if self._state is not _State.CLOSED:
+            self._state = _State.CLOSED
+            await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        self._check_open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def add(
+        self,
+        memories: MemoryInput | Sequence[MemoryInput],
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        kind: str | None = None,
+        occurred_at: datetime | None = None,
+    ) -> list[MemoryWriteResult]:
+        """Store one memory or a batch (all or nothing); duplicates come back as NOOP."""
+        call = MemoryCalls.add(
+            memories,
+            user_id=user_id,
+            agent_id=agent_id,
+            session_id=session_id,
+            metadata=metadata,
+            kind=kind,
+            occurred_at=occurred_at,
+        )
+        return (await self._send(call)).data
+
+    async def search(
+        self,
+        query: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        filters: MemoryFilter | Mapping[str, Any] | None = None,
+        top_k: int = 10,
+        threshold: float | None = None,
+        fusion: str = "rrf",
+    ) -> list[SearchResult]:
+        """The ``top_k`` most relevant memories, best first."""
+        call = MemoryCalls.search(
+            query,
+            user_id=user_id,
+            agent_id=agent_id,
+            session_id=session_id,
+            filters=filters,
+            top_k=top_k,
+            threshold=threshold,
+            fusion=fusion,
+        )
+        return (await self._send(call)).data
+
+    async def get(self, memory_id: str) -> MemoryPublic:
+        return await self._send(MemoryCalls.get(memory_id))
+
+    async def get_all(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        filters: MemoryFilter | Mapping[str, Any] | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        order: str = "desc",
+    ) -> Page[MemoryPublic]:
+        """One page of memories; pass ``page.next_cursor`` as ``cursor`` for the next."""
+        call = MemoryCalls.get_all(
+            user_id=user_id,
+            agent_id=agent_id,
+            session_id=session_id,
+            filters=filters,
+            limit=limit,
+            cursor=cursor,
+            order=order,
+        )
+        return await self._send(call)
+
+    async def update(
+        self,
+        memory_id: str,
+        *,
+        text: str | Unset = UNSET,
+        kind: str | Unset = UNSET,
+        metadata: Mapping[str, Any] | Unset | None = UNSET,
+        importance: float | Unset = UNSET,
+        occurred_at: datetime | Unset = UNSET,
+        valid_from: datetime | Unset | None = UNSET,
+        valid_to: datetime | Unset | None = UNSET,
+    ) -> MemoryPublic:
+        """Change only the fields given; ``metadata=None`` clears it."""
+        call = MemoryCalls.update(
+            memory_id,
+            text=text,
+            kind=kind,
+            metadata=metadata,
+            importance=importance,
+            occurred_at=occurred_at,
+            valid_from=valid_from,
+            valid_to=valid_to,
+        )
+        return await self._send(call)
+
+    async def delete(self, memory_id: str) -> None:
+        await self._send(MemoryCalls.delete(memory_id))
+
+    async def delete_all(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+    ) -> int:
+        """Delete every memory of a scope; returns how many."""
+        call = MemoryCalls.delete_all(user_id=user_id, agent_id=agent_id, session_id=session_id)
+        return (await self._send(call)).deleted
+
+    async def history(self, memory_id: str) -> list[MemoryHistoryEntry]:
+        return (await self._send(MemoryCalls.history(memory_id))).data

@@ -1,0 +1,188 @@
+"""``Memory``: the whole service in-process, no server. Same surface as the REST clients.
+
+Data lives under ``data_dir`` (SQLite + faiss snapshots) unless ``MEMSVC_DATABASE_URL`` points
+elsewhere. Everything is stored for the ``local`` tenant unless another is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from memsvc.embeddings import Embedder
+from memsvc.errors import MemsvcError
+from memsvc.schemas import (
+    MemoryCreate,
+    MemoryFilter,
+    MemoryHistoryEntry,
+    MemoryPublic,
+    MemoryWriteResult,
+    Page,
+    SearchResult,
+)
+from memsvc.sdk._base import (
+    UNSET,
+    MemoryInput,
+    Unset,
+    build_add_items,
+    build_filter,
+    build_search,
+    build_update,
+)
+from memsvc.service import LOCAL_TENANT_ID, MemoryService
+from memsvc.settings import Settings
+
+__all__ = ["Memory"]
+
+
+class Memory:
+    """An embedded memory service for one tenant."""
+
+    def __init__(
+        self,
+        data_dir: str | Path | None = None,
+        *,
+        settings: Settings | None = None,
+        embedder: Embedder | None = None,
+        service: MemoryService | None = None,
+        tenant_id: str = LOCAL_TENANT_ID,
+        actor: str = "embedded",
+    ) -> None:
+        if settings is None:
+            settings = Settings() if data_dir is None else Settings(data_dir=Path(data_dir))
+        elif data_dir is not None:
+            settings = settings.model_copy(update={"data_dir": Path(data_dir)})
+        self._owns_service = service is None
+        self.service = service or MemoryService.from_settings(settings, embedder=embedder)
+        self.tenant_id = tenant_id
+        self.actor = actor
+        self._closed = False
+        if self._owns_service and tenant_id == LOCAL_TENANT_ID:
+            self.service.ensure_local_key()  # creates the local tenant on first use
+
+    def _svc(self) -> MemoryService:
+        if self._closed:
+            raise MemsvcError("this Memory is closed; create a new one")
+        return self.service
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            if self._owns_service:
+                self.service.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- the memory surface (same names and signatures as the REST clients) ----------------
+
+    def add(
+        self,
+        memories: MemoryInput | Sequence[MemoryInput],
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        kind: str | None = None,
+        occurred_at: datetime | None = None,
+    ) -> list[MemoryWriteResult]:
+        """Store one memory or a batch (all or nothing); duplicates come back as NOOP."""
+        items = build_add_items(
+            memories,
+            user_id=user_id,
+            agent_id=agent_id,
+            session_id=session_id,
+            metadata=metadata,
+            kind=kind,
+            occurred_at=occurred_at,
+        )
+        single = isinstance(memories, (str, Mapping, MemoryCreate))
+        return self._svc().add(self.tenant_id, items, actor=self.actor, single=single)
+
+    def search(
+        self,
+        query: str,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        filters: MemoryFilter | Mapping[str, Any] | None = None,
+        top_k: int = 10,
+        threshold: float | None = None,
+        fusion: str = "rrf",
+    ) -> list[SearchResult]:
+        """The ``top_k`` most relevant memories, best first."""
+        scope = build_filter(filters, user_id=user_id, agent_id=agent_id, session_id=session_id)
+        request = build_search(query, scope, top_k=top_k, threshold=threshold, fusion=fusion)
+        return self._svc().search(self.tenant_id, request).data
+
+    def get(self, memory_id: str) -> MemoryPublic:
+        return self._svc().get(self.tenant_id, memory_id)
+
+    def get_all(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        filters: MemoryFilter | Mapping[str, Any] | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        order: str = "desc",
+    ) -> Page[MemoryPublic]:
+        """One page of memories; pass ``page.next_cursor`` as ``cursor`` for the next."""
+        scope = build_filter(filters, user_id=user_id, agent_id=agent_id, session_id=session_id)
+        return self._svc().list(self.tenant_id, scope, limit=limit, cursor=cursor, order=order)
+
+    def update(
+        self,
+        memory_id: str,
+        *,
+        text: str | Unset = UNSET,
+        kind: str | Unset = UNSET,
+        metadata: Mapping[str, Any] | Unset | None = UNSET,
+        importance: float | Unset = UNSET,
+        occurred_at: datetime | Unset = UNSET,
+        valid_from: datetime | Unset | None = UNSET,
+        valid_to: datetime | Unset | None = UNSET,
+    ) -> MemoryPublic:
+        """Change only the fields given; ``metadata=None`` clears it."""
+        changes = build_update(
+            text=text,
+            kind=kind,
+            metadata=metadata,
+            importance=importance,
+            occurred_at=occurred_at,
+            valid_from=valid_from,
+            valid_to=valid_to,
+        )
+        return self._svc().update(self.tenant_id, memory_id, changes, actor=self.actor)
+
+    def delete(self, memory_id: str) -> None:
+        self._svc().delete(self.tenant_id, memory_id, actor=self.actor)
+
+    def delete_all(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+    ) -> int:
+        """Delete every memory of a scope; returns how many."""
+        scope = build_filter(None, user_id=user_id, agent_id=agent_id, session_id=session_id)
+        return self._svc().delete_all(self.tenant_id, scope, actor=self.actor)
+
+    def history(self, memory_id: str) -> list[MemoryHistoryEntry]:
+        return self._svc().history(self.tenant_id, memory_id)

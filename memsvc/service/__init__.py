@@ -1,0 +1,124 @@
+"""``MemoryService``: the one facade REST routes, the embedded SDK and the workers go through.
+
+It only delegates: each capability lives in its own module of this package.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from memsvc.embeddings import Embedder
+from memsvc.schemas import (
+    ApiKeyCreated,
+    ApiKeyPublic,
+    MemoryCreate,
+    MemoryFilter,
+    MemoryHistoryEntry,
+    MemoryPublic,
+    MemoryWriteResult,
+    Page,
+    SearchRequest,
+    SearchResponse,
+    TenantPublic,
+)
+from memsvc.service import memories, search, tenants
+from memsvc.service.deps import ServiceDeps, build_deps
+from memsvc.service.tenants import LOCAL_TENANT_ID, Principal
+from memsvc.settings import Settings
+
+__all__ = ["LOCAL_TENANT_ID", "MemoryService", "Principal", "ServiceDeps"]
+
+
+class MemoryService:
+    """Memory operations for one process. Every data method takes the caller's tenant first."""
+
+    def __init__(self, deps: ServiceDeps) -> None:
+        self.deps = deps
+        self._auth = tenants.Authenticator(deps)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, embedder: Embedder | None = None
+    ) -> MemoryService:
+        """Migrate, load the embedder, open the indexes."""
+        return cls(build_deps(settings, embedder=embedder))
+
+    @property
+    def settings(self) -> Settings:
+        return self.deps.settings
+
+    def warm_up(self) -> None:
+        """Load the embedder and the indexes now (servers do this before taking traffic)."""
+        self.deps.warm_up()
+
+    def start_background(self) -> None:
+        self.deps.start_background()
+
+    def close(self) -> None:
+        self.deps.close()
+
+    # -- tenants and keys ------------------------------------------------------------------
+
+    def authenticate(self, raw_key: str | None) -> Principal:
+        return self._auth.authenticate(raw_key)
+
+    def create_tenant(self, name: str, tenant_id: str | None = None) -> TenantPublic:
+        return tenants.create_tenant(self.deps, name, tenant_id)
+
+    def list_tenants(self) -> list[TenantPublic]:
+        return tenants.list_tenants(self.deps)
+
+    def create_api_key(self, tenant_id: str, name: str = "") -> ApiKeyCreated:
+        return tenants.create_api_key(self.deps, tenant_id, name)
+
+    def list_api_keys(self, tenant_id: str) -> list[ApiKeyPublic]:
+        return tenants.list_api_keys(self.deps, tenant_id)
+
+    def ensure_local_key(self) -> tuple[str, bool]:
+        return tenants.ensure_local_key(self.deps, self.settings.data_dir)
+
+    # -- long-term memories ----------------------------------------------------------------
+
+    def add(
+        self, tenant_id: str, items: list[MemoryCreate], *, actor: str, single: bool = False
+    ) -> list[MemoryWriteResult]:
+        return memories.add_memories(self.deps, tenant_id, items, actor=actor, single=single)
+
+    def get(self, tenant_id: str, memory_id: str) -> MemoryPublic:
+        return memories.get_memory(self.deps, tenant_id, memory_id)
+
+    def list(
+        self,
+        tenant_id: str,
+        filters: MemoryFilter,
+        *,
+        limit: int = 100,
+        cursor: str | None = None,
+        order: str = "desc",
+    ) -> Page[MemoryPublic]:
+        return memories.list_memories(
+            self.deps, tenant_id, filters, limit=limit, cursor=cursor, order=order
+        )
+
+    def update(
+        self, tenant_id: str, memory_id: str, changes: dict[str, Any], *, actor: str
+    ) -> MemoryPublic:
+        return memories.update_memory(self.deps, tenant_id, memory_id, changes, actor=actor)
+
+    def delete(self, tenant_id: str, memory_id: str, *, actor: str) -> None:
+        memories.delete_memory(self.deps, tenant_id, memory_id, actor=actor)
+
+    def delete_all(self, tenant_id: str, filters: MemoryFilter, *, actor: str) -> int:
+        return memories.delete_memories(self.deps, tenant_id, filters, actor=actor)
+
+    def history(self, tenant_id: str, memory_id: str) -> list[MemoryHistoryEntry]:
+        return memories.memory_history(self.deps, tenant_id, memory_id)
+
+    def search(self, tenant_id: str, request: SearchRequest) -> SearchResponse:
+        return search.search_memories(self.deps, tenant_id, request)
+
+    # -- maintenance -----------------------------------------------------------------------
+
+    def rebuild_index(self) -> int:
+        """Rebuild faiss and BM25 from SQL; returns how many memories are indexed."""
+        return self.deps.indexes.rebuild()

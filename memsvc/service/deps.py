@@ -1,0 +1,105 @@
+"""The collaborators every service function gets, bundled once (no globals)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from memsvc.embeddings import Embedder, build_embedder
+from memsvc.retrieval.indexes import DerivedIndexes
+from memsvc.settings import Settings
+from stores.db import make_engine, make_sessionmaker
+from stores.migrate import upgrade_database
+
+__all__ = ["ServiceDeps", "build_deps"]
+
+log = logging.getLogger(__name__)
+
+
+class ServiceDeps:
+    """Settings, database, embedder and derived indexes of one running service.
+
+    The embedder and the indexes load on first use (or :meth:`warm_up`), so commands that only
+    touch tenants or keys start instantly.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        sessions: sessionmaker[Session],
+        embedder: Embedder | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.sessions = sessions
+        self._embedder = embedder
+        self._indexes: DerivedIndexes | None = None
+        self._load_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._maintenance: threading.Thread | None = None
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            with self._load_lock:
+                if self._embedder is None:
+                    self._embedder = build_embedder(self.settings)
+        return self._embedder
+
+    @property
+    def indexes(self) -> DerivedIndexes:
+        if self._indexes is None:
+            embedder = self.embedder
+            with self._load_lock:
+                if self._indexes is None:
+                    indexes = DerivedIndexes(
+                        self.sessions,
+                        dim=embedder.dim,
+                        embedding_model=embedder.name,
+                        database=self.engine.url.render_as_string(hide_password=True),
+                        directory=self.settings.index_dir,
+                        snapshot_seconds=self.settings.index_snapshot_seconds,
+                    )
+                    indexes.open()
+                    self._indexes = indexes
+        return self._indexes
+
+    def warm_up(self) -> None:
+        """Load the embedder and open the indexes now rather than on the first request."""
+        _ = self.indexes
+
+    def start_background(self, interval_s: float = 5.0) -> None:
+        """Sync and snapshot the indexes off the request path, every ``interval_s`` seconds."""
+        if self._maintenance is not None:
+            return
+
+        def loop() -> None:
+            while not self._stop.wait(interval_s):
+                try:
+                    self.indexes.sync()
+                    self.indexes.save_if_dirty()
+                except Exception:  # a background loop must not die; the next tick retries
+                    log.exception("index maintenance failed")
+
+        self._maintenance = threading.Thread(target=loop, name="memsvc-index", daemon=True)
+        self._maintenance.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._maintenance is not None:
+            self._maintenance.join(timeout=30)
+        if self._indexes is not None:
+            self._indexes.close()
+        self.engine.dispose()
+
+
+def build_deps(settings: Settings, *, embedder: Embedder | None = None) -> ServiceDeps:
+    """Migrate the database and connect; the embedder and indexes load on first use."""
+    url = settings.sqlalchemy_url
+    upgrade_database(url)
+    engine = make_engine(url)
+    return ServiceDeps(settings, engine, make_sessionmaker(engine), embedder)

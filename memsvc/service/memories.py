@@ -1,0 +1,339 @@
+"""Long-term memory CRUD: add (batched, deduplicated), get, list, update, delete, history."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from memsvc.errors import InvalidRequestError, NotFoundError
+from memsvc.retrieval.text import content_hash
+from memsvc.schemas import (
+    MemoryCreate,
+    MemoryFilter,
+    MemoryHistoryEntry,
+    MemoryPublic,
+    MemoryWriteResult,
+    Page,
+)
+from memsvc.service.deps import ServiceDeps
+from memsvc.service.validation import check_metadata, check_text, decode_cursor, encode_cursor
+from stores import memories as store
+from stores.models import MemoryHistory, MemoryRow, utcnow
+
+__all__ = [
+    "add_memories",
+    "delete_memories",
+    "delete_memory",
+    "get_memory",
+    "list_memories",
+    "memory_history",
+    "to_public",
+    "to_query",
+    "update_memory",
+]
+
+_UPDATABLE = ("text", "kind", "metadata", "importance", "occurred_at", "valid_from", "valid_to")
+
+
+def to_public(row: MemoryRow) -> MemoryPublic:
+    return MemoryPublic(
+        id=row.id,
+        text=row.text,
+        kind=row.kind,
+        user_id=row.user_id,
+        agent_id=row.agent_id,
+        session_id=row.session_id,
+        metadata=row.metadata_ or {},
+        importance=row.importance,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        occurred_at=row.occurred_at,
+        valid_from=row.valid_from,
+        valid_to=row.valid_to,
+        content_hash=row.content_hash,
+        source_event_ids=list(row.source_event_ids or []),
+    )
+
+
+def _snapshot(row: MemoryRow) -> dict[str, Any]:
+    """The user-visible state of a row, JSON-able, as history stores it."""
+    public = to_public(row).model_dump(mode="json")
+    return {
+        k: public[k]
+        for k in (
+            "text",
+            "kind",
+            "metadata",
+            "importance",
+            "occurred_at",
+            "valid_from",
+            "valid_to",
+            "user_id",
+            "agent_id",
+            "session_id",
+            "source_event_ids",
+        )
+    }
+
+
+def to_query(tenant_id: str, filters: MemoryFilter) -> store.MemoryQuery:
+    kinds = filters.kind
+    if isinstance(kinds, str):
+        kinds = [kinds]
+    return store.MemoryQuery(
+        tenant_id=tenant_id,
+        user_id=filters.user_id,
+        agent_id=filters.agent_id,
+        session_id=filters.session_id,
+        kinds=tuple(kinds) if kinds else None,
+        metadata=filters.metadata,
+        created_after=filters.created_after,
+        created_before=filters.created_before,
+        occurred_after=filters.occurred_after,
+        occurred_before=filters.occurred_before,
+    )
+
+
+def _check_item(deps: ServiceDeps, item: MemoryCreate, prefix: str) -> None:
+    check_text(deps.settings, item.text, f"{prefix}text")
+    check_metadata(item.metadata, f"{prefix}metadata")
+    if item.valid_from and item.valid_to and item.valid_to < item.valid_from:
+        field = f"{prefix}valid_to"
+        raise InvalidRequestError(f"{field} is before valid_from", field=field)
+
+
+def _dedupe_key(tenant_id: str, item: MemoryCreate | MemoryRow, digest: str) -> tuple:
+    return (tenant_id, item.user_id, item.agent_id, item.session_id, item.kind, digest)
+
+
+def add_memories(
+    deps: ServiceDeps,
+    tenant_id: str,
+    items: Sequence[MemoryCreate],
+    *,
+    actor: str,
+    single: bool = False,
+) -> list[MemoryWriteResult]:
+    """Store a batch; an item whose text, kind and scope are already stored is a NOOP.
+
+    Everything is validated before anything is written: one bad item rejects the batch.
+    Errors name ``items[n].field``, or just ``field`` when ``single`` (one memory was sent).
+    """
+    if not items:
+        raise InvalidRequestError("items must not be empty", field="items")
+    limit = deps.settings.max_batch_size
+    if len(items) > limit:
+        raise InvalidRequestError(f"{len(items)} items; the limit is {limit}", field="items")
+    for n, item in enumerate(items):
+        _check_item(deps, item, "" if single else f"items[{n}].")
+
+    digests = [content_hash(item.text) for item in items]
+    # Embedding is the slow part: do it before the transaction, in one batch.
+    vectors = deps.embedder.embed([item.text for item in items])
+    now = utcnow()
+    with deps.sessions.begin() as session:
+        top = store.reserve_revs(len(items), session=session)
+        seen: dict[tuple, MemoryRow] = {
+            _dedupe_key(tenant_id, row, row.content_hash): row
+            for row in store.find_live_by_hash(tenant_id, digests, session=session)
+        }
+        results: list[tuple[MemoryRow, str]] = []
+        history: list[MemoryHistory] = []
+        for n, (item, digest) in enumerate(zip(items, digests, strict=True)):
+            key = _dedupe_key(tenant_id, item, digest)
+            if key in seen:
+                results.append((seen[key], "NOOP"))
+                continue
+            row = _new_row(deps, tenant_id, item, digest, vectors[n], rev=top - len(items) + 1 + n)
+            row.created_at = row.updated_at = now
+            row.occurred_at = item.occurred_at or now
+            session.add(row)
+            seen[key] = row
+            results.append((row, "ADD"))
+            history.append(_history(tenant_id, row.id, "ADD", None, _snapshot(row), actor))
+        session.flush()
+        store.add_history(history, session=session)
+    return [MemoryWriteResult(**to_public(row).model_dump(), event=event) for row, event in results]
+
+
+def _new_row(
+    deps: ServiceDeps, tenant_id: str, item: MemoryCreate, digest: str, vector: np.ndarray, rev: int
+) -> MemoryRow:
+    return MemoryRow(
+        id=str(uuid.uuid4()),
+        tenant_id=tenant_id,
+        user_id=item.user_id,
+        agent_id=item.agent_id,
+        session_id=item.session_id,
+        kind=item.kind,
+        text=item.text,
+        metadata_=item.metadata,
+        embedding=np.asarray(vector, dtype=np.float32).tobytes(),
+        embedding_model=deps.embedder.name,
+        importance=item.importance,
+        valid_from=item.valid_from,
+        valid_to=item.valid_to,
+        content_hash=digest,
+        source_event_ids=list(item.source_event_ids),
+        rev=rev,
+    )
+
+
+def _history(
+    tenant_id: str, memory_id: str, op: str, old: Any, new: Any, actor: str
+) -> MemoryHistory:
+    return MemoryHistory(
+        tenant_id=tenant_id,
+        memory_id=memory_id,
+        op=op,
+        old_value=old,
+        new_value=new,
+        actor=actor,
+        created_at=utcnow(),
+    )
+
+
+def get_memory(deps: ServiceDeps, tenant_id: str, memory_id: str) -> MemoryPublic:
+    with deps.sessions() as session:
+        row = store.get_live(tenant_id, memory_id, session=session)
+    if row is None:
+        raise NotFoundError(f"memory {memory_id} not found", field="memory_id")
+    return to_public(row)
+
+
+def list_memories(
+    deps: ServiceDeps,
+    tenant_id: str,
+    filters: MemoryFilter,
+    *,
+    limit: int = 100,
+    cursor: str | None = None,
+    order: str = "desc",
+) -> Page[MemoryPublic]:
+    """One page of live memories, newest first by default; ``next_cursor`` continues it."""
+    if not 1 <= limit <= 1000:
+        raise InvalidRequestError("limit must be between 1 and 1000", field="limit")
+    if order not in ("asc", "desc"):
+        raise InvalidRequestError("order must be 'asc' or 'desc'", field="order")
+    after_pk = None
+    if cursor:
+        position = decode_cursor(cursor, {"pk", "order"})
+        if position["order"] != order or not isinstance(position["pk"], int):
+            raise InvalidRequestError("cursor does not belong to this listing", field="cursor")
+        after_pk = position["pk"]
+    with deps.sessions() as session:
+        rows = store.list_page(
+            to_query(tenant_id, filters),
+            limit=limit + 1,
+            after_pk=after_pk,
+            descending=order == "desc",
+            session=session,
+        )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor({"pk": rows[-1].pk, "order": order}) if more else None
+    return Page(data=[to_public(r) for r in rows], count=len(rows), next_cursor=next_cursor)
+
+
+def update_memory(
+    deps: ServiceDeps, tenant_id: str, memory_id: str, changes: dict[str, Any], *, actor: str
+) -> MemoryPublic:
+    """Apply the given fields (``exclude_unset`` semantics); a text change re-embeds."""
+    unknown = set(changes) - set(_UPDATABLE)
+    if unknown:
+        raise InvalidRequestError(f"cannot update {sorted(unknown)}", field=sorted(unknown)[0])
+    if not changes:
+        raise InvalidRequestError("nothing to update: give at least one field", field="body")
+    if changes.get("text") is not None:
+        check_text(deps.settings, changes["text"], "text")
+    elif "text" in changes:
+        raise InvalidRequestError("text must not be null", field="text")
+    for name in ("kind", "importance", "occurred_at"):
+        if name in changes and changes[name] is None:
+            raise InvalidRequestError(f"{name} must not be null", field=name)
+    if changes.get("metadata") is not None:
+        check_metadata(changes["metadata"], "metadata")
+    vector = deps.embedder.embed_query(changes["text"]) if "text" in changes else None
+    with deps.sessions.begin() as session:
+        rev = store.reserve_revs(1, session=session)
+        row = store.get_live(tenant_id, memory_id, session=session)
+        if row is None:
+            raise NotFoundError(f"memory {memory_id} not found", field="memory_id")
+        before = _snapshot(row)
+        _apply_changes(deps, row, changes, vector)
+        valid_from, valid_to = row.valid_from, row.valid_to
+        if valid_from and valid_to and valid_to < valid_from:
+            raise InvalidRequestError("valid_to is before valid_from", field="valid_to")
+        row.rev = rev
+        row.updated_at = utcnow()
+        store.add_history(
+            [_history(tenant_id, row.id, "UPDATE", before, _snapshot(row), actor)], session=session
+        )
+    return to_public(row)
+
+
+def _apply_changes(
+    deps: ServiceDeps, row: MemoryRow, changes: dict[str, Any], vector: np.ndarray | None
+) -> None:
+    for name, value in changes.items():
+        if name == "metadata":
+            row.metadata_ = value or {}
+        else:
+            setattr(row, name, value)
+    if vector is not None:
+        row.content_hash = content_hash(row.text)
+        row.embedding = np.asarray(vector, dtype=np.float32).tobytes()
+        row.embedding_model = deps.embedder.name
+
+
+def delete_memory(deps: ServiceDeps, tenant_id: str, memory_id: str, *, actor: str) -> None:
+    with deps.sessions.begin() as session:
+        rev = store.reserve_revs(1, session=session)
+        row = store.get_live(tenant_id, memory_id, session=session)
+        if row is None:
+            raise NotFoundError(f"memory {memory_id} not found", field="memory_id")
+        store.tombstone(tenant_id, [row.pk], rev=rev, at=utcnow(), session=session)
+        store.add_history(
+            [_history(tenant_id, row.id, "DELETE", _snapshot(row), None, actor)], session=session
+        )
+
+
+def delete_memories(deps: ServiceDeps, tenant_id: str, filters: MemoryFilter, *, actor: str) -> int:
+    """Delete every memory matching the filters; at least one scope id is required."""
+    if not filters.has_scope():
+        raise InvalidRequestError(
+            "give user_id, agent_id or session_id to delete by scope", field="user_id"
+        )
+    with deps.sessions.begin() as session:
+        rev = store.reserve_revs(1, session=session)
+        rows = list(session.scalars(store.select_live(to_query(tenant_id, filters))))
+        if not rows:
+            return 0
+        now = utcnow()
+        store.tombstone(tenant_id, [r.pk for r in rows], rev=rev, at=now, session=session)
+        store.add_history(
+            [_history(tenant_id, r.id, "DELETE", _snapshot(r), None, actor) for r in rows],
+            session=session,
+        )
+    return len(rows)
+
+
+def memory_history(deps: ServiceDeps, tenant_id: str, memory_id: str) -> list[MemoryHistoryEntry]:
+    with deps.sessions() as session:
+        entries = store.history_of(tenant_id, memory_id, session=session)
+    if not entries:
+        raise NotFoundError(f"memory {memory_id} not found", field="memory_id")
+    return [
+        MemoryHistoryEntry(
+            memory_id=e.memory_id,
+            op=e.op,
+            old_value=e.old_value,
+            new_value=e.new_value,
+            actor=e.actor,
+            created_at=e.created_at,
+        )
+        for e in entries
+    ]

@@ -1,0 +1,84 @@
+"""Hybrid search over long-term memory: dense (faiss) + lexical (BM25), fused."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from memsvc.errors import InvalidRequestError
+from memsvc.retrieval.fusion import FusionMethod, fuse
+from memsvc.retrieval.indexes import partition_of
+from memsvc.retrieval.text import tokenize
+from memsvc.schemas import SearchRequest, SearchResponse, SearchResult
+from memsvc.service.deps import ServiceDeps
+from memsvc.service.memories import to_public, to_query
+from memsvc.service.validation import check_text
+from stores import memories as store
+from stores.vector_index import PartitionKey
+
+__all__ = ["search_memories"]
+
+# How many candidates each retriever contributes before fusion, relative to top_k.
+_DEPTH_FACTOR = 3
+_MIN_DEPTH = 30
+
+
+def _candidates(
+    deps: ServiceDeps, tenant_id: str, request: SearchRequest
+) -> dict[PartitionKey, np.ndarray | None]:
+    """The partitions to search and, when filters narrow them, the allowed ids in each."""
+    filters = request.filters
+    if not filters.needs_candidates():
+        if filters.user_id is not None:
+            return {partition_of(tenant_id, filters.user_id): None}
+        keys = set(deps.indexes.vectors.partitions(tenant_id))
+        keys.update(deps.indexes.lexical.partitions(tenant_id))
+        return dict.fromkeys(keys)
+    with deps.sessions() as session:
+        rows = store.candidate_pks(to_query(tenant_id, filters), session=session)
+    grouped: dict[PartitionKey, list[int]] = {}
+    for pk, user in rows:
+        grouped.setdefault(partition_of(tenant_id, user), []).append(pk)
+    return {key: np.asarray(pks, dtype=np.int64) for key, pks in grouped.items()}
+
+
+def _best(hits: list[tuple[int, float]], limit: int) -> list[tuple[int, float]]:
+    return sorted(hits, key=lambda h: (-h[1], h[0]))[:limit]
+
+
+def search_memories(deps: ServiceDeps, tenant_id: str, request: SearchRequest) -> SearchResponse:
+    """The ``top_k`` memories of the tenant most relevant to ``request.query``."""
+    check_text(deps.settings, request.query, "query")
+    if request.top_k > deps.settings.max_top_k:
+        raise InvalidRequestError(
+            f"top_k is {request.top_k}; the limit is {deps.settings.max_top_k}", field="top_k"
+        )
+    deps.indexes.sync()
+    query_vector = deps.embedder.embed_query(request.query)
+    query_tokens = tokenize(request.query)
+    depth = max(request.top_k * _DEPTH_FACTOR, _MIN_DEPTH)
+    dense: list[tuple[int, float]] = []
+    lexical: list[tuple[int, float]] = []
+    for key, allowed in _candidates(deps, tenant_id, request).items():
+        dense += deps.indexes.vectors.search(key, query_vector, depth, allowed)
+        lexical += deps.indexes.lexical.search(key, query_tokens, depth, allowed)
+    fused = fuse(
+        _best(dense, depth),
+        _best(lexical, depth),
+        method=FusionMethod(request.fusion),
+        limit=request.top_k,
+    )
+    if request.threshold is not None:
+        fused = [f for f in fused if f.score >= request.threshold]
+    with deps.sessions() as session:
+        rows = store.rows_by_pks(tenant_id, [f.pk for f in fused], session=session)
+    results = [
+        SearchResult(
+            memory=to_public(rows[f.pk]),
+            score=f.score,
+            dense_score=f.dense_score,
+            lexical_score=f.lexical_score,
+        )
+        for f in fused
+        if f.pk in rows  # deleted after the index last synced
+    ]
+    return SearchResponse(data=results, count=len(results))

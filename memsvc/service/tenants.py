@@ -1,0 +1,176 @@
+"""Tenants, API keys and authentication."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import os
+import secrets
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.exc import IntegrityError
+
+from memsvc.errors import AuthError, ConflictError, NotFoundError
+from memsvc.schemas import ApiKeyCreated, ApiKeyPublic, TenantPublic
+from memsvc.service.deps import ServiceDeps
+from stores import tenants as store
+from stores.models import ApiKey, Tenant, utcnow
+
+__all__ = [
+    "LOCAL_TENANT_ID",
+    "Authenticator",
+    "Principal",
+    "create_api_key",
+    "create_tenant",
+    "ensure_local_key",
+    "hash_key",
+    "list_tenants",
+]
+
+LOCAL_TENANT_ID = "local"
+KEY_PREFIX = "msk_"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a tenant's key, or the bootstrap admin (no tenant)."""
+
+    tenant_id: str | None
+    key_id: str
+    is_admin: bool = False
+
+    @property
+    def actor(self) -> str:
+        return f"key:{self.key_id}"
+
+
+def hash_key(raw_key: str) -> str:
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+def _tenant_public(tenant: Tenant) -> TenantPublic:
+    return TenantPublic(id=tenant.id, name=tenant.name, created_at=tenant.created_at)
+
+
+def create_tenant(deps: ServiceDeps, name: str, tenant_id: str | None = None) -> TenantPublic:
+    tenant = Tenant(id=tenant_id or uuid.uuid4().hex, name=name, created_at=utcnow())
+    try:
+        with deps.sessions.begin() as session:
+            if store.get_tenant(tenant.id, session=session) is not None:
+                raise ConflictError(f"tenant {tenant.id} already exists", field="id")
+            store.add_tenant(tenant, session=session)
+    except IntegrityError as exc:  # created concurrently by another process
+        raise ConflictError(f"tenant {tenant.id} already exists", field="id") from exc
+    return _tenant_public(tenant)
+
+
+def list_tenants(deps: ServiceDeps) -> list[TenantPublic]:
+    with deps.sessions() as session:
+        return [_tenant_public(t) for t in store.list_tenants(session=session)]
+
+
+def create_api_key(deps: ServiceDeps, tenant_id: str, name: str = "") -> ApiKeyCreated:
+    """A new key for the tenant; the raw key is returned once and only its hash is kept."""
+    raw = KEY_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey(
+        id=uuid.uuid4().hex,
+        tenant_id=tenant_id,
+        name=name,
+        prefix=raw[:12],
+        key_hash=hash_key(raw),
+        created_at=utcnow(),
+    )
+    with deps.sessions.begin() as session:
+        if store.get_tenant(tenant_id, session=session) is None:
+            raise NotFoundError(f"tenant {tenant_id} not found", field="tenant_id")
+        store.add_key(key, session=session)
+    return ApiKeyCreated(
+        id=key.id,
+        tenant_id=key.tenant_id,
+        name=key.name,
+        prefix=key.prefix,
+        created_at=key.created_at,
+        revoked_at=None,
+        key=raw,
+    )
+
+
+def list_api_keys(deps: ServiceDeps, tenant_id: str) -> list[ApiKeyPublic]:
+    with deps.sessions() as session:
+        if store.get_tenant(tenant_id, session=session) is None:
+            raise NotFoundError(f"tenant {tenant_id} not found", field="tenant_id")
+        keys = store.keys_of(tenant_id, session=session)
+    return [
+        ApiKeyPublic(
+            id=k.id,
+            tenant_id=k.tenant_id,
+            name=k.name,
+            prefix=k.prefix,
+            created_at=k.created_at,
+            revoked_at=k.revoked_at,
+        )
+        for k in keys
+    ]
+
+
+class Authenticator:
+    """Resolves raw API keys to principals, caching lookups for ``cache_seconds``."""
+
+    def __init__(self, deps: ServiceDeps) -> None:
+        self._deps = deps
+        self._cache: dict[str, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+
+    def authenticate(self, raw_key: str | None) -> Principal:
+        if not raw_key:
+            raise AuthError("missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key'")
+        admin_key = self._deps.settings.admin_key
+        if admin_key and hmac.compare_digest(raw_key.encode(), admin_key.encode()):
+            return Principal(tenant_id=None, key_id="admin", is_admin=True)
+        digest = hash_key(raw_key)
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(digest)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        with self._deps.sessions() as session:
+            key = store.key_by_hash(digest, session=session)
+        if key is None or key.revoked_at is not None:
+            raise AuthError("unknown or revoked API key")
+        principal = Principal(tenant_id=key.tenant_id, key_id=key.id)
+        with self._lock:
+            self._cache[digest] = (now + self._deps.settings.auth_cache_seconds, principal)
+        return principal
+
+
+def ensure_local_key(deps: ServiceDeps, data_dir: Path) -> tuple[str, bool]:
+    """The embedded default's key (tenant ``local``), created on first start.
+
+    Returns ``(key, created)``. The key is kept in ``data_dir/api_key`` (mode 0600) so a
+    restart reuses it.
+    """
+    path = data_dir / "api_key"
+    if path.exists():
+        raw = path.read_text().strip()
+        with deps.sessions() as session:
+            key = store.key_by_hash(hash_key(raw), session=session)
+        if key is not None and key.revoked_at is None:
+            return raw, False
+    with deps.sessions() as session:
+        exists = store.get_tenant(LOCAL_TENANT_ID, session=session) is not None
+    if not exists:
+        with contextlib.suppress(ConflictError):  # another process created it first
+            create_tenant(deps, "local", LOCAL_TENANT_ID)
+    created = create_api_key(deps, LOCAL_TENANT_ID, name="local")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(created.key + "\n")
+    os.replace(tmp, path)
+    return created.key, True

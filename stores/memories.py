@@ -1,0 +1,235 @@
+"""Memory rows, their history and the change counter. Persistence only: no business rules.
+
+Every function takes the session keyword-only and never commits; the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, text, update
+from sqlalchemy.orm import Session
+
+from stores.models import MemoryHistory, MemoryRow
+
+__all__ = [
+    "Change",
+    "MemoryQuery",
+    "add_history",
+    "candidate_pks",
+    "changes_since",
+    "count_live",
+    "current_rev",
+    "find_live_by_hash",
+    "get_live",
+    "history_of",
+    "list_page",
+    "reserve_revs",
+    "rows_by_pks",
+    "select_live",
+    "tombstone",
+]
+
+
+@dataclass(frozen=True)
+class MemoryQuery:
+    """Row filters; every given field must match. ``metadata`` is equality on scalar values."""
+
+    tenant_id: str
+    user_id: str | None = None
+    agent_id: str | None = None
+    session_id: str | None = None
+    kinds: tuple[str, ...] | None = None
+    metadata: dict[str, Any] | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    occurred_after: datetime | None = None
+    occurred_before: datetime | None = None
+
+
+def _metadata_clause(key: str, value: Any) -> ColumnElement[bool]:
+    field = MemoryRow.metadata_[key]
+    # bool before int: True is an int in Python.
+    if value is None:
+        return field.as_string().is_(None)
+    if isinstance(value, bool):
+        return field.as_boolean() == value
+    if isinstance(value, int):
+        return field.as_integer() == value
+    if isinstance(value, float):
+        return field.as_float() == value
+    return field.as_string() == str(value)
+
+
+def _where(query: MemoryQuery) -> list[ColumnElement[bool]]:
+    clauses: list[ColumnElement[bool]] = [
+        MemoryRow.tenant_id == query.tenant_id,
+        MemoryRow.deleted_at.is_(None),
+    ]
+    for column, value in (
+        (MemoryRow.user_id, query.user_id),
+        (MemoryRow.agent_id, query.agent_id),
+        (MemoryRow.session_id, query.session_id),
+    ):
+        if value is not None:
+            clauses.append(column == value)
+    if query.kinds:
+        clauses.append(MemoryRow.kind.in_(query.kinds))
+    for key, value in (query.metadata or {}).items():
+        clauses.append(_metadata_clause(key, value))
+    if query.created_after is not None:
+        clauses.append(MemoryRow.created_at >= query.created_after)
+    if query.created_before is not None:
+        clauses.append(MemoryRow.created_at < query.created_before)
+    if query.occurred_after is not None:
+        clauses.append(MemoryRow.occurred_at >= query.occurred_after)
+    if query.occurred_before is not None:
+        clauses.append(MemoryRow.occurred_at < query.occurred_before)
+    return clauses
+
+
+def select_live(query: MemoryQuery) -> Select[tuple[MemoryRow]]:
+    """Live (not deleted) rows matching ``query``."""
+    return select(MemoryRow).where(and_(*_where(query)))
+
+
+def reserve_revs(n: int, *, session: Session) -> int:
+    """Take ``n`` change-counter values; returns the highest (the range is ``top-n+1 .. top``).
+
+    The counter row stays locked until the transaction ends, so revs are handed out in commit
+    order: a reader that has seen rev r has seen every committed rev below it. Call it first in
+    a write transaction (on SQLite that takes the write lock before any read).
+    """
+    stmt = text("UPDATE counters SET value = value + :n WHERE name = 'memory_rev' RETURNING value")
+    return int(session.execute(stmt, {"n": n}).scalar_one())
+
+
+def get_live(tenant_id: str, memory_id: str, *, session: Session) -> MemoryRow | None:
+    stmt = select(MemoryRow).where(
+        MemoryRow.tenant_id == tenant_id,
+        MemoryRow.id == memory_id,
+        MemoryRow.deleted_at.is_(None),
+    )
+    return session.scalars(stmt).first()
+
+
+def find_live_by_hash(
+    tenant_id: str, hashes: Sequence[str], *, session: Session
+) -> list[MemoryRow]:
+    """Live rows of the tenant with any of the content ``hashes``."""
+    if not hashes:
+        return []
+    stmt = select(MemoryRow).where(
+        MemoryRow.tenant_id == tenant_id,
+        MemoryRow.content_hash.in_(set(hashes)),
+        MemoryRow.deleted_at.is_(None),
+    )
+    return list(session.scalars(stmt))
+
+
+def list_page(
+    query: MemoryQuery, *, limit: int, after_pk: int | None, descending: bool, session: Session
+) -> list[MemoryRow]:
+    """Up to ``limit`` rows after the cursor position, ordered by insertion."""
+    stmt = select_live(query)
+    if after_pk is not None:
+        stmt = stmt.where(MemoryRow.pk < after_pk if descending else MemoryRow.pk > after_pk)
+    order = MemoryRow.pk.desc() if descending else MemoryRow.pk.asc()
+    return list(session.scalars(stmt.order_by(order).limit(limit)))
+
+
+def candidate_pks(query: MemoryQuery, *, session: Session) -> list[tuple[int, str | None]]:
+    """``(pk, user_id)`` of every live row matching ``query`` (to restrict a vector search)."""
+    stmt = select(MemoryRow.pk, MemoryRow.user_id).where(and_(*_where(query)))
+    return [(int(pk), user) for pk, user in session.execute(stmt)]
+
+
+def rows_by_pks(tenant_id: str, pks: Sequence[int], *, session: Session) -> dict[int, MemoryRow]:
+    if not pks:
+        return {}
+    stmt = select(MemoryRow).where(
+        MemoryRow.tenant_id == tenant_id,
+        MemoryRow.pk.in_(list(pks)),
+        MemoryRow.deleted_at.is_(None),
+    )
+    return {row.pk: row for row in session.scalars(stmt)}
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a derived index needs to know about one changed memory."""
+
+    pk: int
+    tenant_id: str
+    user_id: str | None
+    text: str
+    embedding: bytes | None
+    embedding_model: str
+    deleted: bool
+    rev: int
+
+
+def changes_since(watermark: tuple[int, int], *, limit: int, session: Session) -> list[Change]:
+    """Rows written after ``watermark`` = (rev, pk), tombstones included, oldest change first.
+
+    One transaction may stamp many rows with the same rev; the pk half of the watermark lets a
+    caller page through them without skipping any.
+    """
+    w_rev, w_pk = watermark
+    stmt = (
+        select(
+            MemoryRow.pk,
+            MemoryRow.tenant_id,
+            MemoryRow.user_id,
+            MemoryRow.text,
+            MemoryRow.embedding,
+            MemoryRow.embedding_model,
+            MemoryRow.deleted_at,
+            MemoryRow.rev,
+        )
+        .where(or_(MemoryRow.rev > w_rev, and_(MemoryRow.rev == w_rev, MemoryRow.pk > w_pk)))
+        .order_by(MemoryRow.rev, MemoryRow.pk)
+        .limit(limit)
+    )
+    return [
+        Change(pk, tenant, user, txt, emb, model, deleted is not None, rev)
+        for pk, tenant, user, txt, emb, model, deleted, rev in session.execute(stmt)
+    ]
+
+
+def current_rev(*, session: Session) -> int:
+    """The last rev handed out (committed or not yet)."""
+    stmt = text("SELECT value FROM counters WHERE name = 'memory_rev'")
+    return int(session.execute(stmt).scalar_one())
+
+
+def tombstone(
+    tenant_id: str, pks: Sequence[int], *, rev: int, at: datetime, session: Session
+) -> None:
+    """Mark rows deleted (kept as tombstones so derived indexes drop them too)."""
+    session.execute(
+        update(MemoryRow)
+        .where(MemoryRow.tenant_id == tenant_id, MemoryRow.pk.in_(list(pks)))
+        .values(deleted_at=at, rev=rev, updated_at=at)
+    )
+
+
+def add_history(entries: Sequence[MemoryHistory], *, session: Session) -> None:
+    session.add_all(entries)
+
+
+def history_of(tenant_id: str, memory_id: str, *, session: Session) -> list[MemoryHistory]:
+    stmt = (
+        select(MemoryHistory)
+        .where(MemoryHistory.tenant_id == tenant_id, MemoryHistory.memory_id == memory_id)
+        .order_by(MemoryHistory.pk)
+    )
+    return list(session.scalars(stmt))
+
+
+def count_live(query: MemoryQuery, *, session: Session) -> int:
+    stmt = select(func.count()).select_from(MemoryRow).where(and_(*_where(query)))
+    return int(session.execute(stmt).scalar_one())

@@ -1,0 +1,124 @@
+"""Shared fixtures: databases (SQLite and the real PostgreSQL), services, apps and tenants.
+
+PostgreSQL is required: when the server at ``MEMSVC_TEST_PG_URL`` (default: the local one) is
+unreachable, every test that needs it fails loudly instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from api.main import create_app
+from memsvc.service import MemoryService
+from memsvc.settings import Settings
+
+PG_ADMIN_URL = os.environ.get(
+    "MEMSVC_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+ADMIN_KEY = "test-admin-key-0123456789"
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped at the end."""
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"memsvc_test_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:
+        pytest.fail(
+            f"PostgreSQL at {PG_ADMIN_URL} is required for these tests and is unreachable: {exc}",
+            pytrace=False,
+        )
+    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    yield url
+    with admin.connect() as connection:
+        connection.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = :name AND pid <> pg_backend_pid()"
+            ),
+            {"name": name},
+        )
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test that takes this runs against SQLite and against the real PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'memsvc.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+def make_settings(data_dir: Path, database_url: str = "", **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "data_dir": data_dir,
+        "database_url": database_url,
+        "embedder": "hash",
+        "admin_key": ADMIN_KEY,
+        "environment": "test",
+        "index_snapshot_seconds": 0,
+        "auth_cache_seconds": 0,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_url: str) -> Settings:
+    return make_settings(tmp_path / "data", db_url)
+
+
+@pytest.fixture
+def service(settings: Settings) -> Iterator[MemoryService]:
+    svc = MemoryService.from_settings(settings)
+    yield svc
+    svc.close()
+
+
+@dataclass
+class TenantKey:
+    tenant_id: str
+    key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+def new_tenant(service: MemoryService, name: str = "t") -> TenantKey:
+    tenant = service.create_tenant(name, f"{name}-{uuid.uuid4().hex[:8]}")
+    key = service.create_api_key(tenant.id, "test")
+    return TenantKey(tenant.id, key.key)
+
+
+@pytest.fixture
+def tenant(service: MemoryService) -> TenantKey:
+    return new_tenant(service, "a")
+
+
+@pytest.fixture
+def other_tenant(service: MemoryService) -> TenantKey:
+    return new_tenant(service, "b")
+
+
+@pytest.fixture
+def client(service: MemoryService) -> Iterator[TestClient]:
+    """The API in-process, over the test's service."""
+    with TestClient(create_app(service.settings, service=service)) as test_client:
+        yield test_client
