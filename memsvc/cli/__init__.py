@@ -68,7 +68,9 @@ def serve(
         if settings.sqlalchemy_url.startswith("sqlite"):
             key, created = service.ensure_local_key()
             state = "created" if created else "kept in"
-            console.print(f"local API key ({state} {settings.data_dir / 'api_key'}): {key}")
+            console.print(
+                f"local API key ({state} {settings.data_dir / 'api_key'}): {key}", soft_wrap=True
+            )
         service.warm_up()
         service.start_background()
         console.print(f"memsvc on http://{settings.host}:{settings.port} (docs at /docs)")

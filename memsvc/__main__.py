@@ -1,0 +1,5 @@
+"""``python -m memsvc`` runs the CLI."""
+
+from memsvc.cli import main
+
+main()

@@ -1,0 +1,48 @@
+"""The ``memsvc`` command line (in-process through typer's runner)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from memsvc import Memory
+from memsvc.cli import app
+from tests.conftest import make_settings
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("MEMSVC_EMBEDDER", "hash")
+    monkeypatch.setenv("MEMSVC_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("MEMSVC_DATABASE_URL", raising=False)
+    return tmp_path / "data"
+
+
+def test_db_upgrade_creates_the_schema(env: Path) -> None:
+    result = runner.invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert (env / "memsvc.db").exists()
+
+
+def test_index_rebuild_counts_live_memories(env: Path) -> None:
+    with Memory(settings=make_settings(env)) as memory:
+        ids = [m.id for m in memory.add(["one", "two", "three"], user_id="u")]
+        memory.delete(ids[0])
+    (env / "index" / "vectors.safetensors").unlink(missing_ok=True)
+    result = runner.invoke(app, ["index", "rebuild"])
+    assert result.exit_code == 0, result.output
+    assert "indexed 2 memories" in result.output
+    assert (env / "index" / "vectors.safetensors").exists()
+
+
+def test_tenant_create_prints_a_working_key(env: Path) -> None:
+    result = runner.invoke(app, ["tenant", "create", "acme", "--id", "acme"])
+    assert result.exit_code == 0, result.output
+    key = result.stdout.strip().splitlines()[-1]
+    assert key.startswith("msk_")
+    again = runner.invoke(app, ["tenant", "create", "acme", "--id", "acme"])
+    assert again.exit_code == 1 and "already exists" in again.output
