@@ -38,6 +38,9 @@ class VectorIndex:
     """Exact inner-product search (cosine on unit vectors) over per-user partitions."""
 
     def __init__(self, dim: int) -> None:
+        # One query at a time gains nothing from OpenMP, and idle OpenMP workers spin-wait on
+        # the cores torch needs for the next query's embedding (it doubled embedding time).
+        faiss.omp_set_num_threads(1)
         self.dim = dim
         self._parts: dict[PartitionKey, _Partition] = {}
         self._where: dict[int, PartitionKey] = {}

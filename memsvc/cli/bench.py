@@ -5,6 +5,34 @@ Each command imports its benchmark module lazily so ``memsvc --help`` stays fast
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 bench_app = typer.Typer(help="Benchmarks (see docs/benchmarks.md).", no_args_is_help=True)
+
+
+@bench_app.command("search")
+def search(
+    n: Annotated[int, typer.Option(help="Memories to ingest.")] = 10_000,
+    users: Annotated[
+        int | None, typer.Option(help="Users they belong to (default n/1000).")
+    ] = None,
+    batch: Annotated[int, typer.Option(help="Memories per add request.")] = 256,
+    queries: Annotated[int, typer.Option(help="Searches to time.")] = 300,
+    port: Annotated[int, typer.Option(help="Loopback port of the benchmarked server.")] = 18765,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the figures here.")
+    ] = None,
+) -> None:
+    """Ingest memories/s and search p50/p95 (REST and embedded) beside the raw embedder."""
+    from rich.console import Console
+
+    from memsvc.bench.search import render, run_search_bench
+
+    console = Console()
+    result = run_search_bench(
+        n, users=users, batch=batch, n_queries=queries, port=port, console=console
+    )
+    render(result, console, json_path)

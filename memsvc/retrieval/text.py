@@ -23,7 +23,7 @@ STOP_WORDS = frozenset(
     themselves then there these they this those through to too under until up very was we were
     what when where which while who whom why will with would you your yours yourself
     yourselves s t d ll m o re ve y
-    """.split()  # noqa: SIM905 (a word list reads better as text)
+    """.split()
 )
 
 _stemmer = Stemmer.Stemmer("english")

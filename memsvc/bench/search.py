@@ -1,0 +1,218 @@
+"""``memsvc bench search``: ingest throughput and search latency, REST and embedded, beside the
+raw embedder they are bounded by (all measured in one run).
+
+1. The raw embedder in this process: sentences/s in batches, ms for one query.
+2. ``memsvc serve`` in a subprocess (embedded default on a fresh data dir): batch-add ``n``
+   memories through :class:`MemoryClient`, then time user-scoped searches over REST.
+3. The server stops; an embedded :class:`Memory` opens the same data dir and is timed likewise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from memsvc.bench.synthetic import SyntheticMemory, memories, queries
+from memsvc.embeddings.minilm import MiniLMEmbedder
+from memsvc.sdk import Memory, MemoryClient
+from memsvc.settings import Settings
+
+__all__ = ["SearchBenchResult", "run_search_bench"]
+
+
+@dataclass
+class SearchBenchResult:
+    n: int
+    users: int
+    ingest_per_s: float
+    embedder_sentences_per_s: float
+    embed_query_ms: float
+    rest_search_p50_ms: float
+    rest_search_p95_ms: float
+    embedded_search_p50_ms: float
+    embedded_search_p95_ms: float
+    rest_unscoped_p50_ms: float
+    rest_unscoped_p95_ms: float
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _raw_embedder(texts: list[str], batch: int, n_queries: int) -> tuple[float, float]:
+    embedder = MiniLMEmbedder(batch_size=batch)
+    embedder.embed(texts[:batch])  # warm-up
+    start = time.perf_counter()
+    for i in range(0, len(texts), batch):
+        embedder.embed(texts[i : i + batch])
+    per_s = len(texts) / (time.perf_counter() - start)
+    times = []
+    for text in texts[:n_queries]:
+        t0 = time.perf_counter()
+        embedder.embed_query(text)
+        times.append((time.perf_counter() - t0) * 1000)
+    return per_s, statistics.median(times)
+
+
+def _start_server(data_dir: Path, port: int) -> tuple[subprocess.Popen, str, Path]:
+    log_path = data_dir.parent / "server.log"
+    env = {**os.environ, "MEMSVC_EMBEDDER": "minilm", "HF_HUB_OFFLINE": "1"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "memsvc",
+        "serve",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
+    ]
+    with log_path.open("w") as log:
+        process = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited:\n{log_path.read_text()}")
+        try:
+            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                return process, url, log_path
+        except httpx.TransportError:
+            time.sleep(0.3)
+    process.kill()
+    raise RuntimeError(f"server not ready:\n{log_path.read_text()}")
+
+
+def _time_searches(search, batch: list[SyntheticMemory], scoped: bool) -> list[float]:
+    for q in batch[:10]:  # warm-up
+        search(q.text, user_id=q.user_id if scoped else None)
+    times = []
+    for q in batch:
+        t0 = time.perf_counter()
+        search(q.text, user_id=q.user_id if scoped else None, top_k=10)
+        times.append((time.perf_counter() - t0) * 1000)
+    return times
+
+
+def run_search_bench(
+    n: int,
+    *,
+    users: int | None = None,
+    batch: int = 256,
+    n_queries: int = 300,
+    port: int = 18765,
+    work_dir: Path | None = None,
+    console: Console | None = None,
+) -> SearchBenchResult:
+    console = console or Console()
+    users = users or max(1, n // 1000)
+    corpus = memories(n, users)
+    asked = queries(n_queries, users)
+    console.print(f"[bold]bench search[/bold]: n={n}, users={users}, batch={batch}")
+
+    per_s, query_ms = _raw_embedder([m.text for m in corpus[: min(n, 4096)]], batch, 200)
+    console.print(f"raw embedder: {per_s:.0f} sentences/s, {query_ms:.2f} ms/query")
+
+    root = Path(work_dir or tempfile.mkdtemp(prefix="memsvc-bench-"))
+    data_dir = root / "data"
+    process, url, log_path = _start_server(data_dir, port)
+    try:
+        key = re.search(r"local API key \([^)]*\): (msk_\S+)", log_path.read_text()).group(1)
+        with MemoryClient(url, key, timeout=300) as client, Progress(console=console) as progress:
+            task = progress.add_task("ingest", total=n)
+            start = time.perf_counter()
+            for i in range(0, n, batch):
+                chunk = corpus[i : i + batch]
+                client.add([{"text": m.text, "user_id": m.user_id} for m in chunk])
+                progress.advance(task, len(chunk))
+            ingest_per_s = n / (time.perf_counter() - start)
+        with MemoryClient(url, key) as client:
+            rest = _time_searches(client.search, asked, scoped=True)
+            unscoped = _time_searches(client.search, asked[:100], scoped=False)
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+    with Memory(settings=Settings(data_dir=data_dir, embedder="minilm")) as memory:
+        embedded = _time_searches(memory.search, asked, scoped=True)
+
+    return SearchBenchResult(
+        n=n,
+        users=users,
+        ingest_per_s=ingest_per_s,
+        embedder_sentences_per_s=per_s,
+        embed_query_ms=query_ms,
+        rest_search_p50_ms=_percentile(rest, 0.5),
+        rest_search_p95_ms=_percentile(rest, 0.95),
+        embedded_search_p50_ms=_percentile(embedded, 0.5),
+        embedded_search_p95_ms=_percentile(embedded, 0.95),
+        rest_unscoped_p50_ms=_percentile(unscoped, 0.5),
+        rest_unscoped_p95_ms=_percentile(unscoped, 0.95),
+    )
+
+
+def render(result: SearchBenchResult, console: Console, json_path: Path | None) -> None:
+    table = Table(title=f"memsvc bench search (n={result.n}, users={result.users})")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_column("vs floor", justify="right")
+    floor_ms = result.embed_query_ms
+    rows = [
+        ("raw embedder, sentences/s (batched)", result.embedder_sentences_per_s, ""),
+        ("raw embedder, ms per query", floor_ms, "1.00x"),
+        (
+            "ingest memories/s (REST, batched)",
+            result.ingest_per_s,
+            f"{result.ingest_per_s / result.embedder_sentences_per_s:.0%} of embedder",
+        ),
+        (
+            "REST search p50 ms (user-scoped)",
+            result.rest_search_p50_ms,
+            f"{result.rest_search_p50_ms / floor_ms:.2f}x",
+        ),
+        (
+            "REST search p95 ms (user-scoped)",
+            result.rest_search_p95_ms,
+            f"{result.rest_search_p95_ms / floor_ms:.2f}x",
+        ),
+        (
+            "embedded search p50 ms",
+            result.embedded_search_p50_ms,
+            f"{result.embedded_search_p50_ms / floor_ms:.2f}x",
+        ),
+        (
+            "embedded search p95 ms",
+            result.embedded_search_p95_ms,
+            f"{result.embedded_search_p95_ms / floor_ms:.2f}x",
+        ),
+        (
+            "REST search p50 ms (whole tenant)",
+            result.rest_unscoped_p50_ms,
+            f"{result.rest_unscoped_p50_ms / floor_ms:.2f}x",
+        ),
+        (
+            "REST search p95 ms (whole tenant)",
+            result.rest_unscoped_p95_ms,
+            f"{result.rest_unscoped_p95_ms / floor_ms:.2f}x",
+        ),
+    ]
+    for name, value, ratio in rows:
+        table.add_row(name, f"{value:.2f}" if value < 100 else f"{value:.0f}", ratio)
+    console.print(table)
+    if json_path is not None:
+        json_path.write_text(json.dumps(asdict(result), indent=2))
+        console.print(f"wrote {json_path}")
