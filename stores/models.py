@@ -118,8 +118,13 @@ class MemoryRow(Base):
     """
 
     __tablename__ = "memories"
+    # Listings page by pk inside a tenant, optionally inside one scope: keep each of those an
+    # index range scan, never a sort of the whole tenant.
     __table_args__ = (
+        Index("ix_memories_tenant_pk", "tenant_id", "pk"),
         Index("ix_memories_tenant_user_pk", "tenant_id", "user_id", "pk"),
+        Index("ix_memories_tenant_agent_pk", "tenant_id", "agent_id", "pk"),
+        Index("ix_memories_tenant_session_pk", "tenant_id", "session_id", "pk"),
         Index("ix_memories_tenant_hash", "tenant_id", "content_hash"),
     )
 

@@ -25,6 +25,20 @@ __all__ = ["PartitionKey", "VectorIndex"]
 PartitionKey = tuple[str, str]  # (tenant_id, user_id or "")
 
 _SNAPSHOT = "vectors.safetensors"
+_thread_state = threading.local()
+
+
+def _single_threaded_faiss() -> None:
+    """Make faiss run single-threaded in the calling thread (OpenMP settings are per thread).
+
+    One query at a time gains nothing from OpenMP, and its idle workers spin-wait on the cores
+    torch needs for the next query's embedding: it doubled REST search latency when measured.
+    """
+    if not getattr(_thread_state, "configured", False):
+        faiss.omp_set_num_threads(1)
+        _thread_state.configured = True
+
+
 _FORMAT_VERSION = 1
 
 
@@ -38,9 +52,6 @@ class VectorIndex:
     """Exact inner-product search (cosine on unit vectors) over per-user partitions."""
 
     def __init__(self, dim: int) -> None:
-        # One query at a time gains nothing from OpenMP, and idle OpenMP workers spin-wait on
-        # the cores torch needs for the next query's embedding (it doubled embedding time).
-        faiss.omp_set_num_threads(1)
         self.dim = dim
         self._parts: dict[PartitionKey, _Partition] = {}
         self._where: dict[int, PartitionKey] = {}
@@ -103,6 +114,7 @@ class VectorIndex:
 
         ``allowed`` (int64 pks) restricts the search to those ids (faiss ID selector).
         """
+        _single_threaded_faiss()
         with self._lock:
             part = self._parts.get(key)
             if part is None or k <= 0:

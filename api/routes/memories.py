@@ -28,7 +28,7 @@ from memsvc.schemas import (
 router = APIRouter(prefix="/memories", tags=["memories"])
 
 
-def memory_filter(
+async def memory_filter(
     user_id: str | None = None,
     agent_id: str | None = None,
     session_id: str | None = None,

@@ -54,7 +54,8 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def _raw_embedder(texts: list[str], batch: int, n_queries: int) -> tuple[float, float]:
-    embedder = MiniLMEmbedder(batch_size=batch)
+    # The same model settings the server runs with; fed the same request-sized batches.
+    embedder = MiniLMEmbedder(batch_size=Settings().embed_batch_size)
     embedder.embed(texts[:batch])  # warm-up
     start = time.perf_counter()
     for i in range(0, len(texts), batch):

@@ -60,7 +60,12 @@ class MemoryService:
     # -- tenants and keys ------------------------------------------------------------------
 
     def authenticate(self, raw_key: str | None) -> Principal:
+        """The principal of an API key; raises ``AuthError`` for a missing or unknown key."""
         return self._auth.authenticate(raw_key)
+
+    def cached_principal(self, raw_key: str | None) -> Principal | None:
+        """The principal of a recently authenticated key, without touching the database."""
+        return self._auth.cached(raw_key)
 
     def create_tenant(self, name: str, tenant_id: str | None = None) -> TenantPublic:
         return tenants.create_tenant(self.deps, name, tenant_id)

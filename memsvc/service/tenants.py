@@ -126,6 +126,17 @@ class Authenticator:
         self._cache: dict[str, tuple[float, Principal]] = {}
         self._lock = threading.Lock()
 
+    def cached(self, raw_key: str | None) -> Principal | None:
+        """The principal of a key seen recently (no I/O), else ``None``."""
+        if not raw_key:
+            return None
+        admin_key = self._deps.settings.admin_key
+        if admin_key and hmac.compare_digest(raw_key.encode(), admin_key.encode()):
+            return Principal(tenant_id=None, key_id="admin", is_admin=True)
+        with self._lock:
+            hit = self._cache.get(hash_key(raw_key))
+        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+
     def authenticate(self, raw_key: str | None) -> Principal:
         if not raw_key:
             raise AuthError("missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key'")

@@ -104,8 +104,15 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_memories_tenant_hash", ["tenant_id", "content_hash"], unique=False
         )
+        batch_op.create_index("ix_memories_tenant_pk", ["tenant_id", "pk"], unique=False)
         batch_op.create_index(
             "ix_memories_tenant_user_pk", ["tenant_id", "user_id", "pk"], unique=False
+        )
+        batch_op.create_index(
+            "ix_memories_tenant_agent_pk", ["tenant_id", "agent_id", "pk"], unique=False
+        )
+        batch_op.create_index(
+            "ix_memories_tenant_session_pk", ["tenant_id", "session_id", "pk"], unique=False
         )
 
     op.create_table(
@@ -143,7 +150,10 @@ def downgrade() -> None:
 
     op.drop_table("memory_history")
     with op.batch_alter_table("memories", schema=None) as batch_op:
+        batch_op.drop_index("ix_memories_tenant_session_pk")
+        batch_op.drop_index("ix_memories_tenant_agent_pk")
         batch_op.drop_index("ix_memories_tenant_user_pk")
+        batch_op.drop_index("ix_memories_tenant_pk")
         batch_op.drop_index("ix_memories_tenant_hash")
         batch_op.drop_index(batch_op.f("ix_memories_rev"))
 
