@@ -9,7 +9,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
 from api.errors import install_error_handlers
-from api.routes import admin, health, memories, search
+from api.routes import admin, context, events, health, memories, search, sessions
 from memsvc.service import MemoryService
 from memsvc.settings import Settings, get_settings
 
@@ -18,6 +18,9 @@ __all__ = ["create_app"]
 api_router = APIRouter()
 api_router.include_router(memories.router)
 api_router.include_router(search.router)
+api_router.include_router(events.router)
+api_router.include_router(sessions.router)
+api_router.include_router(context.router)
 api_router.include_router(admin.router)
 
 

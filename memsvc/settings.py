@@ -13,6 +13,9 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from memsvc.tiers.sensory import SensoryConfig
+from memsvc.tiers.working import WorkingMemoryConfig
+
 __all__ = ["Settings", "get_settings"]
 
 _PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "admin", "password"}
@@ -21,7 +24,9 @@ _PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "admin", "password"}
 class Settings(BaseSettings):
     """Every knob of memsvc, with the embedded default as the default."""
 
-    model_config = SettingsConfigDict(env_prefix="MEMSVC_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="MEMSVC_", env_file=".env", extra="ignore", env_nested_delimiter="__"
+    )
 
     environment: Literal["development", "test", "production"] = "development"
     # Local data directory of the embedded default: SQLite file, index snapshots, blobs, local key.
@@ -44,6 +49,13 @@ class Settings(BaseSettings):
     index_snapshot_seconds: float = Field(default=30.0, ge=0)
     # Cached API-key lookups (seconds); a revoked key stops working after at most this long.
     auth_cache_seconds: float = Field(default=30.0, ge=0)
+    # Events: the longest accepted message, and how far in the future an event time may be.
+    max_event_chars: int = Field(default=32_000, ge=1)
+    future_tolerance_seconds: float = Field(default=300.0, ge=0)
+    # A session with no write for this long is idle: its working memory is consolidated.
+    session_idle_seconds: float = Field(default=1800.0, gt=0)
+    sensory: SensoryConfig = Field(default_factory=SensoryConfig)
+    working: WorkingMemoryConfig = Field(default_factory=WorkingMemoryConfig)
     host: str = "127.0.0.1"
     port: int = Field(default=8765, ge=1, le=65535)
     redis_url: str = ""

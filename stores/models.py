@@ -30,8 +30,10 @@ __all__ = [
     "ApiKey",
     "Base",
     "Counter",
+    "EventRow",
     "MemoryHistory",
     "MemoryRow",
+    "SessionRow",
     "Tenant",
     "UTCDateTime",
     "utcnow",
@@ -167,3 +169,63 @@ class MemoryHistory(Base):
     new_value: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     actor: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class EventRow(Base):
+    """One chat event, append-only: committed before it is acknowledged.
+
+    ``decision`` records what the sensory gate did with it (``kept``, ``dropped:filler``...), and
+    ``embeddings`` holds one float32 vector per kept piece, so every derived tier can be rebuilt
+    from this table without embedding anything twice.
+    """
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_tenant_session_time", "tenant_id", "session_id", "event_time", "pk"),
+        Index("ix_events_tenant_user_pk", "tenant_id", "user_id", "pk"),
+        Index("ix_events_tenant_pk", "tenant_id", "pk"),
+        Index("ix_events_unpromoted", "tenant_id", "session_id", "promoted_at"),
+    )
+
+    pk: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(36), unique=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    user_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    agent_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    session_id: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    speaker: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    content: Mapped[str] = mapped_column(Text)
+    event_time: Mapped[datetime] = mapped_column(UTCDateTime)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JsonDoc, default=dict)
+    decision: Mapped[str] = mapped_column(String(32))
+    pieces: Mapped[list[str]] = mapped_column(JSON, default=list)
+    embeddings: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The only field ever updated: when the event's pieces reached long-term memory. The
+    # content stays as written; this is the per-event consolidation watermark.
+    promoted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class SessionRow(Base):
+    """A conversation: its scope, counters and how far it has been consolidated."""
+
+    __tablename__ = "sessions"
+    __table_args__ = (Index("ix_sessions_tenant_user", "tenant_id", "user_id"),)
+
+    tenant_id: Mapped[str] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    user_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    agent_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Wall-clock time of the last write (idleness is measured on it, not on event times).
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Latest event time seen (events may describe the past).
+    last_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    event_count: Mapped[int] = mapped_column(Integer, default=0)
+    kept_count: Mapped[int] = mapped_column(Integer, default=0)
+    promoted_count: Mapped[int] = mapped_column(Integer, default=0)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    consolidated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

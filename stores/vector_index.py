@@ -137,27 +137,38 @@ class VectorIndex:
 
     # -- snapshots -------------------------------------------------------------------------
 
-    def save(self, directory: Path, state: dict[str, Any]) -> None:
-        """Write every partition and ``state`` (JSON-able, e.g. the sync watermark) atomically."""
-        directory.mkdir(parents=True, exist_ok=True)
+    def serialize(self) -> tuple[dict[str, np.ndarray], list[list[str]]]:
+        """A copy of every partition (fast, under the lock) for :meth:`write_snapshot`."""
         with self._lock:
-            tensors: dict[str, np.ndarray] = {}
-            keys = []
-            for n, (key, part) in enumerate(self._parts.items()):
-                tensors[f"p{n}"] = faiss.serialize_index(part.index)
-                keys.append(list(key))
-            meta = {
-                "version": str(_FORMAT_VERSION),
-                "dim": str(self.dim),
-                "partitions": json.dumps(keys),
-                "state": json.dumps(state),
+            tensors = {
+                f"p{n}": faiss.serialize_index(part.index)
+                for n, part in enumerate(self._parts.values())
             }
+            keys = [list(key) for key in self._parts]
+        return tensors, keys
+
+    def write_snapshot(
+        self,
+        directory: Path,
+        serialized: tuple[dict[str, np.ndarray], list[list[str]]],
+        state: dict[str, Any],
+    ) -> None:
+        """Write a :meth:`serialize` copy and ``state`` (JSON-able) atomically, without the lock."""
+        tensors, keys = serialized
+        directory.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "version": str(_FORMAT_VERSION),
+            "dim": str(self.dim),
+            "partitions": json.dumps(keys),
+            "state": json.dumps(state),
+        }
         tmp = directory / f"{_SNAPSHOT}.{os.getpid()}.{threading.get_ident()}.tmp"
-        if tensors:
-            save_file(tensors, str(tmp), metadata=meta)
-        else:
-            save_file({"empty": np.zeros(1, dtype=np.uint8)}, str(tmp), metadata=meta)
+        save_file(tensors or {"empty": np.zeros(1, dtype=np.uint8)}, str(tmp), metadata=meta)
         os.replace(tmp, directory / _SNAPSHOT)
+
+    def save(self, directory: Path, state: dict[str, Any]) -> None:
+        """Snapshot every partition and ``state`` to ``directory``."""
+        self.write_snapshot(directory, self.serialize(), state)
 
     def load(self, directory: Path) -> dict[str, Any] | None:
         """Load a snapshot; returns its state, or ``None`` when absent or unusable."""

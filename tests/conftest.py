@@ -122,3 +122,21 @@ def client(service: MemoryService) -> Iterator[TestClient]:
     """The API in-process, over the test's service."""
     with TestClient(create_app(service.settings, service=service)) as test_client:
         yield test_client
+
+
+REDIS_URL = os.environ.get("MEMSVC_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The real Redis; unreachable means the run fails loudly (never a skip)."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_timeout=3)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"Redis at {REDIS_URL} is required for these tests: {exc}", pytrace=False)
+    finally:
+        client.close()
+    return REDIS_URL

@@ -3,7 +3,9 @@ raw embedder they are bounded by (all measured in one run).
 
 1. The raw embedder in this process: sentences/s in batches, ms for one query.
 2. ``memsvc serve`` in a subprocess (embedded default on a fresh data dir): batch-add ``n``
-   memories through :class:`MemoryClient`, then time user-scoped searches over REST.
+   memories through :class:`MemoryClient` (``clients`` concurrent senders, so the server can
+   overlap one batch's SQL with the next one's embedding), then time user-scoped searches over
+   REST, one at a time.
 3. The server stops; an embedded :class:`Memory` opens the same data dir and is timed likewise.
 """
 
@@ -16,7 +18,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -98,6 +102,27 @@ def _start_server(data_dir: Path, port: int) -> tuple[subprocess.Popen, str, Pat
     raise RuntimeError(f"server not ready:\n{log_path.read_text()}")
 
 
+def _ingest(
+    url: str, key: str, corpus: list[SyntheticMemory], batch: int, clients: int, console: Console
+) -> float:
+    """Batch-add the corpus from ``clients`` concurrent clients; returns memories/s."""
+    chunks = [corpus[i : i + batch] for i in range(0, len(corpus), batch)]
+    local = threading.local()
+
+    def send(chunk: list[SyntheticMemory]) -> int:
+        if not hasattr(local, "client"):
+            local.client = MemoryClient(url, key, timeout=600)
+        local.client.add([{"text": m.text, "user_id": m.user_id} for m in chunk])
+        return len(chunk)
+
+    with Progress(console=console) as progress, ThreadPoolExecutor(clients) as pool:
+        task = progress.add_task("ingest", total=len(corpus))
+        start = time.perf_counter()
+        for done in pool.map(send, chunks):
+            progress.advance(task, done)
+        return len(corpus) / (time.perf_counter() - start)
+
+
 def _time_searches(search, batch: list[SyntheticMemory], scoped: bool) -> list[float]:
     for q in batch[:10]:  # warm-up
         search(q.text, user_id=q.user_id if scoped else None)
@@ -116,6 +141,7 @@ def run_search_bench(
     batch: int = 256,
     n_queries: int = 300,
     port: int = 18765,
+    clients: int = 2,
     work_dir: Path | None = None,
     console: Console | None = None,
 ) -> SearchBenchResult:
@@ -123,7 +149,9 @@ def run_search_bench(
     users = users or max(1, n // 1000)
     corpus = memories(n, users)
     asked = queries(n_queries, users)
-    console.print(f"[bold]bench search[/bold]: n={n}, users={users}, batch={batch}")
+    console.print(
+        f"[bold]bench search[/bold]: n={n}, users={users}, batch={batch}, ingest clients={clients}"
+    )
 
     per_s, query_ms = _raw_embedder([m.text for m in corpus[: min(n, 4096)]], batch, 200)
     console.print(f"raw embedder: {per_s:.0f} sentences/s, {query_ms:.2f} ms/query")
@@ -133,14 +161,7 @@ def run_search_bench(
     process, url, log_path = _start_server(data_dir, port)
     try:
         key = re.search(r"local API key \([^)]*\): (msk_\S+)", log_path.read_text()).group(1)
-        with MemoryClient(url, key, timeout=300) as client, Progress(console=console) as progress:
-            task = progress.add_task("ingest", total=n)
-            start = time.perf_counter()
-            for i in range(0, n, batch):
-                chunk = corpus[i : i + batch]
-                client.add([{"text": m.text, "user_id": m.user_id} for m in chunk])
-                progress.advance(task, len(chunk))
-            ingest_per_s = n / (time.perf_counter() - start)
+        ingest_per_s = _ingest(url, key, corpus, batch, clients, console)
         with MemoryClient(url, key) as client:
             rest = _time_searches(client.search, asked, scoped=True)
             unscoped = _time_searches(client.search, asked[:100], scoped=False)

@@ -21,6 +21,7 @@ def search(
     ] = None,
     batch: Annotated[int, typer.Option(help="Memories per add request.")] = 256,
     queries: Annotated[int, typer.Option(help="Searches to time.")] = 300,
+    clients: Annotated[int, typer.Option(help="Concurrent ingest clients.")] = 2,
     port: Annotated[int, typer.Option(help="Loopback port of the benchmarked server.")] = 18765,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Write the figures here.")
@@ -33,6 +34,6 @@ def search(
 
     console = Console()
     result = run_search_bench(
-        n, users=users, batch=batch, n_queries=queries, port=port, console=console
+        n, users=users, batch=batch, n_queries=queries, port=port, clients=clients, console=console
     )
     render(result, console, json_path)

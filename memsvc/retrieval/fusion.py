@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -17,14 +18,14 @@ class FusionMethod(StrEnum):
 
 @dataclass
 class Fused:
-    pk: int
+    pk: Hashable  # a memory pk (long-term) or a piece id (short-term)
     score: float
     dense_score: float | None = None
     lexical_score: float | None = None
 
 
-def _rrf(lists: list[list[tuple[int, float]]], weights: list[float]) -> dict[int, float]:
-    scores: dict[int, float] = {}
+def _rrf(lists: list[list[tuple[Hashable, float]]], weights: list[float]) -> dict[Hashable, float]:
+    scores: dict[Hashable, float] = {}
     for ranked, weight in zip(lists, weights, strict=True):
         for rank, (pk, _) in enumerate(ranked):
             scores[pk] = scores.get(pk, 0.0) + weight / (RRF_K + rank + 1)
@@ -32,8 +33,10 @@ def _rrf(lists: list[list[tuple[int, float]]], weights: list[float]) -> dict[int
     return {pk: s / best for pk, s in scores.items()}
 
 
-def _weighted(lists: list[list[tuple[int, float]]], weights: list[float]) -> dict[int, float]:
-    scores: dict[int, float] = {}
+def _weighted(
+    lists: list[list[tuple[Hashable, float]]], weights: list[float]
+) -> dict[Hashable, float]:
+    scores: dict[Hashable, float] = {}
     total = sum(weights)
     for ranked, weight in zip(lists, weights, strict=True):
         if not ranked:
@@ -48,8 +51,8 @@ def _weighted(lists: list[list[tuple[int, float]]], weights: list[float]) -> dic
 
 
 def fuse(
-    dense: list[tuple[int, float]],
-    lexical: list[tuple[int, float]],
+    dense: list[tuple[Hashable, float]],
+    lexical: list[tuple[Hashable, float]],
     *,
     method: FusionMethod = FusionMethod.RRF,
     weights: tuple[float, float] = (1.0, 1.0),
@@ -61,7 +64,7 @@ def fuse(
     scores = combine(lists, list(weights))
     dense_by_pk = dict(dense)
     lexical_by_pk = dict(lexical)
-    ranked = sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:limit]
+    ranked = sorted(scores.items(), key=lambda item: (-item[1], str(item[0])))[:limit]
     return [
         Fused(pk, min(1.0, score), dense_by_pk.get(pk), lexical_by_pk.get(pk))
         for pk, score in ranked

@@ -61,6 +61,7 @@ class DerivedIndexes:
         self._saved_watermark: tuple[int, int] = (0, 0)
         self._last_save = time.monotonic()
         self._lock = threading.RLock()
+        self._save_lock = threading.Lock()
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -155,10 +156,14 @@ class DerivedIndexes:
     def save(self) -> None:
         if self.directory is None:
             return
-        with self._lock:
-            state = {"watermark": list(self.watermark), "identity": self._identity()}
-            self.vectors.save(self.directory, state)
-            self._saved_watermark = self.watermark
+        # Copy under the lock (fast), write without it: searches must not wait for the disk.
+        with self._save_lock:
+            with self._lock:
+                watermark = self.watermark
+                serialized = self.vectors.serialize()
+            state = {"watermark": list(watermark), "identity": self._identity()}
+            self.vectors.write_snapshot(self.directory, serialized, state)
+            self._saved_watermark = watermark
             self._last_save = time.monotonic()
 
     def save_if_dirty(self, *, force: bool = False) -> None:

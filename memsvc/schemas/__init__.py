@@ -1,6 +1,18 @@
 """Pydantic models: the contract shared by the REST API, the SDK and the embedded Memory."""
 
 from memsvc.schemas.common import DeleteResult, ListEnvelope, Page, ScopeId, UtcDatetime
+from memsvc.schemas.events import (
+    ContextItem,
+    ContextMessage,
+    ContextRequest,
+    ContextResponse,
+    EventBatch,
+    EventCreate,
+    EventPublic,
+    EventRole,
+    SessionPublic,
+    SessionState,
+)
 from memsvc.schemas.memories import (
     MemoryAddBody,
     MemoryBatch,
@@ -19,7 +31,15 @@ from memsvc.schemas.tenants import ApiKeyCreated, ApiKeyPublic, TenantCreate, Te
 __all__ = [
     "ApiKeyCreated",
     "ApiKeyPublic",
+    "ContextItem",
+    "ContextMessage",
+    "ContextRequest",
+    "ContextResponse",
     "DeleteResult",
+    "EventBatch",
+    "EventCreate",
+    "EventPublic",
+    "EventRole",
     "ListEnvelope",
     "MemoryAddBody",
     "MemoryBatch",
@@ -36,6 +56,8 @@ __all__ = [
     "SearchRequest",
     "SearchResponse",
     "SearchResult",
+    "SessionPublic",
+    "SessionState",
     "TenantCreate",
     "TenantPublic",
     "UtcDatetime",

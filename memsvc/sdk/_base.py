@@ -13,9 +13,31 @@ from typing import Any, Final
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from memsvc.errors import APIStatusError, InvalidRequestError, error_for_status
-from memsvc.schemas import MemoryCreate, MemoryFilter, MemoryUpdate, SearchRequest
+from memsvc.schemas import (
+    ContextRequest,
+    EventBatch,
+    EventCreate,
+    MemoryCreate,
+    MemoryFilter,
+    MemoryUpdate,
+    SearchRequest,
+)
 
-__all__ = ["UNSET", "ApiCall", "Unset", "build_add_items", "build_filter", "build_search"]
+__all__ = [
+    "DEFAULT_SESSION",
+    "UNSET",
+    "ApiCall",
+    "Unset",
+    "build_add_items",
+    "build_context",
+    "build_event_batch",
+    "build_filter",
+    "build_search",
+    "is_messages",
+]
+
+#: The session chat messages go to when ``add(messages)`` names none.
+DEFAULT_SESSION = "default"
 
 
 class Unset:
@@ -90,6 +112,40 @@ def build_add_items(
         except ValidationError as exc:
             raise invalid_from_validation(exc, f"items[{n}]") from exc
     return items
+
+
+def is_messages(memories: object) -> bool:
+    """A list of chat messages (``{"role", "content"}``), as agent frameworks pass them."""
+    return (
+        isinstance(memories, Sequence)
+        and not isinstance(memories, str)
+        and len(memories) > 0
+        and all(isinstance(m, Mapping) and "role" in m and "content" in m for m in memories)
+    )
+
+
+def build_event_batch(
+    events: Sequence[Mapping[str, Any] | EventCreate],
+    *,
+    user_id: str | None = None,
+    agent_id: str | None = None,
+    session_id: str | None = None,
+) -> EventBatch:
+    """Events (dicts or models) and the batch's default scope, validated."""
+    items = [e.model_dump(exclude_unset=True) if isinstance(e, EventCreate) else e for e in events]
+    try:
+        return EventBatch.model_validate(
+            {"events": items, "user_id": user_id, "agent_id": agent_id, "session_id": session_id}
+        )
+    except ValidationError as exc:
+        raise invalid_from_validation(exc) from exc
+
+
+def build_context(**fields: Any) -> ContextRequest:
+    try:
+        return ContextRequest.model_validate({k: v for k, v in fields.items() if v is not None})
+    except ValidationError as exc:
+        raise invalid_from_validation(exc) from exc
 
 
 def build_filter(

@@ -8,7 +8,11 @@ from typing import Any
 from urllib.parse import quote
 
 from memsvc.schemas import (
+    ContextResponse,
     DeleteResult,
+    EventBatch,
+    EventCreate,
+    EventPublic,
     ListEnvelope,
     MemoryCreate,
     MemoryFilter,
@@ -17,19 +21,24 @@ from memsvc.schemas import (
     MemoryWriteResult,
     Page,
     SearchResponse,
+    SessionPublic,
 )
 from memsvc.sdk._base import (
+    DEFAULT_SESSION,
     UNSET,
     ApiCall,
     MemoryInput,
     build_add_items,
+    build_context,
+    build_event_batch,
     build_filter,
     build_search,
     build_update,
     filter_params,
+    is_messages,
 )
 
-__all__ = ["MemoryCalls"]
+__all__ = ["EventCalls", "MemoryCalls"]
 
 
 def _id(memory_id: str) -> str:
@@ -41,7 +50,7 @@ class MemoryCalls:
 
     @staticmethod
     def add(
-        memories: MemoryInput | Sequence[MemoryInput],
+        memories: MemoryInput | Sequence[MemoryInput] | Sequence[Mapping[str, Any]],
         *,
         user_id: str | None = None,
         agent_id: str | None = None,
@@ -50,6 +59,14 @@ class MemoryCalls:
         kind: str | None = None,
         occurred_at: datetime | None = None,
     ) -> ApiCall:
+        if is_messages(memories):
+            batch = build_event_batch(
+                memories,
+                user_id=user_id,
+                agent_id=agent_id,
+                session_id=session_id or DEFAULT_SESSION,
+            )
+            return _events_call(batch)
         items = build_add_items(
             memories,
             user_id=user_id,
@@ -142,6 +159,81 @@ class MemoryCalls:
             f"/v1/memories/{_id(memory_id)}/history",
             response_type=ListEnvelope[MemoryHistoryEntry],
         )
+
+
+def _events_call(batch: EventBatch) -> ApiCall:
+    return ApiCall(
+        "POST",
+        "/v1/events",
+        json=batch.model_dump(mode="json", exclude_none=True),
+        response_type=ListEnvelope[EventPublic],
+    )
+
+
+class EventCalls:
+    """Events, sessions and context."""
+
+    @staticmethod
+    def add_events(
+        events: Sequence[Mapping[str, Any] | EventCreate],
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+    ) -> ApiCall:
+        batch = build_event_batch(events, user_id=user_id, agent_id=agent_id, session_id=session_id)
+        return _events_call(batch)
+
+    @staticmethod
+    def get_events(
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> ApiCall:
+        params = {
+            k: v
+            for k, v in {
+                "user_id": user_id,
+                "agent_id": agent_id,
+                "session_id": session_id,
+                "limit": limit,
+                "cursor": cursor,
+            }.items()
+            if v is not None
+        }
+        return ApiCall("GET", "/v1/events", params=params, response_type=Page[EventPublic])
+
+    @staticmethod
+    def get_context(query: str | None = None, **fields: Any) -> ApiCall:
+        request = build_context(query=query, **fields)
+        return ApiCall(
+            "POST",
+            "/v1/context",
+            json=request.model_dump(mode="json", exclude_none=True),
+            response_type=ContextResponse,
+        )
+
+    @staticmethod
+    def get_session(session_id: str) -> ApiCall:
+        return ApiCall("GET", f"/v1/sessions/{_id(session_id)}", response_type=SessionPublic)
+
+    @staticmethod
+    def list_sessions(
+        *, user_id: str | None = None, limit: int = 100, cursor: str | None = None
+    ) -> ApiCall:
+        params = {
+            k: v
+            for k, v in {"user_id": user_id, "limit": limit, "cursor": cursor}.items()
+            if v is not None
+        }
+        return ApiCall("GET", "/v1/sessions", params=params, response_type=Page[SessionPublic])
+
+    @staticmethod
+    def close_session(session_id: str) -> ApiCall:
+        return ApiCall("POST", f"/v1/sessions/{_id(session_id)}/close", response_type=SessionPublic)
 
 
 def _jsonable(value: Any) -> Any:

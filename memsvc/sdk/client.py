@@ -17,15 +17,19 @@ import httpx
 
 from memsvc.errors import MemsvcError, ServerError, TransportError
 from memsvc.schemas import (
+    ContextResponse,
+    EventCreate,
+    EventPublic,
     MemoryFilter,
     MemoryHistoryEntry,
     MemoryPublic,
     MemoryWriteResult,
     Page,
     SearchResult,
+    SessionPublic,
 )
 from memsvc.sdk._base import UNSET, ApiCall, MemoryInput, Unset, error_from_response
-from memsvc.sdk.calls import MemoryCalls
+from memsvc.sdk.calls import EventCalls, MemoryCalls
 
 __all__ = ["AsyncMemoryClient", "MemoryClient"]
 
@@ -129,7 +133,7 @@ class MemoryClient(_BaseMemoryClient):
 
     def add(
         self,
-        memories: MemoryInput | Sequence[MemoryInput],
+        memories: MemoryInput | Sequence[MemoryInput] | Sequence[Mapping[str, Any]],
         *,
         user_id: str | None = None,
         agent_id: str | None = None,
@@ -137,8 +141,12 @@ class MemoryClient(_BaseMemoryClient):
         metadata: Mapping[str, Any] | None = None,
         kind: str | None = None,
         occurred_at: datetime | None = None,
-    ) -> list[MemoryWriteResult]:
-        """Store one memory or a batch (all or nothing); duplicates come back as NOOP."""
+    ) -> list[MemoryWriteResult] | list[EventPublic]:
+        """Store one memory or a batch (all or nothing); duplicates come back as NOOP.
+
+        Chat messages (``[{"role": ..., "content": ...}]``) go in as events instead (session
+        ``default`` unless one is given) and come back as events.
+        """
         call = MemoryCalls.add(
             memories,
             user_id=user_id,
@@ -243,6 +251,72 @@ class MemoryClient(_BaseMemoryClient):
     def history(self, memory_id: str) -> list[MemoryHistoryEntry]:
         return self._send(MemoryCalls.history(memory_id)).data
 
+    # -- events, sessions, context -----------------------------------------------------------
+
+    def add_events(
+        self,
+        events: Sequence[Mapping[str, Any] | EventCreate],
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+    ) -> list[EventPublic]:
+        """Append chat events (durable when this returns), each with its gate decision."""
+        call = EventCalls.add_events(
+            events, user_id=user_id, agent_id=agent_id, session_id=session_id
+        )
+        return self._send(call).data
+
+    def get_events(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[EventPublic]:
+        """One page of events in write order; pass ``next_cursor`` back for more."""
+        call = EventCalls.get_events(
+            user_id=user_id, agent_id=agent_id, session_id=session_id, limit=limit, cursor=cursor
+        )
+        return self._send(call)
+
+    def get_context(
+        self,
+        query: str | None = None,
+        *,
+        messages: Sequence[Mapping[str, Any]] | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        token_budget: int = 1024,
+        top_k: int = 20,
+    ) -> ContextResponse:
+        """A prompt-ready block of memories for the query (or the latest messages)."""
+        call = EventCalls.get_context(
+            query,
+            messages=messages,
+            user_id=user_id,
+            agent_id=agent_id,
+            session_id=session_id,
+            token_budget=token_budget,
+            top_k=top_k,
+        )
+        return self._send(call)
+
+    def get_session(self, session_id: str) -> SessionPublic:
+        return self._send(EventCalls.get_session(session_id))
+
+    def list_sessions(
+        self, *, user_id: str | None = None, limit: int = 100, cursor: str | None = None
+    ) -> Page[SessionPublic]:
+        return self._send(EventCalls.list_sessions(user_id=user_id, limit=limit, cursor=cursor))
+
+    def close_session(self, session_id: str) -> SessionPublic:
+        """Consolidate the session's working memory now."""
+        return self._send(EventCalls.close_session(session_id))
+
 
 class AsyncMemoryClient(_BaseMemoryClient):
     """Asynchronous client for a memsvc server (same surface as :class:`MemoryClient`)."""
@@ -294,7 +368,7 @@ class AsyncMemoryClient(_BaseMemoryClient):
 
     async def add(
         self,
-        memories: MemoryInput | Sequence[MemoryInput],
+        memories: MemoryInput | Sequence[MemoryInput] | Sequence[Mapping[str, Any]],
         *,
         user_id: str | None = None,
         agent_id: str | None = None,
@@ -302,8 +376,12 @@ class AsyncMemoryClient(_BaseMemoryClient):
         metadata: Mapping[str, Any] | None = None,
         kind: str | None = None,
         occurred_at: datetime | None = None,
-    ) -> list[MemoryWriteResult]:
-        """Store one memory or a batch (all or nothing); duplicates come back as NOOP."""
+    ) -> list[MemoryWriteResult] | list[EventPublic]:
+        """Store one memory or a batch (all or nothing); duplicates come back as NOOP.
+
+        Chat messages (``[{"role": ..., "content": ...}]``) go in as events instead (session
+        ``default`` unless one is given) and come back as events.
+        """
         call = MemoryCalls.add(
             memories,
             user_id=user_id,
@@ -407,3 +485,71 @@ class AsyncMemoryClient(_BaseMemoryClient):
 
     async def history(self, memory_id: str) -> list[MemoryHistoryEntry]:
         return (await self._send(MemoryCalls.history(memory_id))).data
+
+    # -- events, sessions, context -----------------------------------------------------------
+
+    async def add_events(
+        self,
+        events: Sequence[Mapping[str, Any] | EventCreate],
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+    ) -> list[EventPublic]:
+        """Append chat events (durable when this returns), each with its gate decision."""
+        call = EventCalls.add_events(
+            events, user_id=user_id, agent_id=agent_id, session_id=session_id
+        )
+        return (await self._send(call)).data
+
+    async def get_events(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[EventPublic]:
+        """One page of events in write order; pass ``next_cursor`` back for more."""
+        call = EventCalls.get_events(
+            user_id=user_id, agent_id=agent_id, session_id=session_id, limit=limit, cursor=cursor
+        )
+        return await self._send(call)
+
+    async def get_context(
+        self,
+        query: str | None = None,
+        *,
+        messages: Sequence[Mapping[str, Any]] | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        token_budget: int = 1024,
+        top_k: int = 20,
+    ) -> ContextResponse:
+        """A prompt-ready block of memories for the query (or the latest messages)."""
+        call = EventCalls.get_context(
+            query,
+            messages=messages,
+            user_id=user_id,
+            agent_id=agent_id,
+            session_id=session_id,
+            token_budget=token_budget,
+            top_k=top_k,
+        )
+        return await self._send(call)
+
+    async def get_session(self, session_id: str) -> SessionPublic:
+        return await self._send(EventCalls.get_session(session_id))
+
+    async def list_sessions(
+        self, *, user_id: str | None = None, limit: int = 100, cursor: str | None = None
+    ) -> Page[SessionPublic]:
+        return await self._send(
+            EventCalls.list_sessions(user_id=user_id, limit=limit, cursor=cursor)
+        )
+
+    async def close_session(self, session_id: str) -> SessionPublic:
+        """Consolidate the session's working memory now."""
+        return await self._send(EventCalls.close_session(session_id))

@@ -15,6 +15,9 @@ from typing import Any, Self
 from memsvc.embeddings import Embedder
 from memsvc.errors import MemsvcError
 from memsvc.schemas import (
+    ContextResponse,
+    EventCreate,
+    EventPublic,
     MemoryCreate,
     MemoryFilter,
     MemoryHistoryEntry,
@@ -22,18 +25,24 @@ from memsvc.schemas import (
     MemoryWriteResult,
     Page,
     SearchResult,
+    SessionPublic,
 )
 from memsvc.sdk._base import (
+    DEFAULT_SESSION,
     UNSET,
     MemoryInput,
     Unset,
     build_add_items,
+    build_context,
+    build_event_batch,
     build_filter,
     build_search,
     build_update,
+    is_messages,
 )
 from memsvc.service import LOCAL_TENANT_ID, MemoryService
 from memsvc.settings import Settings
+from stores.events import EventQuery
 
 __all__ = ["Memory"]
 
@@ -89,7 +98,7 @@ class Memory:
 
     def add(
         self,
-        memories: MemoryInput | Sequence[MemoryInput],
+        memories: MemoryInput | Sequence[MemoryInput] | Sequence[Mapping[str, Any]],
         *,
         user_id: str | None = None,
         agent_id: str | None = None,
@@ -97,8 +106,19 @@ class Memory:
         metadata: Mapping[str, Any] | None = None,
         kind: str | None = None,
         occurred_at: datetime | None = None,
-    ) -> list[MemoryWriteResult]:
-        """Store one memory or a batch (all or nothing); duplicates come back as NOOP."""
+    ) -> list[MemoryWriteResult] | list[EventPublic]:
+        """Store one memory or a batch (all or nothing); duplicates come back as NOOP.
+
+        Chat messages (``[{"role": ..., "content": ...}]``) go in as events instead (session
+        ``default`` unless one is given) and come back as events.
+        """
+        if is_messages(memories):
+            return self.add_events(
+                memories,
+                user_id=user_id,
+                agent_id=agent_id,
+                session_id=session_id or DEFAULT_SESSION,
+            )
         items = build_add_items(
             memories,
             user_id=user_id,
@@ -186,3 +206,69 @@ class Memory:
 
     def history(self, memory_id: str) -> list[MemoryHistoryEntry]:
         return self._svc().history(self.tenant_id, memory_id)
+
+    # -- events, sessions, context -----------------------------------------------------------
+
+    def add_events(
+        self,
+        events: Sequence[Mapping[str, Any] | EventCreate],
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+    ) -> list[EventPublic]:
+        """Append chat events (durable when this returns), each with its gate decision."""
+        batch = build_event_batch(events, user_id=user_id, agent_id=agent_id, session_id=session_id)
+        return self._svc().add_events(self.tenant_id, batch)
+
+    def get_events(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[EventPublic]:
+        """One page of events in write order; pass ``next_cursor`` back for more."""
+        query = EventQuery(
+            tenant_id=self.tenant_id, user_id=user_id, agent_id=agent_id, session_id=session_id
+        )
+        return self._svc().list_events(self.tenant_id, query, limit=limit, cursor=cursor)
+
+    def get_context(
+        self,
+        query: str | None = None,
+        *,
+        messages: Sequence[Mapping[str, Any]] | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+        token_budget: int = 1024,
+        top_k: int = 20,
+    ) -> ContextResponse:
+        """A prompt-ready block of memories for the query (or the latest messages)."""
+        request = build_context(
+            query=query,
+            messages=messages,
+            user_id=user_id,
+            agent_id=agent_id,
+            session_id=session_id,
+            token_budget=token_budget,
+            top_k=top_k,
+        )
+        return self._svc().context(self.tenant_id, request)
+
+    def get_session(self, session_id: str) -> SessionPublic:
+        return self._svc().get_session(self.tenant_id, session_id)
+
+    def list_sessions(
+        self, *, user_id: str | None = None, limit: int = 100, cursor: str | None = None
+    ) -> Page[SessionPublic]:
+        return self._svc().list_sessions(
+            self.tenant_id, user_id=user_id, limit=limit, cursor=cursor
+        )
+
+    def close_session(self, session_id: str) -> SessionPublic:
+        """Consolidate the session's working memory now."""
+        return self._svc().close_session(self.tenant_id, session_id)

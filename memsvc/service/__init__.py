@@ -11,6 +11,10 @@ from memsvc.embeddings import Embedder
 from memsvc.schemas import (
     ApiKeyCreated,
     ApiKeyPublic,
+    ContextRequest,
+    ContextResponse,
+    EventBatch,
+    EventPublic,
     MemoryCreate,
     MemoryFilter,
     MemoryHistoryEntry,
@@ -19,12 +23,14 @@ from memsvc.schemas import (
     Page,
     SearchRequest,
     SearchResponse,
+    SessionPublic,
     TenantPublic,
 )
-from memsvc.service import memories, search, tenants
+from memsvc.service import context, events, memories, search, sessions, tenants, working
 from memsvc.service.deps import ServiceDeps, build_deps
 from memsvc.service.tenants import LOCAL_TENANT_ID, Principal
 from memsvc.settings import Settings
+from stores.events import EventQuery
 
 __all__ = ["LOCAL_TENANT_ID", "MemoryService", "Principal", "ServiceDeps"]
 
@@ -35,6 +41,8 @@ class MemoryService:
     def __init__(self, deps: ServiceDeps) -> None:
         self.deps = deps
         self._auth = tenants.Authenticator(deps)
+        # Working memory is derived from the event log: refill it (a no-op without backlog).
+        working.rebuild_short_term(deps)
 
     @classmethod
     def from_settings(
@@ -52,7 +60,14 @@ class MemoryService:
         self.deps.warm_up()
 
     def start_background(self) -> None:
-        self.deps.start_background()
+        """Keep indexes synced and snapshotted, and consolidate idle sessions, in the background."""
+        self.deps.start_background(self.maintenance_tick)
+
+    def maintenance_tick(self) -> None:
+        """One round of background upkeep (also callable directly, e.g. by tests)."""
+        self.deps.indexes.sync()
+        self.deps.indexes.save_if_dirty()
+        working.promote_idle(self.deps)
 
     def close(self) -> None:
         self.deps.close()
@@ -121,6 +136,41 @@ class MemoryService:
 
     def search(self, tenant_id: str, request: SearchRequest) -> SearchResponse:
         return search.search_memories(self.deps, tenant_id, request)
+
+    # -- events, sessions, context ---------------------------------------------------------
+
+    def add_events(self, tenant_id: str, batch: EventBatch) -> list[EventPublic]:
+        """Commit events, feed working memory, and promote what overflows its budget."""
+        written = events.ingest_events(self.deps, tenant_id, batch)
+        for session_id in dict.fromkeys(e.session_id for e in written):
+            working.promote_due(self.deps, tenant_id, session_id)
+        return written
+
+    def list_events(
+        self, tenant_id: str, query: EventQuery, *, limit: int = 100, cursor: str | None = None
+    ) -> Page[EventPublic]:
+        return events.list_events(self.deps, tenant_id, query, limit=limit, cursor=cursor)
+
+    def get_session(self, tenant_id: str, session_id: str) -> SessionPublic:
+        return sessions.get_session(self.deps, tenant_id, session_id)
+
+    def list_sessions(
+        self,
+        tenant_id: str,
+        *,
+        user_id: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[SessionPublic]:
+        return sessions.list_sessions(
+            self.deps, tenant_id, user_id=user_id, limit=limit, cursor=cursor
+        )
+
+    def close_session(self, tenant_id: str, session_id: str) -> SessionPublic:
+        return sessions.close_session(self.deps, tenant_id, session_id)
+
+    def context(self, tenant_id: str, request: ContextRequest) -> ContextResponse:
+        return context.assemble_context(self.deps, tenant_id, request)
 
     # -- maintenance -----------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -13,6 +14,7 @@ from memsvc.retrieval.indexes import DerivedIndexes
 from memsvc.settings import Settings
 from stores.db import make_engine, make_sessionmaker
 from stores.migrate import upgrade_database
+from stores.short_term import InProcessShortTermStore, RedisShortTermStore, ShortTermStore
 
 __all__ = ["ServiceDeps", "build_deps"]
 
@@ -38,6 +40,7 @@ class ServiceDeps:
         self.sessions = sessions
         self._embedder = embedder
         self._indexes: DerivedIndexes | None = None
+        self._short_term: ShortTermStore | None = None
         self._load_lock = threading.Lock()
         self._stop = threading.Event()
         self._maintenance: threading.Thread | None = None
@@ -68,24 +71,35 @@ class ServiceDeps:
                     self._indexes = indexes
         return self._indexes
 
+    @property
+    def short_term(self) -> ShortTermStore:
+        """Working memory: Redis when ``MEMSVC_REDIS_URL`` is set, else in this process."""
+        if self._short_term is None:
+            with self._load_lock:
+                if self._short_term is None:
+                    url = self.settings.redis_url
+                    self._short_term = (
+                        RedisShortTermStore(url) if url else InProcessShortTermStore()
+                    )
+        return self._short_term
+
     def warm_up(self) -> None:
         """Load the embedder and open the indexes now rather than on the first request."""
         _ = self.indexes
 
-    def start_background(self, interval_s: float = 5.0) -> None:
-        """Sync and snapshot the indexes off the request path, every ``interval_s`` seconds."""
+    def start_background(self, tick: Callable[[], None], interval_s: float = 5.0) -> None:
+        """Run ``tick`` every ``interval_s`` seconds on a daemon thread, off the request path."""
         if self._maintenance is not None:
             return
 
         def loop() -> None:
             while not self._stop.wait(interval_s):
                 try:
-                    self.indexes.sync()
-                    self.indexes.save_if_dirty()
+                    tick()
                 except Exception:  # a background loop must not die; the next tick retries
-                    log.exception("index maintenance failed")
+                    log.exception("background maintenance failed")
 
-        self._maintenance = threading.Thread(target=loop, name="memsvc-index", daemon=True)
+        self._maintenance = threading.Thread(target=loop, name="memsvc-maintenance", daemon=True)
         self._maintenance.start()
 
     def close(self) -> None:
@@ -94,6 +108,8 @@ class ServiceDeps:
             self._maintenance.join(timeout=30)
         if self._indexes is not None:
             self._indexes.close()
+        if self._short_term is not None:
+            self._short_term.close()
         self.engine.dispose()
 
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from sqlalchemy.orm import Session
 
 from memsvc.errors import InvalidRequestError, NotFoundError
 from memsvc.retrieval.text import content_hash
@@ -25,9 +26,11 @@ from stores.models import MemoryHistory, MemoryRow, utcnow
 
 __all__ = [
     "add_memories",
+    "check_items",
     "delete_memories",
     "delete_memory",
     "get_memory",
+    "insert_memories",
     "list_memories",
     "memory_history",
     "to_public",
@@ -106,7 +109,57 @@ def _check_item(deps: ServiceDeps, item: MemoryCreate, prefix: str) -> None:
 
 
 def _dedupe_key(tenant_id: str, item: MemoryCreate | MemoryRow, digest: str) -> tuple:
-    return (tenant_id, item.user_id, item.agent_id, item.session_id, item.kind, digest)
+    # Provenance is part of identity: the same words said in two events are two memories,
+    # while replaying one event (or one plain add) is a NOOP.
+    sources = tuple(sorted(item.source_event_ids or ()))
+    return (tenant_id, item.user_id, item.agent_id, item.session_id, item.kind, digest, sources)
+
+
+def check_items(deps: ServiceDeps, items: Sequence[MemoryCreate], *, single: bool) -> None:
+    """Refuse the whole batch if any item is bad (nothing is written then)."""
+    if not items:
+        raise InvalidRequestError("items must not be empty", field="items")
+    limit = deps.settings.max_batch_size
+    if len(items) > limit:
+        raise InvalidRequestError(f"{len(items)} items; the limit is {limit}", field="items")
+    for n, item in enumerate(items):
+        _check_item(deps, item, "" if single else f"items[{n}].")
+
+
+def insert_memories(
+    session: Session,
+    deps: ServiceDeps,
+    tenant_id: str,
+    items: Sequence[MemoryCreate],
+    vectors: np.ndarray,
+    *,
+    actor: str,
+) -> list[tuple[MemoryRow, str]]:
+    """Write checked items inside the caller's transaction; returns (row, "ADD" | "NOOP")."""
+    digests = [content_hash(item.text) for item in items]
+    now = utcnow()
+    top = store.reserve_revs(len(items), session=session)
+    seen: dict[tuple, MemoryRow] = {
+        _dedupe_key(tenant_id, row, row.content_hash): row
+        for row in store.find_live_by_hash(tenant_id, digests, session=session)
+    }
+    results: list[tuple[MemoryRow, str]] = []
+    history: list[MemoryHistory] = []
+    for n, (item, digest) in enumerate(zip(items, digests, strict=True)):
+        key = _dedupe_key(tenant_id, item, digest)
+        if key in seen:
+            results.append((seen[key], "NOOP"))
+            continue
+        row = _new_row(deps, tenant_id, item, digest, vectors[n], rev=top - len(items) + 1 + n)
+        row.created_at = row.updated_at = now
+        row.occurred_at = item.occurred_at or now
+        session.add(row)
+        seen[key] = row
+        results.append((row, "ADD"))
+        history.append(_history(tenant_id, row.id, "ADD", None, _snapshot(row), actor))
+    session.flush()
+    store.add_history(history, session=session)
+    return results
 
 
 def add_memories(
@@ -117,45 +170,16 @@ def add_memories(
     actor: str,
     single: bool = False,
 ) -> list[MemoryWriteResult]:
-    """Store a batch; an item whose text, kind and scope are already stored is a NOOP.
+    """Store a batch; an item already stored (same text, kind, scope, provenance) is a NOOP.
 
     Everything is validated before anything is written: one bad item rejects the batch.
     Errors name ``items[n].field``, or just ``field`` when ``single`` (one memory was sent).
     """
-    if not items:
-        raise InvalidRequestError("items must not be empty", field="items")
-    limit = deps.settings.max_batch_size
-    if len(items) > limit:
-        raise InvalidRequestError(f"{len(items)} items; the limit is {limit}", field="items")
-    for n, item in enumerate(items):
-        _check_item(deps, item, "" if single else f"items[{n}].")
-
-    digests = [content_hash(item.text) for item in items]
+    check_items(deps, items, single=single)
     # Embedding is the slow part: do it before the transaction, in one batch.
     vectors = deps.embedder.embed([item.text for item in items])
-    now = utcnow()
     with deps.sessions.begin() as session:
-        top = store.reserve_revs(len(items), session=session)
-        seen: dict[tuple, MemoryRow] = {
-            _dedupe_key(tenant_id, row, row.content_hash): row
-            for row in store.find_live_by_hash(tenant_id, digests, session=session)
-        }
-        results: list[tuple[MemoryRow, str]] = []
-        history: list[MemoryHistory] = []
-        for n, (item, digest) in enumerate(zip(items, digests, strict=True)):
-            key = _dedupe_key(tenant_id, item, digest)
-            if key in seen:
-                results.append((seen[key], "NOOP"))
-                continue
-            row = _new_row(deps, tenant_id, item, digest, vectors[n], rev=top - len(items) + 1 + n)
-            row.created_at = row.updated_at = now
-            row.occurred_at = item.occurred_at or now
-            session.add(row)
-            seen[key] = row
-            results.append((row, "ADD"))
-            history.append(_history(tenant_id, row.id, "ADD", None, _snapshot(row), actor))
-        session.flush()
-        store.add_history(history, session=session)
+        results = insert_memories(session, deps, tenant_id, items, vectors, actor=actor)
     return [MemoryWriteResult(**to_public(row).model_dump(), event=event) for row, event in results]
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 import numpy as np
 
 from memsvc.errors import InvalidRequestError
 from memsvc.retrieval.fusion import FusionMethod, fuse
 from memsvc.retrieval.indexes import partition_of
+from memsvc.retrieval.short_term import as_memory, scoped_pieces, score_pieces
 from memsvc.retrieval.text import tokenize
 from memsvc.schemas import SearchRequest, SearchResponse, SearchResult
 from memsvc.service.deps import ServiceDeps
@@ -41,8 +44,8 @@ def _candidates(
     return {key: np.asarray(pks, dtype=np.int64) for key, pks in grouped.items()}
 
 
-def _best(hits: list[tuple[int, float]], limit: int) -> list[tuple[int, float]]:
-    return sorted(hits, key=lambda h: (-h[1], h[0]))[:limit]
+def _best(hits: list[tuple[Hashable, float]], limit: int) -> list[tuple[Hashable, float]]:
+    return sorted(hits, key=lambda h: (-h[1], str(h[0])))[:limit]
 
 
 def search_memories(deps: ServiceDeps, tenant_id: str, request: SearchRequest) -> SearchResponse:
@@ -56,29 +59,41 @@ def search_memories(deps: ServiceDeps, tenant_id: str, request: SearchRequest) -
     query_vector = deps.embedder.embed_query(request.query)
     query_tokens = tokenize(request.query)
     depth = max(request.top_k * _DEPTH_FACTOR, _MIN_DEPTH)
-    dense: list[tuple[int, float]] = []
-    lexical: list[tuple[int, float]] = []
+    dense: list[tuple[Hashable, float]] = []
+    lexical: list[tuple[Hashable, float]] = []
     for key, allowed in _candidates(deps, tenant_id, request).items():
         dense += deps.indexes.vectors.search(key, query_vector, depth, allowed)
         lexical += deps.indexes.lexical.search(key, query_tokens, depth, allowed)
+    pieces = {p.id: p for p in scoped_pieces(deps.short_term, tenant_id, request.filters)}
+    st_dense, st_lexical = score_pieces(list(pieces.values()), query_vector, query_tokens, depth)
     fused = fuse(
-        _best(dense, depth),
-        _best(lexical, depth),
+        _best(dense + st_dense, depth),
+        _best(lexical + st_lexical, depth),
         method=FusionMethod(request.fusion),
         limit=request.top_k,
     )
     if request.threshold is not None:
         fused = [f for f in fused if f.score >= request.threshold]
     with deps.sessions() as session:
-        rows = store.rows_by_pks(tenant_id, [f.pk for f in fused], session=session)
-    results = [
-        SearchResult(
-            memory=to_public(rows[f.pk]),
-            score=f.score,
-            dense_score=f.dense_score,
-            lexical_score=f.lexical_score,
+        rows = store.rows_by_pks(
+            tenant_id, [f.pk for f in fused if isinstance(f.pk, int)], session=session
         )
-        for f in fused
-        if f.pk in rows  # deleted after the index last synced
-    ]
+    promoted = {e for row in rows.values() for e in row.source_event_ids or ()}
+    results = []
+    for f in fused:
+        if f.pk in rows:
+            memory, tier = to_public(rows[f.pk]), "long_term"
+        elif f.pk in pieces and pieces[f.pk].event_id not in promoted:
+            memory, tier = as_memory(pieces[f.pk]), "short_term"
+        else:
+            continue  # deleted since the index synced, or just promoted (shown long-term)
+        results.append(
+            SearchResult(
+                memory=memory,
+                score=f.score,
+                dense_score=f.dense_score,
+                lexical_score=f.lexical_score,
+                tier=tier,
+            )
+        )
     return SearchResponse(data=results, count=len(results))

@@ -17,7 +17,22 @@ from memsvc.errors import AuthError, InvalidRequestError, MemsvcError, NotFoundE
 from memsvc.service import MemoryService
 from tests.conftest import TenantKey
 
-SURFACE = ["add", "search", "get", "get_all", "update", "delete", "delete_all", "history"]
+SURFACE = [
+    "add",
+    "search",
+    "get",
+    "get_all",
+    "update",
+    "delete",
+    "delete_all",
+    "history",
+    "add_events",
+    "get_events",
+    "get_context",
+    "get_session",
+    "list_sessions",
+    "close_session",
+]
 
 
 @pytest.fixture(params=["embedded", "rest"])

@@ -1,0 +1,1 @@
+"""The memory tiers' own logic: sensory gate, working-memory segmentation and budget."""
