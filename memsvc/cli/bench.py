@@ -37,3 +37,24 @@ def search(
         n, users=users, batch=batch, n_queries=queries, port=port, clients=clients, console=console
     )
     render(result, console, json_path)
+
+
+@bench_app.command("locomo")
+def locomo(
+    data: Annotated[Path, typer.Option("--data", help="A LoCoMo-schema JSON file.", exists=True)],
+    dump: Annotated[Path, typer.Option("--dump", help="Per-question JSONL dump.")],
+    json_path: Annotated[Path | None, typer.Option("--json", help="Metrics JSON.")] = None,
+    url: Annotated[str | None, typer.Option(help="A running server (default: embedded).")] = None,
+    api_key: Annotated[str | None, typer.Option(envvar="MEMSVC_API_KEY")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N conversations.")] = None,
+) -> None:
+    """LoCoMo retrieval quality: ev@10, ev@250w, ans@1k per category (BENCHMARKS.md s.1)."""
+    from rich.console import Console
+
+    from memsvc.bench.locomo import render, run_locomo
+
+    console = Console()
+    metrics = run_locomo(
+        data, dump_path=dump, url=url, api_key=api_key, limit=limit, console=console
+    )
+    render(metrics, console, json_path)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from memsvc.errors import InvalidRequestError
+from memsvc.retrieval.render import memory_line
 from memsvc.schemas import (
     ContextItem,
     ContextRequest,
@@ -43,10 +44,6 @@ def _query(request: ContextRequest) -> str:
         if recent:
             return "\n".join(recent)
     raise InvalidRequestError("give a query or at least one message", field="query")
-
-
-def _day(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d") if value else "undated"
 
 
 def _minute(value: datetime) -> str:
@@ -85,7 +82,7 @@ def _long_term_item(result: SearchResult) -> ContextItem:
     return ContextItem(
         section=section,
         tier=result.tier,
-        text=f"- [{_day(memory.occurred_at)}] {memory.text}",
+        text=f"- {memory_line(memory)}",
         occurred_at=memory.occurred_at,
         score=result.score,
         memory_id=None if result.tier == "short_term" else memory.id,

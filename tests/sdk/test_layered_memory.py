@@ -117,7 +117,7 @@ def test_context_block_has_dates_working_memory_and_stays_in_budget(sdk) -> None
     assert 0 < ctx.tokens <= 200 and ctx.token_budget == 200
     assert "## This conversation so far" in ctx.context
     assert "[2023-06-07 13:56] Caroline: What should I paint" in ctx.context
-    assert "- [2023-05-08] Melanie: That sounds amazing" in ctx.context
+    assert "- [8 May 2023] Melanie: That sounds amazing" in ctx.context
     sections = {i.section for i in ctx.items}
     assert sections == {"facts", "working_memory"}
     assert all(i.source_event_ids for i in ctx.items)

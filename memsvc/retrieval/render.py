@@ -1,0 +1,21 @@
+"""How a memory reads in a prompt: one line, dated. Shared by context assembly and benchmarks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from memsvc.schemas import MemoryPublic
+
+__all__ = ["format_day", "memory_line"]
+
+
+def format_day(value: datetime | None) -> str:
+    """``8 May 2023``: unambiguous for a reader (and an LLM), no leading zero."""
+    if value is None:
+        return "undated"
+    return f"{value.day} {value.strftime('%B %Y')}"
+
+
+def memory_line(memory: MemoryPublic) -> str:
+    """``[8 May 2023] Caroline: I went to a support group yesterday``."""
+    return f"[{format_day(memory.occurred_at)}] {memory.text}"
