@@ -16,14 +16,18 @@ __all__ = [
     "EventQuery",
     "add_events",
     "add_promoted",
+    "advance_extracted",
     "ensure_sessions",
+    "events_after",
     "events_by_ids",
     "events_page",
     "get_session",
     "kept_events_after",
     "mark_promoted",
     "sessions_idle_since",
+    "sessions_in_scope",
     "sessions_page",
+    "sessions_to_consolidate",
     "sessions_with_backlog",
     "touch_session",
     "unpromoted_events",
@@ -230,3 +234,74 @@ def sessions_with_backlog(*, session: Session) -> list[tuple[str, str]]:
         .distinct()
     )
     return [(t, s) for t, s in session.execute(stmt)]
+
+
+def events_after(
+    tenant_id: str, session_id: str, after_pk: int, *, limit: int, session: Session
+) -> list[EventRow]:
+    """The session's events (kept or dropped) with pk above ``after_pk``, in pk order."""
+    stmt = (
+        select(EventRow)
+        .where(
+            EventRow.tenant_id == tenant_id,
+            EventRow.session_id == session_id,
+            EventRow.pk > after_pk,
+        )
+        .order_by(EventRow.pk)
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+def advance_extracted(
+    tenant_id: str, session_id: str, *, expected: int, upto: int, kept: int, session: Session
+) -> bool:
+    """Move the extraction watermark from ``expected`` to ``upto`` (compare-and-set).
+
+    False when another writer moved it first: the caller's transaction must then be rolled back,
+    which is what makes a step safe to run twice at once.
+    """
+    result = session.execute(
+        update(SessionRow)
+        .where(
+            SessionRow.tenant_id == tenant_id,
+            SessionRow.id == session_id,
+            SessionRow.extracted_upto == expected,
+        )
+        .values(extracted_upto=upto, extracted_count=SessionRow.extracted_count + kept)
+    )
+    return int(result.rowcount or 0) == 1
+
+
+def sessions_to_consolidate(cutoff: datetime, *, limit: int, session: Session) -> list[SessionRow]:
+    """Sessions quiet since ``cutoff`` (wall clock) with events not yet promoted or extracted."""
+    stmt = (
+        select(SessionRow)
+        .where(
+            SessionRow.updated_at < cutoff,
+            (SessionRow.promoted_count < SessionRow.kept_count)
+            | (SessionRow.extracted_count < SessionRow.kept_count),
+        )
+        .order_by(SessionRow.updated_at)
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+def sessions_in_scope(
+    tenant_id: str,
+    *,
+    user_id: str | None,
+    agent_id: str | None,
+    session_id: str | None,
+    session: Session,
+) -> list[SessionRow]:
+    stmt = select(SessionRow).where(SessionRow.tenant_id == tenant_id)
+    for column, value in (
+        (SessionRow.user_id, user_id),
+        (SessionRow.agent_id, agent_id),
+        (SessionRow.id, session_id),
+    ):
+        if value is not None:
+            stmt = stmt.where(column == value)
+    return list(session.scalars(stmt.order_by(SessionRow.id)))

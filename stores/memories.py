@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, text, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from stores.models import MemoryHistory, MemoryRow
@@ -19,17 +19,22 @@ __all__ = [
     "Change",
     "MemoryQuery",
     "add_history",
+    "archive_rows",
     "candidate_pks",
     "changes_since",
     "count_live",
     "current_rev",
+    "decay_batch",
     "find_live_by_hash",
     "get_live",
     "history_of",
     "list_page",
+    "open_slot_facts",
+    "record_access",
     "reserve_revs",
     "rows_by_pks",
     "select_live",
+    "set_strengths",
     "tombstone",
 ]
 
@@ -48,6 +53,10 @@ class MemoryQuery:
     created_before: datetime | None = None
     occurred_after: datetime | None = None
     occurred_before: datetime | None = None
+    # Archived (decayed) memories are left out unless asked for.
+    include_archived: bool = False
+    # Only memories valid at this time: valid_from <= as_of < valid_to (NULL = unbounded).
+    as_of: datetime | None = None
 
 
 def _metadata_clause(key: str, value: Any) -> ColumnElement[bool]:
@@ -88,6 +97,11 @@ def _where(query: MemoryQuery) -> list[ColumnElement[bool]]:
         clauses.append(MemoryRow.occurred_at >= query.occurred_after)
     if query.occurred_before is not None:
         clauses.append(MemoryRow.occurred_at < query.occurred_before)
+    if not query.include_archived:
+        clauses.append(MemoryRow.archived_at.is_(None))
+    if query.as_of is not None:
+        clauses.append(or_(MemoryRow.valid_from.is_(None), MemoryRow.valid_from <= query.as_of))
+        clauses.append(or_(MemoryRow.valid_to.is_(None), MemoryRow.valid_to > query.as_of))
     return clauses
 
 
@@ -233,3 +247,96 @@ def history_of(tenant_id: str, memory_id: str, *, session: Session) -> list[Memo
 def count_live(query: MemoryQuery, *, session: Session) -> int:
     stmt = select(func.count()).select_from(MemoryRow).where(and_(*_where(query)))
     return int(session.execute(stmt).scalar_one())
+
+
+def open_slot_facts(
+    tenant_id: str,
+    user_id: str | None,
+    slots: Sequence[str],
+    *,
+    session: Session,
+) -> list[MemoryRow]:
+    """Live memories of the user holding one of ``slots`` whose validity is still open."""
+    if not slots:
+        return []
+    stmt = select(MemoryRow).where(
+        MemoryRow.tenant_id == tenant_id,
+        MemoryRow.user_id.is_(None) if user_id is None else MemoryRow.user_id == user_id,
+        MemoryRow.slot.in_(list(set(slots))),
+        MemoryRow.deleted_at.is_(None),
+        MemoryRow.valid_to.is_(None),
+    )
+    return list(session.scalars(stmt.order_by(MemoryRow.pk)))
+
+
+def record_access(counts: dict[int, int], at: datetime, *, session: Session) -> None:
+    """Add retrievals to ``access_count`` and stamp ``last_accessed_at`` (no rev: no index
+    depends on these)."""
+    if not counts:
+        return
+    stmt = (
+        update(MemoryRow)
+        .where(MemoryRow.pk == bindparam("b_pk"))
+        .values(access_count=MemoryRow.access_count + bindparam("b_n"), last_accessed_at=at)
+    )
+    session.connection().execute(stmt, [{"b_pk": pk, "b_n": n} for pk, n in sorted(counts.items())])
+
+
+@dataclass(frozen=True)
+class DecayRow:
+    pk: int
+    tenant_id: str
+    importance: float
+    access_count: int
+    reference: datetime  # last reinforcement: last access, else creation
+    strength: float
+
+
+def decay_batch(
+    *, tenant_id: str | None, user_id: str | None, after_pk: int, limit: int, session: Session
+) -> list[DecayRow]:
+    """Live, unarchived memories after ``after_pk`` (in pk order), with what decay needs."""
+    stmt = select(
+        MemoryRow.pk,
+        MemoryRow.tenant_id,
+        MemoryRow.importance,
+        MemoryRow.access_count,
+        MemoryRow.created_at,
+        MemoryRow.last_accessed_at,
+        MemoryRow.strength,
+    ).where(
+        MemoryRow.pk > after_pk,
+        MemoryRow.deleted_at.is_(None),
+        MemoryRow.archived_at.is_(None),
+    )
+    if tenant_id is not None:
+        stmt = stmt.where(MemoryRow.tenant_id == tenant_id)
+    if user_id is not None:
+        stmt = stmt.where(MemoryRow.user_id == user_id)
+    return [
+        DecayRow(pk, tenant, importance, count or 0, accessed or created, strength)
+        for pk, tenant, importance, count, created, accessed, strength in session.execute(
+            stmt.order_by(MemoryRow.pk).limit(limit)
+        )
+    ]
+
+
+def set_strengths(values: Sequence[tuple[int, float]], *, session: Session) -> None:
+    if not values:
+        return
+    stmt = (
+        update(MemoryRow)
+        .where(MemoryRow.pk == bindparam("b_pk"))
+        .values(strength=bindparam("b_strength"))
+    )
+    session.connection().execute(stmt, [{"b_pk": pk, "b_strength": s} for pk, s in values])
+
+
+def archive_rows(pks: Sequence[int], at: datetime, *, session: Session) -> list[MemoryRow]:
+    """Mark rows archived; returns them (their history is the caller's)."""
+    if not pks:
+        return []
+    rows = list(session.scalars(select(MemoryRow).where(MemoryRow.pk.in_(list(pks)))))
+    for row in rows:
+        row.archived_at = at
+    return rows

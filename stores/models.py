@@ -30,9 +30,13 @@ __all__ = [
     "ApiKey",
     "Base",
     "Counter",
+    "EntityRow",
     "EventRow",
+    "JobRow",
+    "MemoryEntity",
     "MemoryHistory",
     "MemoryRow",
+    "RelationRow",
     "SessionRow",
     "Tenant",
     "UTCDateTime",
@@ -128,6 +132,8 @@ class MemoryRow(Base):
         Index("ix_memories_tenant_agent_pk", "tenant_id", "agent_id", "pk"),
         Index("ix_memories_tenant_session_pk", "tenant_id", "session_id", "pk"),
         Index("ix_memories_tenant_hash", "tenant_id", "content_hash"),
+        Index("ix_memories_tenant_slot", "tenant_id", "slot"),
+        Index("ix_memories_tenant_episode", "tenant_id", "episode_id"),
     )
 
     pk: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -154,6 +160,17 @@ class MemoryRow(Base):
     # Change counter value of the last write; derived indexes sync on ``rev > watermark``.
     rev: Mapped[int] = mapped_column(BigInteger, index=True)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Forgetting curve: strength as of the last decay pass, reinforced by retrieval and
+    # repetition (access_count, last_accessed_at). Archived memories leave default search
+    # but stay listable and restorable; nothing is deleted by decay.
+    strength: Mapped[float] = mapped_column(Float, default=1.0, server_default="1.0")
+    access_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_accessed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Consolidation: "subject|attribute" of a single-valued fact (a newer value closes the
+    # older one's validity), and the episode a fact was extracted in.
+    slot: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    episode_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
 
 
 class MemoryHistory(Base):
@@ -229,3 +246,94 @@ class SessionRow(Base):
     promoted_count: Mapped[int] = mapped_column(Integer, default=0)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     consolidated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Consolidation watermark: every event with pk <= extracted_upto has been through
+    # extraction (advanced in the same transaction as the facts it produced).
+    extracted_upto: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    extracted_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class JobRow(Base):
+    """A background job (consolidation): its state is this row, not a Celery result."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_tenant_created", "tenant_id", "created_at"),
+        Index("ix_jobs_state_updated", "state", "updated_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32), default="consolidate")
+    # What started it: request, idle, overflow, close, schedule.
+    trigger: Mapped[str] = mapped_column(String(32))
+    scope: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    step: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    errors: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class EntityRow(Base):
+    """A node of a user's entity graph: a person, place, organisation, thing or activity.
+
+    ``user_id`` is "" for memories without a user (a unique key cannot hold NULLs).
+    """
+
+    __tablename__ = "entities"
+    __table_args__ = (Index("uq_entities_scope_key", "tenant_id", "user_id", "key", unique=True),)
+
+    pk: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(36), unique=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(String(200), default="")
+    key: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200))
+    type: Mapped[str] = mapped_column(String(32))
+    mentions: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class RelationRow(Base):
+    """A typed edge between two entities, valid over ``[valid_from, valid_to)``."""
+
+    __tablename__ = "relations"
+    __table_args__ = (
+        Index("ix_relations_scope_source", "tenant_id", "user_id", "source_pk"),
+        Index("ix_relations_target", "target_pk"),
+        Index("ix_relations_memory", "memory_pk"),
+    )
+
+    pk: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(36), unique=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(String(200), default="")
+    source_pk: Mapped[int] = mapped_column(ForeignKey("entities.pk", ondelete="CASCADE"))
+    target_pk: Mapped[int] = mapped_column(ForeignKey("entities.pk", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(64))
+    # The fact that states it; closing that fact's validity closes the relation's.
+    memory_pk: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    valid_from: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    valid_to: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MemoryEntity(Base):
+    """Which entities a memory mentions (its graph neighbours)."""
+
+    __tablename__ = "memory_entities"
+    __table_args__ = (Index("ix_memory_entities_entity", "entity_pk"),)
+
+    memory_pk: Mapped[int] = mapped_column(
+        ForeignKey("memories.pk", ondelete="CASCADE"), primary_key=True
+    )
+    entity_pk: Mapped[int] = mapped_column(
+        ForeignKey("entities.pk", ondelete="CASCADE"), primary_key=True
+    )
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(16), default="mention")
