@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from memsvc.lifecycle.config import ConsolidationConfig
 from memsvc.tiers.sensory import SensoryConfig
 from memsvc.tiers.working import WorkingMemoryConfig
 
@@ -60,6 +61,12 @@ class Settings(BaseSettings):
     port: int = Field(default=8765, ge=1, le=65535)
     redis_url: str = ""
     log_level: str = "INFO"
+    consolidation: ConsolidationConfig = Field(default_factory=ConsolidationConfig)
+    # Optional LLM for extraction: any OpenAI-compatible chat endpoint (empty: rules only).
+    llm_base_url: str = ""
+    llm_model: str = "default"
+    llm_api_key: str = ""
+    llm_timeout_seconds: float = Field(default=60.0, gt=0)
 
     @field_validator("database_url")
     @classmethod

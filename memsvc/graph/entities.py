@@ -1,0 +1,146 @@
+"""Entities and relations read off a fact, deterministically.
+
+People (the subject, named people, family members), places (after "in/to/from/visited"),
+organisations (acronyms, "... University", "... Club"), things the subject owns ("Caroline's
+guitar") and activities they do or like. Relations come from the fact's slot (``lives_in``,
+``works_at``, ``likes``...), from possessives (``family:sister``, ``owns``) and from visits.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass, field
+
+from memsvc.extraction.base import Candidate
+from memsvc.extraction.slots import entity_key
+from memsvc.retrieval.text import STOP_WORDS
+
+__all__ = ["EntityMention", "FactGraph", "RelationMention", "read_graph"]
+
+_FAMILY = (
+    "sister|brother|mother|mom|mum|dad|father|wife|husband|partner|friend|son|daughter|kids|"
+    "children|boss|coworker|colleague|cousin|aunt|uncle|grandma|grandmother|grandpa|"
+    "grandfather|neighbor|neighbour|boyfriend|girlfriend|best friend|family"
+)
+_PETS = "dog|cat|puppy|kitten|horse|bird|rabbit|hamster|fish|parrot|snake|turtle"
+_ORG_WORDS = (
+    "Inc|Corp|University|College|School|Company|Club|Hospital|Church|Center|Centre|"
+    "Foundation|Institute|Bank|Group|Team|Studio|Library|Museum|Association|Society|Agency"
+)
+_CAPS = r"[A-Z][\w'-]*(?:\s+(?:of\s+)?[A-Z][\w'-]*)*"
+_NOT_NAMES = (
+    {m for m in calendar.month_name if m}
+    | {d for d in calendar.day_name}
+    | {"I", "The", "A", "An", "It", "This", "That", "My", "We", "You", "He", "She", "They"}
+)
+_NOT_OWNED = frozenset({"favorite", "favourite", "own", "new", "old", "first", "last", "life"})
+_SLOT_RELATIONS = {
+    "lives_in": ("lives_in", "place"),
+    "works_at": ("works_at", "organisation"),
+    "job": ("works_as", "activity"),
+    "relationship": (None, None),
+    "age": (None, None),
+}
+
+
+@dataclass(frozen=True)
+class EntityMention:
+    key: str
+    name: str
+    type: str  # person, place, organisation, thing, activity
+    role: str = "mention"  # subject, object, mention
+
+
+@dataclass(frozen=True)
+class RelationMention:
+    source: str  # entity keys
+    type: str
+    target: str
+
+
+@dataclass
+class FactGraph:
+    entities: dict[str, EntityMention] = field(default_factory=dict)
+    relations: list[RelationMention] = field(default_factory=list)
+
+    def add(self, name: str, type_: str, role: str = "mention") -> str:
+        key = entity_key(name)
+        if key and key not in self.entities:
+            self.entities[key] = EntityMention(key, name.strip(), type_, role)
+        return key
+
+    def relate(self, source: str, type_: str, target: str) -> None:
+        if source and target and source != target:
+            self.relations.append(RelationMention(source, type_, target))
+
+
+def _slot_relation(graph: FactGraph, subject: str, fact: Candidate) -> None:
+    if not fact.slot or not fact.value:
+        return
+    attribute = fact.slot.split("|", 1)[1]
+    relation, type_ = _SLOT_RELATIONS.get(attribute, (None, "thing"))
+    if attribute.startswith("likes:"):
+        name = attribute.split(":", 1)[1]
+        relation, type_ = ("likes" if fact.value == "yes" else "dislikes"), "activity"
+    elif attribute.startswith(("favorite:", "pet_name:")):
+        kind, name = attribute.split(":", 1)
+        relation = "favorite" if kind == "favorite" else "owns"
+        name = fact.value if kind == "favorite" else fact.value.title()
+        type_ = "thing"
+    else:
+        m = re.search(re.escape(fact.value), fact.text, re.I)
+        name = m.group(0) if m else fact.value
+    if relation:
+        graph.relate(subject, relation, graph.add(name, type_, "object"))
+
+
+def _possessives(graph: FactGraph, subject_key: str, fact: Candidate) -> None:
+    s = re.escape(fact.subject)
+    for m in re.finditer(rf"{s}'s ({_FAMILY})(?:,?\s+({_CAPS}))?", fact.text):
+        relative = m.group(2) or f"{fact.subject}'s {m.group(1)}"
+        graph.relate(subject_key, f"family:{m.group(1)}", graph.add(relative, "person", "object"))
+    for m in re.finditer(rf"{s}'s ({_PETS})\b", fact.text):
+        graph.relate(subject_key, "owns", graph.add(f"{fact.subject}'s {m.group(1)}", "thing"))
+    for m in re.finditer(rf"{s}'s ([a-z]+)\b", fact.text):
+        noun = m.group(1)
+        if noun in STOP_WORDS or noun in _NOT_OWNED or re.fullmatch(_FAMILY + "|" + _PETS, noun):
+            continue
+        graph.relate(subject_key, "owns", graph.add(f"{fact.subject}'s {noun}", "thing"))
+
+
+def _names(graph: FactGraph, subject_key: str, fact: Candidate) -> None:
+    text = fact.text
+    for m in re.finditer(rf"\b(?:in|to|from|at|near|visited|visit)\s+(?:the\s+)?({_CAPS})", text):
+        name = m.group(1)
+        if name.split()[0] in _NOT_NAMES:
+            continue
+        is_org = re.search(rf"\b(?:{_ORG_WORDS})\b", name) or name.isupper()
+        key = graph.add(name, "organisation" if is_org else "place")
+        if fact.kind == "event" and re.search(r"\b(?:went|visited|traveled|travelled)\b", text):
+            graph.relate(subject_key, "visited", key)
+    for m in re.finditer(_CAPS, text):
+        name = m.group(0)
+        if m.start() == 0 or name.split()[0] in _NOT_NAMES or entity_key(name) in graph.entities:
+            continue
+        if re.search(rf"\b(?:{_ORG_WORDS})\b", name) or (name.isupper() and len(name) > 1):
+            graph.add(name, "organisation")
+        elif " " not in name and not name.endswith("'s"):
+            graph.add(name, "person")
+        else:
+            graph.add(re.sub(r"'s$", "", name), "thing")
+
+
+def read_graph(fact: Candidate) -> FactGraph:
+    """The entities a fact mentions (its subject first) and the relations it states."""
+    graph = FactGraph()
+    subject_key = graph.add(fact.subject if fact.subject != "The user" else "user", "person")
+    graph.entities[subject_key] = EntityMention(
+        subject_key, graph.entities[subject_key].name, "person", "subject"
+    )
+    for name, type_ in fact.entities:  # given by an LLM extractor
+        graph.add(name, type_)
+    _slot_relation(graph, subject_key, fact)
+    _possessives(graph, subject_key, fact)
+    _names(graph, subject_key, fact)
+    return graph

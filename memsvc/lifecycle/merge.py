@@ -1,0 +1,86 @@
+"""Merge rules: is a candidate new (ADD), a better wording (UPDATE) or already known (NOOP)?
+
+Compared against the user's long-term memories that share its content hash, its slot or its
+entities. Near-duplicates (cosine >= threshold, same subject) are one memory: the wording that
+says more is kept and both provenances are merged. A candidate filling a slot with another
+value is new, and contradicts (invalidates) the open fact holding that slot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from memsvc.retrieval.text import STOP_WORDS, content_hash
+
+__all__ = ["Decision", "Known", "content_words", "decide"]
+
+import re
+
+_WORD = re.compile(r"\w+")
+
+
+def content_words(text: str) -> frozenset[str]:
+    return frozenset(w for w in _WORD.findall(text.lower()) if w not in STOP_WORDS)
+
+
+@dataclass
+class Known:
+    """A long-term memory as the merge rules see it."""
+
+    pk: int
+    text: str
+    kind: str
+    content_hash: str
+    vector: np.ndarray
+    slot: str | None
+    value: str | None
+    subject: str | None
+    valid_from: datetime | None
+    valid_to: datetime | None
+
+
+@dataclass
+class Decision:
+    op: str  # ADD, UPDATE, NOOP
+    target: Known | None = None  # the memory updated or confirmed
+    contradicts: list[Known] = field(default_factory=list)  # open facts of the same slot
+
+
+def decide(
+    *,
+    text: str,
+    subject: str,
+    slot: str | None,
+    value: str | None,
+    vector: np.ndarray,
+    known: list[Known],
+    threshold: float,
+) -> Decision:
+    """What to do with one candidate, given the memories it could duplicate or contradict."""
+    digest = content_hash(text)
+    for other in known:
+        if other.content_hash == digest:
+            return Decision("NOOP", other)
+    if slot is not None:
+        same_slot = [k for k in known if k.slot == slot and k.valid_to is None]
+        agreeing = [k for k in same_slot if k.value == value]
+        if agreeing:
+            return Decision("NOOP", agreeing[0])
+        if same_slot:
+            return Decision("ADD", contradicts=same_slot)
+    words = content_words(text)
+    best, best_score = None, threshold
+    for other in known:
+        if other.subject != subject or (other.slot and other.slot != slot):
+            continue
+        score = float(np.dot(vector, other.vector))
+        if score >= best_score:
+            best, best_score = other, score
+    if best is None:
+        return Decision("ADD")
+    if words > content_words(best.text):  # says strictly more: keep this wording
+        return Decision("UPDATE", best)
+    return Decision("NOOP", best)
