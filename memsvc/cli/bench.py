@@ -58,3 +58,28 @@ def locomo(
         data, dump_path=dump, url=url, api_key=api_key, limit=limit, console=console
     )
     render(metrics, console, json_path)
+
+
+@bench_app.command("kv")
+def kv(
+    data: Annotated[Path, typer.Option(help="LoCoMo json (the conversation to render).")],
+    sample: Annotated[str, typer.Option(help="Conversation sample_id.")] = "conv-26",
+    only: Annotated[
+        list[str] | None, typer.Option(help="Run only configs whose name contains this.")
+    ] = None,
+    reps: Annotated[int, typer.Option(help="Timed passes per figure (median).")] = 5,
+    threads: Annotated[
+        int | None, typer.Option(help="torch and numba threads (default: leave as is).")
+    ] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the rows here.")] = None,
+) -> None:
+    """KV-cache quantization on SmolLM2-135M: KL, top-1, bits/elem, GB/s vs clone, peers."""
+    from rich.console import Console
+
+    from memsvc.bench.kv import render, run_kv_bench
+
+    console = Console()
+    rows = run_kv_bench(
+        data, sample_id=sample, only=only or (), reps=reps, threads=threads, console=console
+    )
+    render(rows, console, json_path)

@@ -1,0 +1,125 @@
+"""The fast path: numba kernels (``_kernels.py``) that rotate, quantize and bit-pack a group of
+rows in one pass, in parallel over groups, equal to ``reference.py`` bit for bit.
+
+Same two entry points as the reference (``encode_side``, ``decode_side``); ``codec`` picks this
+module when numba imports and the tensors are on the CPU. numba is imported, and the kernels
+compiled (or loaded from numba's cache), on first use.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import logging
+import time
+from types import ModuleType
+
+import numpy as np
+import torch
+
+from kv_cartridges.quant import reference
+from kv_cartridges.quant.errors import QuantError
+from kv_cartridges.quant.packing import packed_nbytes
+from kv_cartridges.quant.rotation import hadamard_scale, rotate
+
+__all__ = ["available", "decode_side", "encode_side", "warm_up"]
+
+log = logging.getLogger(__name__)
+
+
+@functools.cache
+def available() -> bool:
+    return importlib.util.find_spec("numba") is not None
+
+
+@functools.cache
+def _kernels() -> ModuleType:
+    start = time.perf_counter()
+    from kv_cartridges.quant import _kernels as k
+
+    log.debug("numba kernels imported in %.2fs", time.perf_counter() - start)
+    return k
+
+
+def warm_up() -> None:
+    """Compile (or load from cache) every kernel once, outside anything being timed."""
+    from kv_cartridges.quant.codec import decode, encode
+    from kv_cartridges.quant.spec import QuantSpec
+
+    x = torch.zeros(1, 1, 40, 16)
+    for D in (16, 12):  # parallel (D % 8 == 0) and serial kernels
+        for rot in (False, True):
+            spec = QuantSpec(group_size=16, rotate_k=rot, rotate_v=rot, sink_tokens=1)
+            decode(encode(x[..., :D], x[..., :D], spec, impl="fused"), impl="fused")
+
+
+def _shapes(kind: str, BH: int, Tq: int, D: int, G: int) -> tuple[int, tuple[int, int, int]]:
+    if kind == "k":
+        return G, (BH, -(-Tq // G), D)  # (BH, NG, D): per channel, G tokens per group
+    G = min(G, D)
+    return G, (BH, Tq, -(-D // G))  # (BH, Tq, NGv): per token, G channels per group
+
+
+@functools.lru_cache(maxsize=64)
+def _signs_np(key: bytes) -> np.ndarray:
+    return np.frombuffer(key, np.int8).astype(np.float32)
+
+
+def _signs(signs: torch.Tensor | None, D: int) -> tuple[np.ndarray, bool, np.float32]:
+    """(signs as float32, rotate?, 1/sqrt(P)) as the kernels take them."""
+    c = np.float32(hadamard_scale(D))
+    if signs is None:
+        return _signs_np(b"\x01" * D), False, c
+    return _signs_np(signs.to(torch.int8).numpy().tobytes()), True, c
+
+
+def encode_side(x, t0, t1, kind, bits, G, signs, name):
+    """float32 (B, H, T, D), tokens [t0, t1) -> packed uint8 (B, H, nbytes), scale, zero (fp16)."""
+    k = _kernels()
+    B, H, T, D = x.shape
+    BH, Tq = B * H, t1 - t0
+    G, pshape = _shapes(kind, BH, Tq, D, G)
+    scale = np.empty(pshape, np.float32)
+    zero = np.empty(pshape, np.float32)
+    nbytes = packed_nbytes(Tq * D, bits)
+    codes = np.empty((BH, nbytes), np.uint8) if D % 8 == 0 else np.zeros((BH, nbytes), np.uint8)
+    sgn, rot, c = _signs(signs, D)
+    if kind == "k":
+        fn = k.quant_keys if D % 8 == 0 else k.quant_keys_serial
+    else:
+        fn = k.quant_values if D % 8 == 0 else k.quant_values_serial
+    xn = x.detach().reshape(-1).numpy()  # (BH*T*D,), a view
+    if fn(xn, BH, T, D, t0, t1, G, bits, sgn, rot, c, scale.reshape(-1), zero.reshape(-1),
+          codes.reshape(-1)):  # fmt: skip
+        _raise_bad(x[:, :, t0:t1], signs, name)
+    return (
+        torch.from_numpy(codes).view(B, H, nbytes),
+        torch.from_numpy(scale).view(B, H, *pshape[1:]).to(torch.float16),
+        torch.from_numpy(zero).view(B, H, *pshape[1:]).to(torch.float16),
+    )
+
+
+def _raise_bad(x: torch.Tensor, signs: torch.Tensor | None, name: str) -> None:
+    """The kernel found a bad group: let the reference checks name the problem."""
+    reference._check(x, name)
+    if signs is not None:
+        reference._check(rotate(x, signs), f"{name} (rotated)")
+    raise QuantError(f"{name} cannot be quantized (non-finite or out-of-range group)")
+
+
+def decode_side(packed, scale, zero, kind, bits, G, signs, out, t0, t1):
+    """Inverse of :func:`encode_side`: writes float32 tokens [t0, t1) of ``out`` (B, H, T, D)."""
+    k = _kernels()
+    B, H, T, D = out.shape
+    BH = B * H
+    G, _ = _shapes(kind, BH, t1 - t0, D, G)
+    sgn, rot, c = _signs(signs, D)
+    if kind == "k":
+        fn = k.dequant_keys if D % 8 == 0 else k.dequant_keys_serial
+    else:
+        fn = k.dequant_values if D % 8 == 0 else k.dequant_values_serial
+    fn(
+        packed.reshape(-1).numpy(), scale.float().reshape(-1).numpy(),
+        zero.float().reshape(-1).numpy(), G, bits, sgn, rot, c, out.view(-1).numpy(),
+        BH, T, D, t0, t1,
+    )  # fmt: skip
