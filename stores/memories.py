@@ -269,17 +269,21 @@ def open_slot_facts(
     return list(session.scalars(stmt.order_by(MemoryRow.pk)))
 
 
-def record_access(counts: dict[int, int], at: datetime, *, session: Session) -> None:
-    """Add retrievals to ``access_count`` and stamp ``last_accessed_at`` (no rev: no index
-    depends on these)."""
+def record_access(counts: dict[str, int], at: datetime, *, session: Session) -> None:
+    """Add retrievals (by memory id) to ``access_count`` and stamp ``last_accessed_at``.
+
+    No rev is taken: no derived index depends on these columns.
+    """
     if not counts:
         return
     stmt = (
         update(MemoryRow)
-        .where(MemoryRow.pk == bindparam("b_pk"))
+        .where(MemoryRow.id == bindparam("b_id"))
         .values(access_count=MemoryRow.access_count + bindparam("b_n"), last_accessed_at=at)
     )
-    session.connection().execute(stmt, [{"b_pk": pk, "b_n": n} for pk, n in sorted(counts.items())])
+    session.connection().execute(
+        stmt, [{"b_id": memory_id, "b_n": n} for memory_id, n in sorted(counts.items())]
+    )
 
 
 @dataclass(frozen=True)

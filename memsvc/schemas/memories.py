@@ -91,6 +91,12 @@ class MemoryPublic(BaseModel):
     valid_to: datetime | None
     content_hash: str
     source_event_ids: list[str]
+    strength: float = Field(default=1.0, description="Forgetting-curve strength in (0, 1].")
+    access_count: int = Field(default=0, description="Retrievals and repetitions so far.")
+    archived_at: datetime | None = Field(
+        default=None, description="Set when decay archived it (out of default search)."
+    )
+    episode_id: str | None = Field(default=None, description="The episode it was extracted in.")
 
 
 class MemoryWriteResult(MemoryPublic):
@@ -124,6 +130,10 @@ class MemoryFilter(Strict):
     created_before: UtcDatetime | None = None
     occurred_after: UtcDatetime | None = None
     occurred_before: UtcDatetime | None = None
+    as_of: UtcDatetime | None = Field(
+        default=None, description="Only memories valid then: valid_from <= as_of < valid_to."
+    )
+    include_archived: bool = Field(default=False, description="Include decayed memories.")
 
     def has_scope(self) -> bool:
         return any(v is not None for v in (self.user_id, self.agent_id, self.session_id))
@@ -139,6 +149,7 @@ class MemoryFilter(Strict):
             self.created_before,
             self.occurred_after,
             self.occurred_before,
+            self.as_of,
         )
         return any(v is not None for v in narrowing)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -30,9 +31,12 @@ __all__ = [
     "delete_memories",
     "delete_memory",
     "get_memory",
+    "history_entry",
     "insert_memories",
     "list_memories",
     "memory_history",
+    "restore_memory",
+    "snapshot",
     "to_public",
     "to_query",
     "update_memory",
@@ -58,10 +62,14 @@ def to_public(row: MemoryRow) -> MemoryPublic:
         valid_to=row.valid_to,
         content_hash=row.content_hash,
         source_event_ids=list(row.source_event_ids or []),
+        strength=row.strength if row.strength is not None else 1.0,
+        access_count=row.access_count or 0,
+        archived_at=row.archived_at,
+        episode_id=row.episode_id,
     )
 
 
-def _snapshot(row: MemoryRow) -> dict[str, Any]:
+def snapshot(row: MemoryRow) -> dict[str, Any]:
     """The user-visible state of a row, JSON-able, as history stores it."""
     public = to_public(row).model_dump(mode="json")
     return {
@@ -78,6 +86,7 @@ def _snapshot(row: MemoryRow) -> dict[str, Any]:
             "agent_id",
             "session_id",
             "source_event_ids",
+            "archived_at",
         )
     }
 
@@ -97,6 +106,8 @@ def to_query(tenant_id: str, filters: MemoryFilter) -> store.MemoryQuery:
         created_before=filters.created_before,
         occurred_after=filters.occurred_after,
         occurred_before=filters.occurred_before,
+        as_of=filters.as_of,
+        include_archived=filters.include_archived,
     )
 
 
@@ -156,7 +167,7 @@ def insert_memories(
         session.add(row)
         seen[key] = row
         results.append((row, "ADD"))
-        history.append(_history(tenant_id, row.id, "ADD", None, _snapshot(row), actor))
+        history.append(history_entry(tenant_id, row.id, "ADD", None, snapshot(row), actor))
     session.flush()
     store.add_history(history, session=session)
     return results
@@ -206,7 +217,7 @@ def _new_row(
     )
 
 
-def _history(
+def history_entry(
     tenant_id: str, memory_id: str, op: str, old: Any, new: Any, actor: str
 ) -> MemoryHistory:
     return MemoryHistory(
@@ -286,7 +297,7 @@ def update_memory(
         row = store.get_live(tenant_id, memory_id, session=session)
         if row is None:
             raise NotFoundError(f"memory {memory_id} not found", field="memory_id")
-        before = _snapshot(row)
+        before = snapshot(row)
         _apply_changes(deps, row, changes, vector)
         valid_from, valid_to = row.valid_from, row.valid_to
         if valid_from and valid_to and valid_to < valid_from:
@@ -294,7 +305,8 @@ def update_memory(
         row.rev = rev
         row.updated_at = utcnow()
         store.add_history(
-            [_history(tenant_id, row.id, "UPDATE", before, _snapshot(row), actor)], session=session
+            [history_entry(tenant_id, row.id, "UPDATE", before, snapshot(row), actor)],
+            session=session,
         )
     return to_public(row)
 
@@ -321,7 +333,8 @@ def delete_memory(deps: ServiceDeps, tenant_id: str, memory_id: str, *, actor: s
             raise NotFoundError(f"memory {memory_id} not found", field="memory_id")
         store.tombstone(tenant_id, [row.pk], rev=rev, at=utcnow(), session=session)
         store.add_history(
-            [_history(tenant_id, row.id, "DELETE", _snapshot(row), None, actor)], session=session
+            [history_entry(tenant_id, row.id, "DELETE", snapshot(row), None, actor)],
+            session=session,
         )
 
 
@@ -333,13 +346,14 @@ def delete_memories(deps: ServiceDeps, tenant_id: str, filters: MemoryFilter, *,
         )
     with deps.sessions.begin() as session:
         rev = store.reserve_revs(1, session=session)
-        rows = list(session.scalars(store.select_live(to_query(tenant_id, filters))))
+        query = replace(to_query(tenant_id, filters), include_archived=True)
+        rows = list(session.scalars(store.select_live(query)))
         if not rows:
             return 0
         now = utcnow()
         store.tombstone(tenant_id, [r.pk for r in rows], rev=rev, at=now, session=session)
         store.add_history(
-            [_history(tenant_id, r.id, "DELETE", _snapshot(r), None, actor) for r in rows],
+            [history_entry(tenant_id, r.id, "DELETE", snapshot(r), None, actor) for r in rows],
             session=session,
         )
     return len(rows)
@@ -361,3 +375,24 @@ def memory_history(deps: ServiceDeps, tenant_id: str, memory_id: str) -> list[Me
         )
         for e in entries
     ]
+
+
+def restore_memory(
+    deps: ServiceDeps, tenant_id: str, memory_id: str, *, actor: str
+) -> MemoryPublic:
+    """Bring an archived memory back into default search, as strong as when it was new."""
+    with deps.sessions.begin() as session:
+        row = store.get_live(tenant_id, memory_id, session=session)
+        if row is None:
+            raise NotFoundError(f"memory {memory_id} not found", field="memory_id")
+        if row.archived_at is not None:
+            before = snapshot(row)
+            now = utcnow()
+            row.archived_at = None
+            row.strength = 1.0
+            row.last_accessed_at = row.updated_at = now
+            store.add_history(
+                [history_entry(tenant_id, row.id, "RESTORE", before, snapshot(row), actor)],
+                session=session,
+            )
+    return to_public(row)
