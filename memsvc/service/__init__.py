@@ -5,34 +5,55 @@ It only delegates: each capability lives in its own module of this package.
 
 from __future__ import annotations
 
+import logging
+from datetime import datetime
 from typing import Any
+
+import redis
 
 from memsvc.embeddings import Embedder
 from memsvc.schemas import (
     ApiKeyCreated,
     ApiKeyPublic,
+    ConsolidateRequest,
     ContextRequest,
     ContextResponse,
+    EntityDetail,
+    EntityPublic,
     EventBatch,
     EventPublic,
+    JobPublic,
     MemoryCreate,
     MemoryFilter,
     MemoryHistoryEntry,
     MemoryPublic,
     MemoryWriteResult,
     Page,
+    RelationPublic,
     SearchRequest,
     SearchResponse,
     SessionPublic,
     TenantPublic,
 )
-from memsvc.service import context, events, memories, search, sessions, tenants, working
+from memsvc.service import (
+    context,
+    events,
+    graph,
+    jobs,
+    memories,
+    search,
+    sessions,
+    tenants,
+    working,
+)
 from memsvc.service.deps import ServiceDeps, build_deps
 from memsvc.service.tenants import LOCAL_TENANT_ID, Principal
 from memsvc.settings import Settings
 from stores.events import EventQuery
 
 __all__ = ["LOCAL_TENANT_ID", "MemoryService", "Principal", "ServiceDeps"]
+
+log = logging.getLogger(__name__)
 
 
 class MemoryService:
@@ -41,6 +62,7 @@ class MemoryService:
     def __init__(self, deps: ServiceDeps) -> None:
         self.deps = deps
         self._auth = tenants.Authenticator(deps)
+        self._upkeep: dict[str, float] = {}
         # Working memory is derived from the event log: refill it (a no-op without backlog).
         working.rebuild_short_term(deps)
 
@@ -64,10 +86,16 @@ class MemoryService:
         self.deps.start_background(self.maintenance_tick)
 
     def maintenance_tick(self) -> None:
-        """One round of background upkeep (also callable directly, e.g. by tests)."""
+        """One round of background upkeep (also callable directly, e.g. by tests).
+
+        Embedded, it also consolidates idle sessions and decays; in the stack (Redis set) the
+        Celery beat and workers do that.
+        """
         self.deps.indexes.sync()
         self.deps.indexes.save_if_dirty()
-        working.promote_idle(self.deps)
+        jobs.flush_access(self.deps)
+        if not self.settings.redis_url:
+            jobs.maintenance(self.deps, self._upkeep)
 
     def close(self) -> None:
         self.deps.close()
@@ -135,7 +163,14 @@ class MemoryService:
         return memories.memory_history(self.deps, tenant_id, memory_id)
 
     def search(self, tenant_id: str, request: SearchRequest) -> SearchResponse:
-        return search.search_memories(self.deps, tenant_id, request)
+        found = search.search_memories(self.deps, tenant_id, request)
+        # Retrieval reinforces a memory against decay (written to SQL in batches).
+        self.deps.record_access([r.memory.id for r in found.data if r.tier == "long_term"])
+        return found
+
+    def restore(self, tenant_id: str, memory_id: str, *, actor: str) -> MemoryPublic:
+        """Bring an archived memory back into default search."""
+        return memories.restore_memory(self.deps, tenant_id, memory_id, actor=actor)
 
     # -- events, sessions, context ---------------------------------------------------------
 
@@ -143,7 +178,14 @@ class MemoryService:
         """Commit events, feed working memory, and promote what overflows its budget."""
         written = events.ingest_events(self.deps, tenant_id, batch)
         for session_id in dict.fromkeys(e.session_id for e in written):
-            working.promote_due(self.deps, tenant_id, session_id)
+            try:
+                promoted = working.promote_due(self.deps, tenant_id, session_id)
+            except redis.RedisError as exc:
+                # The events are durable; the backlog is consolidated once Redis is back.
+                log.warning("working memory unavailable; overflow check skipped: %s", exc)
+                continue
+            if promoted:
+                jobs.trigger_session(self.deps, tenant_id, session_id, "overflow")
         return written
 
     def list_events(
@@ -167,10 +209,68 @@ class MemoryService:
         )
 
     def close_session(self, tenant_id: str, session_id: str) -> SessionPublic:
-        return sessions.close_session(self.deps, tenant_id, session_id)
+        """Promote the session's working memory now and consolidate it: at once when
+        embedded, on a worker in the stack."""
+        sessions.close_session(self.deps, tenant_id, session_id)
+        jobs.consolidate_closed(self.deps, tenant_id, session_id)
+        return sessions.get_session(self.deps, tenant_id, session_id)
 
     def context(self, tenant_id: str, request: ContextRequest) -> ContextResponse:
         return context.assemble_context(self.deps, tenant_id, request)
+
+    # -- consolidation and the entity graph ----------------------------------------------------
+
+    def consolidate(self, tenant_id: str, request: ConsolidateRequest) -> JobPublic:
+        """Start consolidating a scope in the background; returns the job (see get_job)."""
+        return jobs.request_consolidation(self.deps, tenant_id, request)
+
+    def get_job(self, tenant_id: str, job_id: str) -> JobPublic:
+        return jobs.get_job(self.deps, tenant_id, job_id)
+
+    def list_entities(
+        self,
+        tenant_id: str,
+        *,
+        user_id: str | None = None,
+        type_: str | None = None,
+        name: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[EntityPublic]:
+        return graph.list_entities(
+            self.deps,
+            tenant_id,
+            user_id=user_id,
+            type_=type_,
+            name=name,
+            limit=limit,
+            cursor=cursor,
+        )
+
+    def get_entity(self, tenant_id: str, entity_id: str) -> EntityDetail:
+        return graph.get_entity(self.deps, tenant_id, entity_id)
+
+    def list_relations(
+        self,
+        tenant_id: str,
+        *,
+        user_id: str | None = None,
+        entity_id: str | None = None,
+        type_: str | None = None,
+        as_of: datetime | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[RelationPublic]:
+        return graph.list_relations(
+            self.deps,
+            tenant_id,
+            user_id=user_id,
+            entity_id=entity_id,
+            type_=type_,
+            as_of=as_of,
+            limit=limit,
+            cursor=cursor,
+        )
 
     # -- maintenance -----------------------------------------------------------------------
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -44,6 +47,10 @@ class ServiceDeps:
         self._load_lock = threading.Lock()
         self._stop = threading.Event()
         self._maintenance: threading.Thread | None = None
+        self._jobs: ThreadPoolExecutor | None = None
+        # Retrievals not yet written to SQL (memory id -> count); see flush_access.
+        self._access: Counter[str] = Counter()
+        self._access_lock = threading.Lock()
 
     @property
     def embedder(self) -> Embedder:
@@ -102,8 +109,34 @@ class ServiceDeps:
         self._maintenance = threading.Thread(target=loop, name="memsvc-maintenance", daemon=True)
         self._maintenance.start()
 
+    @property
+    def stopping(self) -> bool:
+        """True once :meth:`close` began: long jobs stop between batches."""
+        return self._stop.is_set()
+
+    def run_in_background(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        """Run ``fn(*args)`` on this service's job thread (one at a time, in order)."""
+        with self._load_lock:
+            if self._jobs is None:
+                self._jobs = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memsvc-job")
+        future = self._jobs.submit(fn, *args)
+        future.add_done_callback(_log_failure)
+        return future
+
+    def record_access(self, memory_ids: list[str]) -> None:
+        """Count retrievals now; they reach SQL in batches (reinforcement is not urgent)."""
+        with self._access_lock:
+            self._access.update(memory_ids)
+
+    def take_access(self) -> dict[str, int]:
+        with self._access_lock:
+            taken, self._access = dict(self._access), Counter()
+        return taken
+
     def close(self) -> None:
         self._stop.set()
+        if self._jobs is not None:
+            self._jobs.shutdown(wait=True, cancel_futures=True)
         if self._maintenance is not None:
             self._maintenance.join(timeout=30)
         if self._indexes is not None:
@@ -111,6 +144,11 @@ class ServiceDeps:
         if self._short_term is not None:
             self._short_term.close()
         self.engine.dispose()
+
+
+def _log_failure(future: Future[Any]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.error("background job failed", exc_info=future.exception())
 
 
 def build_deps(settings: Settings, *, embedder: Embedder | None = None) -> ServiceDeps:

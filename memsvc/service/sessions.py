@@ -16,10 +16,11 @@ __all__ = ["close_session", "get_session", "list_sessions", "session_state"]
 
 
 def session_state(row: SessionRow, idle_seconds: float) -> str:
-    """``consolidated`` once closed or idle with nothing left to promote, ``idle`` when quiet
-    with a backlog, else ``active``."""
-    quiet = row.updated_at < utcnow() - timedelta(seconds=idle_seconds)
-    if row.promoted_count >= row.kept_count and (row.closed_at is not None or quiet):
+    """``consolidated`` once closed or idle with nothing left to promote or extract, ``idle``
+    when quiet (or closed) with a backlog, else ``active``."""
+    quiet = row.closed_at is not None or row.updated_at < utcnow() - timedelta(seconds=idle_seconds)
+    backlog = row.promoted_count < row.kept_count or row.extracted_count < row.kept_count
+    if quiet and not backlog:
         return "consolidated"
     return "idle" if quiet else "active"
 

@@ -84,9 +84,14 @@ def test_close_session_promotes_to_long_term(sdk) -> None:
     assert hits[0].tier == "long_term" and hits[0].memory.kind == "message"
     assert hits[0].memory.source_event_ids == [written[2].id]
     assert hits[0].memory.occurred_at == T0 + timedelta(minutes=2)
-    assert sdk.get_all(user_id="caroline").count == 5
+    # One message memory per kept turn; consolidation adds facts and episodes beside them.
+    messages = {"kind": "message"}
+    assert sdk.get_all(user_id="caroline", filters=messages).count == 5
+    total = sdk.get_all(user_id="caroline").count
     again = sdk.close_session("s1")  # idempotent
-    assert again.promoted_count == 5 and sdk.get_all(user_id="caroline").count == 5
+    assert again.promoted_count == 5
+    assert sdk.get_all(user_id="caroline", filters=messages).count == 5
+    assert sdk.get_all(user_id="caroline").count == total
     assert all(
         e.promoted_at is not None
         for e in sdk.get_events(session_id="s1").data
