@@ -125,12 +125,31 @@ def _block(x, o, n, D, rot, sf, P, c):
     return buf
 
 
+@njit(cache=True)
+def _pack_slabs(allc, codes, BH, bits):
+    """Serial packing of every slab's codes (rows that do not start on a byte)."""
+    n, nbytes = allc.shape[0] // max(BH, 1), codes.shape[0] // max(BH, 1)
+    for bh in range(BH):
+        pack(allc[bh * n : (bh + 1) * n], n, codes[bh * nbytes : (bh + 1) * nbytes], 0, bits)
+
+
+@njit(cache=True)
+def _unpack_slabs(codes, BH, n, bits):
+    allc = np.empty(BH * n, np.uint8)
+    nbytes = codes.shape[0] // max(BH, 1)
+    for bh in range(BH):
+        unpack(codes[bh * nbytes : (bh + 1) * nbytes], 0, bits, allc[bh * n : (bh + 1) * n], n)
+    return allc
+
+
 def _quant_keys(x, BH, T, D, t0, t1, G, bits, sf, rot, c, scale, zero, codes):
     NG = (t1 - t0 + G - 1) // G
     nbytes = ((t1 - t0) * D * bits + 7) // 8
     P = D & -D
     qmaxf = np.float32((1 << bits) - 1)
     bad = np.zeros(BH * NG, np.int64)
+    whole = D % 8 == 0  # every block starts on a byte: pack in parallel, else afterwards
+    allc = np.empty(0 if whole else BH * (t1 - t0) * D, np.uint8)
     for blk in prange(BH * NG):
         bh, g = blk // NG, blk % NG
         ta = t0 + g * G
@@ -162,7 +181,12 @@ def _quant_keys(x, BH, T, D, t0, t1, G, bits, sf, rot, c, scale, zero, codes):
             cr = cb[i * D : (i + 1) * D]
             for d in range(D):
                 cr[d] = _code(r[d], zr[d], inv[d], qmaxf)
-        pack(cb, n * D, codes[bh * nbytes : (bh + 1) * nbytes], g * G * D * bits, bits)
+        if whole:
+            pack(cb, n * D, codes[bh * nbytes : (bh + 1) * nbytes], g * G * D * bits, bits)
+        else:
+            allc[(bh * (t1 - t0) + g * G) * D : (bh * (t1 - t0) + g * G + n) * D] = cb
+    if not whole:
+        _pack_slabs(allc, codes, BH, bits)
     return bad.sum()
 
 
@@ -204,6 +228,8 @@ def _quant_values(x, BH, T, D, t0, t1, G, bits, sf, rot, c, scale, zero, codes):
     qmaxf = np.float32((1 << bits) - 1)
     nblk = (Tq + ROWS - 1) // ROWS
     bad = np.zeros(BH * nblk, np.int64)
+    whole = D % 8 == 0
+    allc = np.empty(0 if whole else BH * Tq * D, np.uint8)
     for blk in prange(BH * nblk):
         bh = blk // nblk
         ra = (blk % nblk) * ROWS
@@ -233,7 +259,12 @@ def _quant_values(x, BH, T, D, t0, t1, G, bits, sf, rot, c, scale, zero, codes):
         if not ok:
             bad[blk] = 1
             continue
-        pack(cb, n * D, codes[bh * nbytes : (bh + 1) * nbytes], ra * D * bits, bits)
+        if whole:
+            pack(cb, n * D, codes[bh * nbytes : (bh + 1) * nbytes], ra * D * bits, bits)
+        else:
+            allc[(bh * Tq + ra) * D : (bh * Tq + ra + n) * D] = cb
+    if not whole:
+        _pack_slabs(allc, codes, BH, bits)
     return bad.sum()
 
 
@@ -241,12 +272,17 @@ def _dequant_keys(codes, scale, zero, G, bits, sf, rot, c, out, BH, T, D, t0, t1
     NG = (t1 - t0 + G - 1) // G
     nbytes = ((t1 - t0) * D * bits + 7) // 8
     P = D & -D
+    whole = D % 8 == 0
+    allc = np.empty(0, np.uint8) if whole else _unpack_slabs(codes, BH, (t1 - t0) * D, bits)
     for blk in prange(BH * NG):
         bh, g = blk // NG, blk % NG
         ta = t0 + g * G
         n = min(G, t1 - ta)
-        cb = np.empty(n * D, np.uint8)
-        unpack(codes[bh * nbytes : (bh + 1) * nbytes], g * G * D * bits, bits, cb, n * D)
+        if whole:
+            cb = np.empty(n * D, np.uint8)
+            unpack(codes[bh * nbytes : (bh + 1) * nbytes], g * G * D * bits, bits, cb, n * D)
+        else:
+            cb = allc[(bh * (t1 - t0) + g * G) * D : (bh * (t1 - t0) + g * G + n) * D]
         sc = scale[(bh * NG + g) * D : (bh * NG + g + 1) * D]
         zr = zero[(bh * NG + g) * D : (bh * NG + g + 1) * D]
         ob = out[(bh * T + ta) * D : (bh * T + ta + n) * D]
@@ -265,12 +301,17 @@ def _dequant_values(codes, scale, zero, G, bits, sf, rot, c, out, BH, T, D, t0, 
     nbytes = (Tq * D * bits + 7) // 8
     P = D & -D
     nblk = (Tq + ROWS - 1) // ROWS
+    whole = D % 8 == 0
+    allc = np.empty(0, np.uint8) if whole else _unpack_slabs(codes, BH, Tq * D, bits)
     for blk in prange(BH * nblk):
         bh = blk // nblk
         ra = (blk % nblk) * ROWS
         n = min(ROWS, Tq - ra)
-        cb = np.empty(n * D, np.uint8)
-        unpack(codes[bh * nbytes : (bh + 1) * nbytes], ra * D * bits, bits, cb, n * D)
+        if whole:
+            cb = np.empty(n * D, np.uint8)
+            unpack(codes[bh * nbytes : (bh + 1) * nbytes], ra * D * bits, bits, cb, n * D)
+        else:
+            cb = allc[(bh * Tq + ra) * D : (bh * Tq + ra + n) * D]
         sc = scale[(bh * Tq + ra) * NG : (bh * Tq + ra + n) * NG]
         zr = zero[(bh * Tq + ra) * NG : (bh * Tq + ra + n) * NG]
         ob = out[(bh * T + t0 + ra) * D : (bh * T + t0 + ra + n) * D]
@@ -286,12 +327,7 @@ def _dequant_values(codes, scale, zero, G, bits, sf, rot, c, out, BH, T, D, t0, 
             _unrotate(ob, D, sf, P, c)
 
 
-# Parallel versions write whole bytes per block (D % 8 == 0); serial ones handle any D.
 quant_keys = njit(parallel=True, cache=True)(_quant_keys)
 quant_values = njit(parallel=True, cache=True)(_quant_values)
 dequant_keys = njit(parallel=True, cache=True)(_dequant_keys)
 dequant_values = njit(parallel=True, cache=True)(_dequant_values)
-quant_keys_serial = njit(cache=True)(_quant_keys)
-quant_values_serial = njit(cache=True)(_quant_values)
-dequant_keys_serial = njit(cache=True)(_dequant_keys)
-dequant_values_serial = njit(cache=True)(_dequant_values)

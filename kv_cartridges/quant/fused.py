@@ -47,7 +47,7 @@ def warm_up() -> None:
     from kv_cartridges.quant.spec import QuantSpec
 
     x = torch.zeros(1, 1, 40, 16)
-    for D in (16, 12):  # parallel (D % 8 == 0) and serial kernels
+    for D in (16, 12):  # rows on whole bytes, and not
         for rot in (False, True):
             spec = QuantSpec(group_size=16, rotate_k=rot, rotate_v=rot, sink_tokens=1)
             decode(encode(x[..., :D], x[..., :D], spec, impl="fused"), impl="fused")
@@ -83,11 +83,8 @@ def encode_side(x, t0, t1, kind, bits, G, signs, name):
     zero = np.empty(pshape, np.float32)
     nbytes = packed_nbytes(Tq * D, bits)
     codes = np.empty((BH, nbytes), np.uint8) if D % 8 == 0 else np.zeros((BH, nbytes), np.uint8)
+    fn = k.quant_keys if kind == "k" else k.quant_values
     sgn, rot, c = _signs(signs, D)
-    if kind == "k":
-        fn = k.quant_keys if D % 8 == 0 else k.quant_keys_serial
-    else:
-        fn = k.quant_values if D % 8 == 0 else k.quant_values_serial
     xn = x.detach().reshape(-1).numpy()  # (BH*T*D,), a view
     if fn(xn, BH, T, D, t0, t1, G, bits, sgn, rot, c, scale.reshape(-1), zero.reshape(-1),
           codes.reshape(-1)):  # fmt: skip
@@ -114,10 +111,7 @@ def decode_side(packed, scale, zero, kind, bits, G, signs, out, t0, t1):
     BH = B * H
     G, _ = _shapes(kind, BH, t1 - t0, D, G)
     sgn, rot, c = _signs(signs, D)
-    if kind == "k":
-        fn = k.dequant_keys if D % 8 == 0 else k.dequant_keys_serial
-    else:
-        fn = k.dequant_values if D % 8 == 0 else k.dequant_values_serial
+    fn = k.dequant_keys if kind == "k" else k.dequant_values
     fn(
         packed.reshape(-1).numpy(), scale.float().reshape(-1).numpy(),
         zero.float().reshape(-1).numpy(), G, bits, sgn, rot, c, out.view(-1).numpy(),
