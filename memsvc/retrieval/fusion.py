@@ -22,6 +22,7 @@ class Fused:
     score: float
     dense_score: float | None = None
     lexical_score: float | None = None
+    graph_score: float | None = None
 
 
 def _rrf(lists: list[list[tuple[Hashable, float]]], weights: list[float]) -> dict[Hashable, float]:
@@ -57,15 +58,26 @@ def fuse(
     method: FusionMethod = FusionMethod.RRF,
     weights: tuple[float, float] = (1.0, 1.0),
     limit: int,
+    graph: list[tuple[Hashable, float]] | None = None,
+    graph_weight: float = 0.5,
 ) -> list[Fused]:
-    """Merge dense and lexical rankings (each best first) into the ``limit`` best, best first."""
+    """Merge dense and lexical rankings (each best first) into the ``limit`` best, best first.
+
+    ``graph`` (memories near the query's entities) joins as a third list when not empty; an
+    empty one is left out so scores keep their meaning (1 = first in every list used).
+    """
     lists = [dense, lexical]
+    list_weights = list(weights)
+    if graph:
+        lists.append(graph)
+        list_weights.append(graph_weight)
     combine = _rrf if method == FusionMethod.RRF else _weighted
-    scores = combine(lists, list(weights))
+    scores = combine(lists, list_weights)
+    graph_by_pk = dict(graph or [])
     dense_by_pk = dict(dense)
     lexical_by_pk = dict(lexical)
     ranked = sorted(scores.items(), key=lambda item: (-item[1], str(item[0])))[:limit]
     return [
-        Fused(pk, min(1.0, score), dense_by_pk.get(pk), lexical_by_pk.get(pk))
+        Fused(pk, min(1.0, score), dense_by_pk.get(pk), lexical_by_pk.get(pk), graph_by_pk.get(pk))
         for pk, score in ranked
     ]

@@ -31,6 +31,9 @@ class SearchResult(BaseModel):
     score: float = Field(description="Fused score in [0, 1]; 1 = ranked first by every retriever.")
     dense_score: float | None = Field(description="Cosine similarity, if found by the dense index.")
     lexical_score: float | None = Field(description="BM25 score, if found by the lexical index.")
+    graph_score: float | None = Field(
+        default=None, description="Entity-graph score, if near the query's entities."
+    )
     tier: Literal["long_term", "short_term"] = "long_term"
 
 

@@ -7,7 +7,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -18,6 +18,9 @@ from memsvc.settings import Settings
 from stores.db import make_engine, make_sessionmaker
 from stores.migrate import upgrade_database
 from stores.short_term import InProcessShortTermStore, RedisShortTermStore, ShortTermStore
+
+if TYPE_CHECKING:
+    from memsvc.retrieval.graph import GraphCache
 
 __all__ = ["ServiceDeps", "build_deps"]
 
@@ -51,6 +54,7 @@ class ServiceDeps:
         # Retrievals not yet written to SQL (memory id -> count); see flush_access.
         self._access: Counter[str] = Counter()
         self._access_lock = threading.Lock()
+        self._graph_cache: GraphCache | None = None
 
     @property
     def embedder(self) -> Embedder:
@@ -77,6 +81,15 @@ class ServiceDeps:
                     indexes.open()
                     self._indexes = indexes
         return self._indexes
+
+    @property
+    def graph_cache(self) -> GraphCache:
+        """Entity graphs of the users searched lately (derived from SQL)."""
+        if self._graph_cache is None:
+            from memsvc.retrieval.graph import GraphCache
+
+            self._graph_cache = GraphCache()
+        return self._graph_cache
 
     @property
     def short_term(self) -> ShortTermStore:

@@ -8,6 +8,7 @@ import numpy as np
 
 from memsvc.errors import InvalidRequestError
 from memsvc.retrieval.fusion import FusionMethod, fuse
+from memsvc.retrieval.graph import graph_neighbours
 from memsvc.retrieval.indexes import partition_of
 from memsvc.retrieval.short_term import as_memory, scoped_pieces, score_pieces
 from memsvc.retrieval.text import tokenize
@@ -61,16 +62,23 @@ def search_memories(deps: ServiceDeps, tenant_id: str, request: SearchRequest) -
     depth = max(request.top_k * _DEPTH_FACTOR, _MIN_DEPTH)
     dense: list[tuple[Hashable, float]] = []
     lexical: list[tuple[Hashable, float]] = []
-    for key, allowed in _candidates(deps, tenant_id, request).items():
+    candidates = _candidates(deps, tenant_id, request)
+    for key, allowed in candidates.items():
         dense += deps.indexes.vectors.search(key, query_vector, depth, allowed)
         lexical += deps.indexes.lexical.search(key, query_tokens, depth, allowed)
     pieces = {p.id: p for p in scoped_pieces(deps.short_term, tenant_id, request.filters)}
     st_dense, st_lexical = score_pieces(list(pieces.values()), query_vector, query_tokens, depth)
+    graph = graph_neighbours(
+        deps, request.query, candidates, as_of=request.filters.as_of, depth=depth
+    )
     fused = fuse(
         _best(dense + st_dense, depth),
         _best(lexical + st_lexical, depth),
         method=FusionMethod(request.fusion),
-        limit=request.top_k,
+        # Archived memories are dropped below: take a few more so top_k stays full.
+        limit=request.top_k * 2,
+        graph=graph,
+        graph_weight=deps.settings.consolidation.graph_weight,
     )
     if request.threshold is not None:
         fused = [f for f in fused if f.score >= request.threshold]
@@ -81,6 +89,10 @@ def search_memories(deps: ServiceDeps, tenant_id: str, request: SearchRequest) -
     promoted = {e for row in rows.values() for e in row.source_event_ids or ()}
     results = []
     for f in fused:
+        if len(results) == request.top_k:
+            break
+        if f.pk in rows and rows[f.pk].archived_at and not request.filters.include_archived:
+            continue  # decayed: out of default search
         if f.pk in rows:
             memory, tier = to_public(rows[f.pk]), "long_term"
         elif f.pk in pieces and pieces[f.pk].event_id not in promoted:
@@ -93,6 +105,7 @@ def search_memories(deps: ServiceDeps, tenant_id: str, request: SearchRequest) -
                 score=f.score,
                 dense_score=f.dense_score,
                 lexical_score=f.lexical_score,
+                graph_score=f.graph_score,
                 tier=tier,
             )
         )
