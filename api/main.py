@@ -9,7 +9,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
 from api.errors import install_error_handlers
-from api.routes import admin, context, events, health, memories, search, sessions
+from api.routes import admin, context, events, graph, health, jobs, memories, search, sessions
 from memsvc.service import MemoryService
 from memsvc.settings import Settings, get_settings
 
@@ -21,6 +21,8 @@ api_router.include_router(search.router)
 api_router.include_router(events.router)
 api_router.include_router(sessions.router)
 api_router.include_router(context.router)
+api_router.include_router(jobs.router)
+api_router.include_router(graph.router)
 api_router.include_router(admin.router)
 
 

@@ -40,6 +40,8 @@ async def memory_filter(
     created_before: datetime | None = None,
     occurred_after: datetime | None = None,
     occurred_before: datetime | None = None,
+    as_of: datetime | None = None,
+    include_archived: bool = False,
 ) -> MemoryFilter:
     """Filters given as query parameters, validated like a ``MemoryFilter`` body."""
     parsed_metadata = None
@@ -59,6 +61,8 @@ async def memory_filter(
             created_before=created_before,
             occurred_after=occurred_after,
             occurred_before=occurred_before,
+            as_of=as_of,
+            include_archived=include_archived,
         )
     except ValidationError as exc:
         err = exc.errors()[0]
@@ -128,3 +132,9 @@ def history(
     """Every mutation of the memory, oldest first."""
     entries = service.history(principal.tenant_id, memory_id)
     return ListEnvelope(data=entries, count=len(entries))
+
+
+@router.post("/{memory_id}/restore")
+def restore(memory_id: str, principal: TenantDep, service: ServiceDep) -> MemoryPublic:
+    """Bring an archived (decayed) memory back into default search."""
+    return service.restore(principal.tenant_id, memory_id, actor=principal.actor)

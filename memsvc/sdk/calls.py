@@ -10,9 +10,12 @@ from urllib.parse import quote
 from memsvc.schemas import (
     ContextResponse,
     DeleteResult,
+    EntityDetail,
+    EntityPublic,
     EventBatch,
     EventCreate,
     EventPublic,
+    JobPublic,
     ListEnvelope,
     MemoryCreate,
     MemoryFilter,
@@ -20,6 +23,7 @@ from memsvc.schemas import (
     MemoryPublic,
     MemoryWriteResult,
     Page,
+    RelationPublic,
     SearchResponse,
     SessionPublic,
 )
@@ -38,7 +42,7 @@ from memsvc.sdk._base import (
     is_messages,
 )
 
-__all__ = ["EventCalls", "MemoryCalls"]
+__all__ = ["EventCalls", "JobCalls", "MemoryCalls"]
 
 
 def _id(memory_id: str) -> str:
@@ -234,6 +238,62 @@ class EventCalls:
     @staticmethod
     def close_session(session_id: str) -> ApiCall:
         return ApiCall("POST", f"/v1/sessions/{_id(session_id)}/close", response_type=SessionPublic)
+
+
+def _given(**values: Any) -> dict[str, Any]:
+    return {k: _jsonable(v) for k, v in values.items() if v is not None}
+
+
+class JobCalls:
+    """Consolidation jobs, the entity graph, restoring archived memories."""
+
+    @staticmethod
+    def consolidate(
+        *, user_id: str | None = None, agent_id: str | None = None, session_id: str | None = None
+    ) -> ApiCall:
+        body = _given(user_id=user_id, agent_id=agent_id, session_id=session_id)
+        return ApiCall("POST", "/v1/consolidate", json=body, response_type=JobPublic)
+
+    @staticmethod
+    def get_job(job_id: str) -> ApiCall:
+        return ApiCall("GET", f"/v1/jobs/{_id(job_id)}", response_type=JobPublic)
+
+    @staticmethod
+    def list_entities(
+        *,
+        user_id: str | None = None,
+        type: str | None = None,
+        name: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> ApiCall:
+        params = _given(user_id=user_id, type=type, name=name, limit=limit, cursor=cursor)
+        return ApiCall("GET", "/v1/graph/entities", params=params, response_type=Page[EntityPublic])
+
+    @staticmethod
+    def get_entity(entity_id: str) -> ApiCall:
+        return ApiCall("GET", f"/v1/graph/entities/{_id(entity_id)}", response_type=EntityDetail)
+
+    @staticmethod
+    def list_relations(
+        *,
+        user_id: str | None = None,
+        entity_id: str | None = None,
+        type: str | None = None,
+        as_of: datetime | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> ApiCall:
+        params = _given(
+            user_id=user_id, entity_id=entity_id, type=type, as_of=as_of, limit=limit, cursor=cursor
+        )
+        return ApiCall(
+            "GET", "/v1/graph/relations", params=params, response_type=Page[RelationPublic]
+        )
+
+    @staticmethod
+    def restore(memory_id: str) -> ApiCall:
+        return ApiCall("POST", f"/v1/memories/{_id(memory_id)}/restore", response_type=MemoryPublic)
 
 
 def _jsonable(value: Any) -> Any:

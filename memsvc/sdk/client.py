@@ -18,18 +18,22 @@ import httpx
 from memsvc.errors import MemsvcError, ServerError, TransportError
 from memsvc.schemas import (
     ContextResponse,
+    EntityDetail,
+    EntityPublic,
     EventCreate,
     EventPublic,
+    JobPublic,
     MemoryFilter,
     MemoryHistoryEntry,
     MemoryPublic,
     MemoryWriteResult,
     Page,
+    RelationPublic,
     SearchResult,
     SessionPublic,
 )
 from memsvc.sdk._base import UNSET, ApiCall, MemoryInput, Unset, error_from_response
-from memsvc.sdk.calls import EventCalls, MemoryCalls
+from memsvc.sdk.calls import EventCalls, JobCalls, MemoryCalls
 
 __all__ = ["AsyncMemoryClient", "MemoryClient"]
 
@@ -317,6 +321,70 @@ class MemoryClient(_BaseMemoryClient):
         """Consolidate the session's working memory now."""
         return self._send(EventCalls.close_session(session_id))
 
+    # -- consolidation, jobs, the entity graph ---------------------------------------------
+
+    def consolidate(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+    ) -> JobPublic:
+        """Consolidate a scope in the background now; returns the job (poll ``get_job``)."""
+        return self._send(
+            JobCalls.consolidate(user_id=user_id, agent_id=agent_id, session_id=session_id)
+        )
+
+    def get_job(self, job_id: str) -> JobPublic:
+        """State, step, counts and errors of a consolidation job."""
+        return self._send(JobCalls.get_job(job_id))
+
+    def list_entities(
+        self,
+        *,
+        user_id: str | None = None,
+        type: str | None = None,
+        name: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[EntityPublic]:
+        """Entities of the graph (people, places, organisations, things, activities)."""
+        return self._send(
+            JobCalls.list_entities(
+                user_id=user_id, type=type, name=name, limit=limit, cursor=cursor
+            )
+        )
+
+    def get_entity(self, entity_id: str) -> EntityDetail:
+        """An entity with its neighbours, relations and the memories that mention it."""
+        return self._send(JobCalls.get_entity(entity_id))
+
+    def list_relations(
+        self,
+        *,
+        user_id: str | None = None,
+        entity_id: str | None = None,
+        type: str | None = None,
+        as_of: datetime | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[RelationPublic]:
+        """Relations between entities; ``as_of`` keeps those valid at that time."""
+        return self._send(
+            JobCalls.list_relations(
+                user_id=user_id,
+                entity_id=entity_id,
+                type=type,
+                as_of=as_of,
+                limit=limit,
+                cursor=cursor,
+            )
+        )
+
+    def restore(self, memory_id: str) -> MemoryPublic:
+        """Bring an archived (decayed) memory back into default search."""
+        return self._send(JobCalls.restore(memory_id))
+
 
 class AsyncMemoryClient(_BaseMemoryClient):
     """Asynchronous client for a memsvc server (same surface as :class:`MemoryClient`)."""
@@ -553,3 +621,67 @@ class AsyncMemoryClient(_BaseMemoryClient):
     async def close_session(self, session_id: str) -> SessionPublic:
         """Consolidate the session's working memory now."""
         return await self._send(EventCalls.close_session(session_id))
+
+    # -- consolidation, jobs, the entity graph ---------------------------------------------
+
+    async def consolidate(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+    ) -> JobPublic:
+        """Consolidate a scope in the background now; returns the job (poll ``get_job``)."""
+        return await self._send(
+            JobCalls.consolidate(user_id=user_id, agent_id=agent_id, session_id=session_id)
+        )
+
+    async def get_job(self, job_id: str) -> JobPublic:
+        """State, step, counts and errors of a consolidation job."""
+        return await self._send(JobCalls.get_job(job_id))
+
+    async def list_entities(
+        self,
+        *,
+        user_id: str | None = None,
+        type: str | None = None,
+        name: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[EntityPublic]:
+        """Entities of the graph (people, places, organisations, things, activities)."""
+        return await self._send(
+            JobCalls.list_entities(
+                user_id=user_id, type=type, name=name, limit=limit, cursor=cursor
+            )
+        )
+
+    async def get_entity(self, entity_id: str) -> EntityDetail:
+        """An entity with its neighbours, relations and the memories that mention it."""
+        return await self._send(JobCalls.get_entity(entity_id))
+
+    async def list_relations(
+        self,
+        *,
+        user_id: str | None = None,
+        entity_id: str | None = None,
+        type: str | None = None,
+        as_of: datetime | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[RelationPublic]:
+        """Relations between entities; ``as_of`` keeps those valid at that time."""
+        return await self._send(
+            JobCalls.list_relations(
+                user_id=user_id,
+                entity_id=entity_id,
+                type=type,
+                as_of=as_of,
+                limit=limit,
+                cursor=cursor,
+            )
+        )
+
+    async def restore(self, memory_id: str) -> MemoryPublic:
+        """Bring an archived (decayed) memory back into default search."""
+        return await self._send(JobCalls.restore(memory_id))

@@ -12,18 +12,25 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from pydantic import ValidationError
+
 from memsvc.embeddings import Embedder
 from memsvc.errors import MemsvcError
 from memsvc.schemas import (
+    ConsolidateRequest,
     ContextResponse,
+    EntityDetail,
+    EntityPublic,
     EventCreate,
     EventPublic,
+    JobPublic,
     MemoryCreate,
     MemoryFilter,
     MemoryHistoryEntry,
     MemoryPublic,
     MemoryWriteResult,
     Page,
+    RelationPublic,
     SearchResult,
     SessionPublic,
 )
@@ -38,6 +45,7 @@ from memsvc.sdk._base import (
     build_filter,
     build_search,
     build_update,
+    invalid_from_validation,
     is_messages,
 )
 from memsvc.service import LOCAL_TENANT_ID, MemoryService
@@ -272,3 +280,66 @@ class Memory:
     def close_session(self, session_id: str) -> SessionPublic:
         """Consolidate the session's working memory now."""
         return self._svc().close_session(self.tenant_id, session_id)
+
+    # -- consolidation, jobs, the entity graph ---------------------------------------------
+
+    def consolidate(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+    ) -> JobPublic:
+        """Consolidate a scope in the background now; returns the job (poll ``get_job``)."""
+        try:
+            request = ConsolidateRequest(user_id=user_id, agent_id=agent_id, session_id=session_id)
+        except ValidationError as exc:
+            raise invalid_from_validation(exc) from exc
+        return self._svc().consolidate(self.tenant_id, request)
+
+    def get_job(self, job_id: str) -> JobPublic:
+        """State, step, counts and errors of a consolidation job."""
+        return self._svc().get_job(self.tenant_id, job_id)
+
+    def list_entities(
+        self,
+        *,
+        user_id: str | None = None,
+        type: str | None = None,
+        name: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[EntityPublic]:
+        """Entities of the graph (people, places, organisations, things, activities)."""
+        return self._svc().list_entities(
+            self.tenant_id, user_id=user_id, type_=type, name=name, limit=limit, cursor=cursor
+        )
+
+    def get_entity(self, entity_id: str) -> EntityDetail:
+        """An entity with its neighbours, relations and the memories that mention it."""
+        return self._svc().get_entity(self.tenant_id, entity_id)
+
+    def list_relations(
+        self,
+        *,
+        user_id: str | None = None,
+        entity_id: str | None = None,
+        type: str | None = None,
+        as_of: datetime | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[RelationPublic]:
+        """Relations between entities; ``as_of`` keeps those valid at that time."""
+        return self._svc().list_relations(
+            self.tenant_id,
+            user_id=user_id,
+            entity_id=entity_id,
+            type_=type,
+            as_of=as_of,
+            limit=limit,
+            cursor=cursor,
+        )
+
+    def restore(self, memory_id: str) -> MemoryPublic:
+        """Bring an archived (decayed) memory back into default search."""
+        return self._svc().restore(self.tenant_id, memory_id, actor=self.actor)

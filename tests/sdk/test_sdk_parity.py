@@ -32,6 +32,12 @@ SURFACE = [
     "get_session",
     "list_sessions",
     "close_session",
+    "consolidate",
+    "get_job",
+    "list_entities",
+    "get_entity",
+    "list_relations",
+    "restore",
 ]
 
 
