@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -16,6 +16,9 @@ from rich.console import Console
 from memsvc.cli.bench import bench_app
 from memsvc.errors import MemsvcError
 from memsvc.settings import Settings
+
+if TYPE_CHECKING:
+    from celery import Celery
 
 __all__ = ["app", "main"]
 
@@ -79,6 +82,42 @@ def serve(
         raise _fail(exc) from exc
     finally:
         service.close()
+
+
+def _celery(data_dir: Path | None) -> Celery:
+    # The CLI is a process entry point (a composition root): it may start the workers, which
+    # live in the consolidation package; memsvc's library code never imports them.
+    from consolidation.app import create_celery
+
+    settings = _settings(data_dir)
+    logging.basicConfig(level=settings.log_level)
+    if not settings.redis_url:
+        console.print(
+            "[red]error:[/red] MEMSVC_REDIS_URL is not set (the embedded default "
+            "consolidates inside `memsvc serve`; no worker is needed)"
+        )
+        raise typer.Exit(code=1)
+    return create_celery(settings)
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int, typer.Option(help="Worker processes (or threads).")] = 2,
+    pool: Annotated[str, typer.Option(help="prefork, threads or solo.")] = "prefork",
+    data_dir: DataDir = None,
+) -> None:
+    """Run a Celery worker: consolidation jobs from Redis (MEMSVC_REDIS_URL)."""
+    app_ = _celery(data_dir)
+    app_.worker_main(
+        ["worker", f"--concurrency={concurrency}", f"--pool={pool}", "--loglevel=INFO"]
+    )
+
+
+@app.command()
+def beat(data_dir: DataDir = None) -> None:
+    """Run the Celery beat: idle-session scans, stale-job re-dispatch and decay on a schedule."""
+    app_ = _celery(data_dir)
+    app_.start(["beat", "--loglevel=INFO"])
 
 
 @db_app.command("upgrade")
