@@ -25,7 +25,7 @@ from memsvc.schemas import MemoryCreate
 from memsvc.service.deps import ServiceDeps
 from memsvc.service.events import pieces_of
 from memsvc.service.memories import insert_memories
-from memsvc.tiers.working import segment
+from memsvc.tiers.working import Segment, segment
 from stores.models import MemoryRow
 
 __all__ = ["EpisodeDraft", "draft_episodes", "write_episodes"]
@@ -60,10 +60,27 @@ def _lines(batch: Batch, event_ids: list[str], candidates: list[Candidate]) -> l
     return lines
 
 
+def _groups(segments: list[Segment], min_events: int) -> list[list[Segment]]:
+    """Adjacent segments joined until each group has ``min_events`` events (short topic
+    segments make no episode on their own); a short tail joins the group before it."""
+    groups: list[list[Segment]] = []
+    current: list[Segment] = []
+    for seg in segments:
+        current.append(seg)
+        if sum(len(s.event_ids) for s in current) >= min_events:
+            groups.append(current)
+            current = []
+    if current and groups:
+        groups[-1].extend(current)
+    elif current and sum(len(s.event_ids) for s in current) >= min_events:
+        groups.append(current)
+    return groups
+
+
 def draft_episodes(
     deps: ServiceDeps, batch: Batch, candidates: list[Candidate]
 ) -> list[EpisodeDraft]:
-    """One draft per segment of the batch with at least ``episode_min_events`` events."""
+    """One draft per topic segment (or run of short ones) with ``episode_min_events`` events."""
     config = deps.settings.consolidation
     pieces = [
         p
@@ -71,10 +88,9 @@ def draft_episodes(
         for p in pieces_of(row, deps)
     ]
     drafts = []
-    for seg in segment(pieces, deps.settings.working):
-        if len(seg.event_ids) < config.episode_min_events:
-            continue
-        lines = _lines(batch, seg.event_ids, candidates)
+    for group in _groups(segment(pieces, deps.settings.working), config.episode_min_events):
+        event_ids = list(dict.fromkeys(e for seg in group for e in seg.event_ids))
+        lines = _lines(batch, event_ids, candidates)
         if not lines:
             continue
         text, quoted = summarise(lines, config.episode_max_sentences)
@@ -83,9 +99,9 @@ def draft_episodes(
                 id=str(uuid.uuid4()),
                 text=text,
                 event_ids=list(dict.fromkeys(line.event_id for line in quoted)),
-                segment_event_ids=set(seg.event_ids),
-                start=seg.start,
-                end=seg.end,
+                segment_event_ids=set(event_ids),
+                start=group[0].start,
+                end=group[-1].end,
                 speakers=list(dict.fromkeys(line.speaker for line in lines)),
             )
         )
