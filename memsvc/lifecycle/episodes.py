@@ -16,6 +16,8 @@ from memsvc.retrieval.render import format_day
 
 __all__ = ["Line", "summarise"]
 
+_MIN_WORDS = 3
+
 
 @dataclass(frozen=True)
 class Line:
@@ -32,12 +34,14 @@ def _pick(lines: list[Line], max_sentences: int) -> list[Line]:
     counts = Counter(w for ws in words for w in ws)
     total = sum(counts.values()) or 1
     prob = {w: c / total for w, c in counts.items()}
+    # Short lines ("Bob: nice.") score high on frequent words but say little.
+    floor = _MIN_WORDS if any(len(ws) >= _MIN_WORDS for ws in words) else 1
     chosen: list[int] = []
     while len(chosen) < max_sentences:
         scored = [
             (sum(prob[w] for w in ws) / len(ws), -n)
             for n, ws in enumerate(words)
-            if ws and n not in chosen
+            if len(ws) >= floor and n not in chosen
         ]
         if not scored:
             break
