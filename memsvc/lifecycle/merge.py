@@ -8,6 +8,7 @@ value is new, and contradicts (invalidates) the open fact holding that slot.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -17,13 +18,18 @@ from memsvc.retrieval.text import STOP_WORDS, content_hash
 
 __all__ = ["Decision", "Known", "content_words", "decide"]
 
-import re
-
 _WORD = re.compile(r"\w+")
+_NAME_OR_NUMBER = re.compile(r"(?<!^)(?<![.!?]\s)\b(?:[A-Z][\w'-]*|\d[\d.,:]*)")
 
 
 def content_words(text: str) -> frozenset[str]:
     return frozenset(w for w in _WORD.findall(text.lower()) if w not in STOP_WORDS)
+
+
+def _identity(text: str) -> frozenset[str]:
+    """Names and numbers: two statements that differ in one of these are two facts, however
+    close their vectors ("visited Rome" is not "visited Paris")."""
+    return frozenset(m.lower() for m in _NAME_OR_NUMBER.findall(text))
 
 
 @dataclass
@@ -72,9 +78,12 @@ def decide(
         if same_slot:
             return Decision("ADD", contradicts=same_slot)
     words = content_words(text)
+    identity = _identity(text)
     best, best_score = None, threshold
     for other in known:
         if other.subject != subject or (other.slot and other.slot != slot):
+            continue
+        if not (identity <= _identity(other.text) or identity >= _identity(other.text)):
             continue
         score = float(np.dot(vector, other.vector))
         if score >= best_score:

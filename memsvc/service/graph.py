@@ -56,7 +56,7 @@ def _memory_ids(session: Session, pks: set[int]) -> dict[int, str]:
     if not pks:
         return {}
     stmt = select(MemoryRow.pk, MemoryRow.id).where(MemoryRow.pk.in_(list(pks)))
-    return dict(session.execute(stmt).tuples().all())
+    return {pk: memory_id for pk, memory_id in session.execute(stmt)}
 
 
 def _page_args(limit: int, cursor: str | None) -> int | None:
