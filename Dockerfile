@@ -1,4 +1,5 @@
-# memsvc image: the API, the Celery worker and beat all run from it (see docker-compose.yml).
+# memsvc image: the API, the Celery worker and beat all run from it (see docker-compose.yml):
+# `memsvc serve` (default), `memsvc worker`, `memsvc beat`; `memsvc ping-workers` is a health check.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 PIP_NO_CACHE_DIR=1

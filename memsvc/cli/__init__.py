@@ -120,6 +120,19 @@ def beat(data_dir: DataDir = None) -> None:
     app_.start(["beat", "--loglevel=INFO"])
 
 
+@app.command("ping-workers")
+def ping_workers(
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for answers.")] = 5.0,
+    data_dir: DataDir = None,
+) -> None:
+    """Exit 0 when at least one Celery worker answers a ping (the compose health check)."""
+    replies = _celery(data_dir).control.ping(timeout=timeout)
+    if not replies:
+        console.print("[red]error:[/red] no worker answered")
+        raise typer.Exit(code=1)
+    console.print(f"{len(replies)} worker(s) answered")
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head", data_dir: DataDir = None) -> None:
     """Apply the Alembic migrations."""
