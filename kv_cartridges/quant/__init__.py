@@ -14,10 +14,11 @@ from kv_cartridges.quant.errors import QuantError
 from kv_cartridges.quant.fused import available as fused_available
 from kv_cartridges.quant.fused import warm_up
 from kv_cartridges.quant.packed import PackedKV
-from kv_cartridges.quant.spec import BITS, LayerwiseSpec, QuantSpec, spec_for_layer
+from kv_cartridges.quant.spec import BITS, PRESETS, LayerwiseSpec, QuantSpec, spec_for_layer
 
 __all__ = [
     "BITS",
+    "PRESETS",
     "Impl",
     "LayerwiseSpec",
     "PackedKV",

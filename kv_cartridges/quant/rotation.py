@@ -1,7 +1,9 @@
 """Randomized Hadamard rotation over head_dim (QuaRot / TurboQuant style), plain torch.
 
-``rotate(x) = H_P(signs * x) / sqrt(P)`` applied blockwise over the last dim, with P the largest
-power of two dividing D (D = 64 or 128: one block), and ``unrotate`` its exact inverse. The
+``rotate(x) = signs * H_P(x) / sqrt(P)`` applied blockwise over the last dim, with P the largest
+power of two dividing D (D = 64 or 128: one block), and ``unrotate(y) = H_P(signs * y) / sqrt(P)``
+its exact inverse (H symmetric, H H = P I). The signs sit outside the butterflies so the kernels
+fold them into passes they make anyway. The
 butterflies run in a fixed order in float32 so the numba kernels in ``fused.py`` reproduce them
 bit for bit. The ±1 signs are drawn once from ``seed`` and stored with the cache, so decoding never
 depends on a random generator.
@@ -54,10 +56,10 @@ def _butterflies(x: torch.Tensor) -> torch.Tensor:
 def rotate(x: torch.Tensor, signs: torch.Tensor) -> torch.Tensor:
     """float32 (..., D) -> float32 (..., D), orthogonal."""
     D = x.shape[-1]
-    return _butterflies(x * signs.to(torch.float32)) * hadamard_scale(D)
+    return (_butterflies(x) * hadamard_scale(D)) * signs.to(torch.float32)
 
 
 def unrotate(y: torch.Tensor, signs: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`rotate` (H is symmetric and H H = P I)."""
+    """Inverse of :func:`rotate`."""
     D = y.shape[-1]
-    return (_butterflies(y) * hadamard_scale(D)) * signs.to(torch.float32)
+    return _butterflies(y * signs.to(torch.float32)) * hadamard_scale(D)

@@ -145,25 +145,26 @@ CONFIGS: dict[str, Callable[[], Any]] = {
     "kivi-2": _q(2),
     "kivi-8": _q(8),
     # one option at a time, 4 bits
-    "4 +sink4": _q(4, sink=4),
+    "4 +sink4 = fast": _q(4, sink=4),
     "4 +rotK": _q(4, rot_k=True),
     "4 +rotV": _q(4, rot_v=True),
     "4 +window16": _q(4, window=16),
     # the recommended default, and neighbours
     "4 +sink4 +rotK = QuantSpec()": _q(4, sink=4, rot_k=True),
     "4 +sink4 +rotK +rotV": _q(4, sink=4, rot_k=True, rot_v=True),
-    "4 +sink4 +rotK G128": _q(4, sink=4, rot_k=True, group=128),
+    "4 +sink4 G128": _q(4, sink=4, group=128),
     # one option at a time, 3 bits
     "3 +sink4": _q(3, sink=4),
     "3 +rotK": _q(3, rot_k=True),
     "3 +rotV": _q(3, rot_v=True),
     "3 +window16": _q(3, window=16),
     "3 +layers0-3 K4": _q(3, layers=FIRST4_K4),
-    # the recommended <= 3.6-bit spec, and neighbours
-    "3 +sink4 +rotK": _q(3, sink=4, rot_k=True),
+    # the <= 3.6-bit preset (PRESETS["compact"]), and neighbours
+    "3 +sink4 +rotK = compact": _q(3, sink=4, rot_k=True),
     "3 +sink4 +rotK +window8": _q(3, sink=4, rot_k=True, window=8),
     "3 +sink4 +rotK +layers0-3 K4": _q(3, sink=4, rot_k=True, layers=FIRST4_K4),
-    "2 +sink4 +rotK": _q(2, sink=4, rot_k=True),
+    "3 +sink4 +rotK +rotV": _q(3, sink=4, rot_k=True, rot_v=True),
+    "2 +sink4 +rotK = tiny": _q(2, sink=4, rot_k=True),
     # peers: transformers' quantized-cache layers at their default axes, group 64
     "hqq-8": _peer("hqq", 8),
     "hqq-4": _peer("hqq", 4),
@@ -315,7 +316,7 @@ def render(rows: Sequence[KVBenchRow], console: Console, json_path: Path | None)
             f"{r.rel_mse_k:.4f}", f"{r.rel_mse_v:.4f}", f"{r.quant_gbps:.2f}",
             f"{r.dequant_gbps:.2f}", f"{r.clone_gbps:.2f}",
         )  # fmt: skip
-    console.print(table)
+    console.print(table, width=max(console.width, 150))
     if json_path is not None:
         json_path.write_text(json.dumps([asdict(r) for r in rows], indent=2))
         console.print(f"rows written to {json_path}")

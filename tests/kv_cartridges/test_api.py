@@ -21,6 +21,8 @@ def test_recommended_default():
     assert (spec.sink_tokens, spec.window_tokens) == (4, 0)
     k = torch.randn(1, 3, 2048, 64)
     assert encode(k, k).bits_per_element < 4.6
+    assert encode(k, k, quant.PRESETS["compact"]).bits_per_element < 3.6
+    assert quant.PRESETS["default"] == spec
 
 
 def test_reference_can_be_forced_and_decodes_the_same():

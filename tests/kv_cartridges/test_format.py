@@ -25,12 +25,13 @@ def layer(seed, T=70, D=64, dtype=torch.float32):
 
 
 def test_header_is_json_and_names_are_the_documented_ones():
-    packed = encode(*layer(0), QuantSpec(rotate_k=True, sink_tokens=4, window_tokens=2))
+    spec = QuantSpec(rotate_k=True, sink_tokens=4, window_tokens=2)
+    packed = encode(*layer(0), spec)
     header = json.loads(json.dumps(packed.header))
     assert header == packed.header
     assert header["format"] == "memsvc.kvquant" and header["version"] == 1
     assert header["shape"] == [1, 3, 70, 64] and header["dtype"] == "float32"
-    assert QuantSpec.from_dict(header["spec"]) == QuantSpec(sink_tokens=4, window_tokens=2)
+    assert QuantSpec.from_dict(header["spec"]) == spec
     want = {
         *(f"{s}.{n}" for s in "kv" for n in ("codes", "scale", "zero", "sink", "window")),
         "k.signs",
