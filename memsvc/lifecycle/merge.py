@@ -9,6 +9,7 @@ value is new, and contradicts (invalidates) the open fact holding that slot.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -26,10 +27,11 @@ def content_words(text: str) -> frozenset[str]:
     return frozenset(w for w in _WORD.findall(text.lower()) if w not in STOP_WORDS)
 
 
-def _identity(text: str) -> frozenset[str]:
-    """Names and numbers: two statements that differ in one of these are two facts, however
-    close their vectors ("visited Rome" is not "visited Paris")."""
-    return frozenset(m.lower() for m in _NAME_OR_NUMBER.findall(text))
+def _identity(text: str) -> Counter[str]:
+    """Names and numbers, counted: two statements that differ in one of these are two facts,
+    however close their vectors ("visited Rome" is not "visited Paris"; "museum 7 on 7 May" is
+    not "museum 5 on 7 May")."""
+    return Counter(m.lower() for m in _NAME_OR_NUMBER.findall(text))
 
 
 @dataclass
