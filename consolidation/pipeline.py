@@ -171,7 +171,8 @@ def run_job(deps: ServiceDeps, job_id: str, *, extractor: Extractor | None = Non
                 progress=progress,
                 promote=job.trigger != "overflow",
             )
-        if job.trigger == "request":
+        if job.trigger == "request" and "session_id" not in (job.scope or {}):
+            # A user's or tenant's consolidation also runs the forgetting curve over it.
             progress("decay", Counter())
             flush_access(deps)
             counts.update(

@@ -39,6 +39,38 @@ DataDir = Annotated[
 ]
 
 
+@bench_app.command("consolidate")
+def bench_consolidate(
+    events: Annotated[int, typer.Option(help="Events to consolidate.")] = 2000,
+    sessions: Annotated[int, typer.Option(help="Sessions (one job each).")] = 20,
+    embedder: Annotated[str, typer.Option(help="minilm (real) or hash.")] = "minilm",
+    concurrency: Annotated[int, typer.Option(help="Worker processes.")] = 2,
+    redis_url: Annotated[
+        str | None, typer.Option(help="Broker (default: a private redis-server).")
+    ] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="Database (default: a temporary SQLite file).")
+    ] = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the figures here.")
+    ] = None,
+) -> None:
+    """Consolidation throughput (events/s) through a Celery worker, and in-process."""
+    from memsvc.bench.consolidate import render, run_consolidate_bench
+
+    out = Console()
+    result = run_consolidate_bench(
+        events,
+        sessions=sessions,
+        embedder=embedder,
+        concurrency=concurrency,
+        redis_url=redis_url,
+        database_url=database_url,
+        console=out,
+    )
+    render(result, out, json_path)
+
+
 def _settings(data_dir: Path | None = None, **overrides: object) -> Settings:
     settings = Settings()
     update = {k: v for k, v in overrides.items() if v is not None}
