@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery import Task, shared_task
+from celery import Task, current_app, shared_task
+from celery.signals import worker_process_init
 
 from consolidation.pipeline import TRANSIENT, run_job, scan
 from consolidation.steps.decay import decay_memories
@@ -23,6 +24,20 @@ from stores.models import utcnow
 __all__ = ["consolidate_job", "decay", "scan_sessions"]
 
 log = logging.getLogger(__name__)
+
+
+@worker_process_init.connect
+def _share_cores(**_: Any) -> None:
+    """Give each prefork child its share of the cores for torch (the embedder).
+
+    N children each running torch with every core spin against each other: on 2 cores, two
+    children reached 45 events/s where one reached 190.
+    """
+    threads = current_app.conf.get("memsvc_threads_per_process")
+    if threads:
+        import torch
+
+        torch.set_num_threads(int(threads))
 
 
 class ServiceTask(Task):

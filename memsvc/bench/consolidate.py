@@ -174,6 +174,9 @@ def run_consolidate_bench(
         _wait_jobs(svc, a, queued, timeout=3600)
         worker_seconds = time.perf_counter() - started
         console.print(f"worker: {worker_seconds:.1f} s; now in this process")
+        # The idle worker's torch threads would compete with this process: stop it first.
+        worker.terminate()
+        worker.wait(timeout=60)
         rt = jobs.runtime(svc.deps)
         local = [jobs.create_job(svc.deps, b, "request", {"session_id": n}).id for n in names_b]
         started = time.perf_counter()

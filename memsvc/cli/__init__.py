@@ -139,7 +139,12 @@ def worker(
     data_dir: DataDir = None,
 ) -> None:
     """Run a Celery worker: consolidation jobs from Redis (MEMSVC_REDIS_URL)."""
+    import os
+
     app_ = _celery(data_dir)
+    # Each process gets its share of the cores for torch (see consolidation.tasks).
+    processes = concurrency if pool == "prefork" else 1
+    app_.conf.memsvc_threads_per_process = max(1, (os.cpu_count() or 1) // processes)
     app_.worker_main(
         ["worker", f"--concurrency={concurrency}", f"--pool={pool}", "--loglevel=INFO"]
     )
