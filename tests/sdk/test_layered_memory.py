@@ -124,7 +124,8 @@ def test_context_block_has_dates_working_memory_and_stays_in_budget(sdk) -> None
     assert "[2023-06-07 13:56] Caroline: What should I paint" in ctx.context
     assert "- [8 May 2023] Melanie: That sounds amazing" in ctx.context
     sections = {i.section for i in ctx.items}
-    assert sections == {"facts", "working_memory"}
+    # Closing "old" consolidated it: its episode summary may make the cut too.
+    assert {"facts", "working_memory"} <= sections <= {"facts", "episodes", "working_memory"}
     assert all(i.source_event_ids for i in ctx.items)
     tiny = sdk.get_context("painting", user_id="caroline", session_id="new", token_budget=32)
     assert tiny.tokens <= 32
