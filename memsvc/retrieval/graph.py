@@ -27,6 +27,7 @@ _WORD = re.compile(r"[\w']+")
 # An entity mentioned by more than this share of the user's memories is a hub.
 _HUB_SHARE = 0.2
 _MAX_NGRAM = 4
+_MAX_CACHED = 256  # users whose graphs stay in memory
 
 
 class GraphCache:
@@ -50,6 +51,8 @@ class GraphCache:
         names = {str(data["name"]).lower(): pk for pk, data in graph.nodes(data=True)}
         if as_of is None:
             with self._lock:
+                if len(self._graphs) >= _MAX_CACHED and key not in self._graphs:
+                    self._graphs.pop(next(iter(self._graphs)))  # the oldest entry
                 self._graphs[key] = (watermark, graph, mentions, names)
         return graph, mentions, names
 
