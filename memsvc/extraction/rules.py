@@ -35,7 +35,8 @@ _NOT_NAMES = frozenset(
     definitely absolutely let keep take hope hopefully maybe probably sure really just love
     looking remember check tell have do did is are was were can could would should will that's
     it's there's here's what's omg lol oh well so and but also anyway everything something
-    nothing someone everyone life family people being having""".split()
+    nothing someone everyone life family people being having the a an my our your his her
+    their its""".split()
 )
 _WORD = re.compile(r"\w+")
 
@@ -91,6 +92,8 @@ def _subject_of(sentence: str, speaker: str) -> tuple[str, str] | None:
         return speaker, to_third_person(sentence, speaker)
     m = _NAME_START.match(sentence)
     if m is None or m.group("name").split()[0].lower() in _NOT_NAMES:
+        return None
+    if not entity_key(m.group("name")):
         return None
     possessive = sentence[len(m.group("name")) :].startswith("'s")
     return (m.group("name"), sentence) if possessive or _NAME_VERBS.match(m.group("next")) else None

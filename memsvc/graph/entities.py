@@ -134,7 +134,8 @@ def _names(graph: FactGraph, subject_key: str, fact: Candidate) -> None:
 def read_graph(fact: Candidate) -> FactGraph:
     """The entities a fact mentions (its subject first) and the relations it states."""
     graph = FactGraph()
-    subject_key = graph.add(fact.subject if fact.subject != "The user" else "user", "person")
+    subject = fact.subject if entity_key(fact.subject) not in ("", "user") else "user"
+    subject_key = graph.add(subject, "person")
     graph.entities[subject_key] = EntityMention(
         subject_key, graph.entities[subject_key].name, "person", "subject"
     )

@@ -109,3 +109,17 @@ def test_graph_reads_entities_and_relations_off_a_fact() -> None:
         value="oslo",
     )
     assert [(r.type, r.target) for r in read_graph(lives).relations] == [("lives_in", "oslo")]
+
+
+def test_graph_never_fails_on_a_subject_without_a_name() -> None:
+    # Regression (LoCoMo): a sentence opening with "The ..." once made the subject "The",
+    # whose key is empty, and failed the whole session's job.
+    from memsvc.extraction import RulesExtractor, SourceEvent
+
+    said = SourceEvent("e", "Ann", "user", "The Beatles were amazing live. The kids love it.", NOW)
+    assert RulesExtractor().extract_event(said) == []
+    odd = Candidate(
+        text="The went.", kind="fact", event_ids=("e",), subject="The", occurred_at=NOW,
+        valid_from=NOW,
+    )  # fmt: skip
+    assert list(read_graph(odd).entities) == ["user"]
