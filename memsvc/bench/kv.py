@@ -234,13 +234,16 @@ def _continue(model: Any, ids: torch.Tensor, kv: KV) -> torch.Tensor:
     return logits[0].double().log_softmax(-1)  # (128, vocab)
 
 
-def _median_seconds(fn: Callable[[], Any], reps: int) -> float:
-    times = []
+def _median_seconds(fns: Sequence[Callable[[], Any]], reps: int) -> list[float]:
+    """Median seconds of each fn, the fns interleaved in every rep so that they all see the same
+    machine (it is shared and noisy)."""
+    times: list[list[float]] = [[] for _ in fns]
     for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for fn, ts in zip(fns, times, strict=True):
+            start = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - start)
+    return [statistics.median(ts) for ts in times]
 
 
 def _rel_mse(xs: Sequence[torch.Tensor], ys: Sequence[torch.Tensor]) -> float:
@@ -254,9 +257,14 @@ def _evaluate(name: str, codec: Any, model: Any, ids: torch.Tensor, kv: KV, logp
     stored = [codec.encode(i, k, v) for i, (k, v) in enumerate(kv)]  # warm-up (JIT, caches)
     restored = [codec.decode(s) for s in stored]
     n_bytes_in = 2 * sum(k.numel() + v.numel() for k, v in kv)  # 2 bytes per element
-    clone_s = _median_seconds(lambda: [(k.clone(), v.clone()) for k, v in kv], reps)
-    quant_s = _median_seconds(lambda: [codec.encode(i, k, v) for i, (k, v) in enumerate(kv)], reps)
-    dequant_s = _median_seconds(lambda: [codec.decode(s) for s in stored], reps)
+    clone_s, quant_s, dequant_s = _median_seconds(
+        [
+            lambda: [(k.clone(), v.clone()) for k, v in kv],
+            lambda: [codec.encode(i, k, v) for i, (k, v) in enumerate(kv)],
+            lambda: [codec.decode(s) for s in stored],
+        ],
+        reps,
+    )
     logq = _continue(model, ids, restored)
     kl = float((logp.exp() * (logp - logq)).sum(-1).mean())
     top1 = float((logp.argmax(-1) == logq.argmax(-1)).double().mean())
@@ -316,7 +324,7 @@ def render(rows: Sequence[KVBenchRow], console: Console, json_path: Path | None)
             f"{r.rel_mse_k:.4f}", f"{r.rel_mse_v:.4f}", f"{r.quant_gbps:.2f}",
             f"{r.dequant_gbps:.2f}", f"{r.clone_gbps:.2f}",
         )  # fmt: skip
-    console.print(table, width=max(console.width, 150))
+    console.print(table)
     if json_path is not None:
         json_path.write_text(json.dumps([asdict(r) for r in rows], indent=2))
         console.print(f"rows written to {json_path}")

@@ -69,8 +69,9 @@ def kv(
     ] = None,
     reps: Annotated[int, typer.Option(help="Timed passes per figure (median).")] = 5,
     threads: Annotated[
-        int | None, typer.Option(help="torch and numba threads (default: leave as is).")
-    ] = None,
+        int,
+        typer.Option(help="torch and numba threads (1: OpenMP barriers stall on shared cores)."),
+    ] = 1,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the rows here.")] = None,
 ) -> None:
     """KV-cache quantization on SmolLM2-135M: KL, top-1, bits/elem, GB/s vs clone, peers."""
@@ -79,6 +80,7 @@ def kv(
     from memsvc.bench.kv import render, run_kv_bench
 
     console = Console()
+    console = console if console.is_terminal else Console(width=160)  # the table is wide
     rows = run_kv_bench(
         data, sample_id=sample, only=only or (), reps=reps, threads=threads, console=console
     )

@@ -1,0 +1,39 @@
+"""memsvc bench kv helpers that need no model: rendering the conversation, counting peer bytes."""
+
+from __future__ import annotations
+
+import torch
+
+from memsvc.bench.kv import CONFIGS, _tensor_bytes, render_conversation
+
+
+def test_conversation_renders_in_session_order():
+    sample = {
+        "sample_id": "conv-x",
+        "conversation": {
+            "speaker_a": "A",
+            "speaker_b": "B",
+            "session_10": [{"speaker": "B", "dia_id": "D10:1", "text": "late"}],
+            "session_10_date_time": "1 June 2023",
+            "session_2": [
+                {"speaker": "A", "dia_id": "D2:1", "text": "hi", "blip_caption": "a dog"},
+                {"speaker": "B", "dia_id": "D2:2", "text": "hello"},
+            ],
+            "session_2_date_time": "8 May 2023",
+        },
+    }
+    assert render_conversation(sample) == (
+        "[8 May 2023] A: hi\n[8 May 2023] B: hello\n[1 June 2023] B: late"
+    )
+
+
+def test_peer_bytes_count_every_tensor_once():
+    stored = (torch.zeros(4, dtype=torch.uint8), {"scale": torch.zeros(2), "axis": 0})
+    assert _tensor_bytes(stored) == 4 + 8
+
+
+def test_configs_cover_the_measured_options():
+    names = " ".join(CONFIGS)
+    for option in ("kivi-4 eager reference", "rotK", "rotV", "sink4", "window", "layers0-3"):
+        assert option in names
+    assert "= QuantSpec()" in names and "hqq-4" in names and "quanto-4" in names
