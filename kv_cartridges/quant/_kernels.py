@@ -15,6 +15,7 @@ import numpy as np
 from numba import njit, prange
 
 from kv_cartridges.quant._bitpack import pack, unpack
+from kv_cartridges.quant._hadamard import last_stage, load_rotated, stages
 
 ZERO = np.float32(0.0)
 HALF = np.float32(0.5)
@@ -61,88 +62,13 @@ def _code(v, zero, inv, qmaxf):
 
 
 @njit(cache=True, inline="always")
-def _stages(r, h0, hend):
-    """In-place Hadamard butterflies h = h0, 2*h0, ... < hend over the flat block r (rows whose
-    length is a multiple of 2*h). The loop shapes are the ones LLVM vectorizes best."""
-    N = r.shape[0]
-    h = h0
-    while h < hend:
-        if h == 1:
-            for k in range(N // 2):
-                a, b = r[2 * k], r[2 * k + 1]
-                r[2 * k], r[2 * k + 1] = a + b, a - b
-        elif h == 2:
-            for k in range(N // 4):
-                q = 4 * k
-                a0, a1, b0, b1 = r[q], r[q + 1], r[q + 2], r[q + 3]
-                r[q], r[q + 1], r[q + 2], r[q + 3] = a0 + b0, a1 + b1, a0 - b0, a1 - b1
-        elif h == 4:
-            for k in range(N // 8):
-                q = 8 * k
-                a0, a1, a2, a3 = r[q], r[q + 1], r[q + 2], r[q + 3]
-                b0, b1, b2, b3 = r[q + 4], r[q + 5], r[q + 6], r[q + 7]
-                r[q], r[q + 1], r[q + 2], r[q + 3] = a0 + b0, a1 + b1, a2 + b2, a3 + b3
-                r[q + 4], r[q + 5], r[q + 6], r[q + 7] = a0 - b0, a1 - b1, a2 - b2, a3 - b3
-        else:
-            for base in range(0, N, 2 * h):
-                lo = r[base : base + h]
-                hi = r[base + h : base + 2 * h]
-                for j in range(h):
-                    a, b = lo[j], hi[j]
-                    lo[j], hi[j] = a + b, a - b
-        h *= 2
-
-
-@njit(cache=True, inline="always")
-def _last_stage(r, P, c, sf, signs):
-    """Stage h = P/2 times c, then times the signs when ``signs``: one pass instead of three."""
-    N, D = r.shape[0], sf.shape[0]
-    if P < 16:  # tiny blocks: the plain stage, then a scaling pass
-        if P >= 2:
-            _stages(r, P // 2, P)
-        for i in range(N // D):
-            rr = r[i * D : (i + 1) * D]
-            for d in range(D):
-                rr[d] = (rr[d] * c) * sf[d] if signs else rr[d] * c
-        return
-    h = P // 2
-    for base in range(0, N, P):
-        lo = r[base : base + h]
-        hi = r[base + h : base + P]
-        if signs:
-            slo = sf[base % D : base % D + h]
-            shi = sf[base % D + h : base % D + P]
-            for j in range(h):
-                a, b = lo[j], hi[j]
-                lo[j], hi[j] = ((a + b) * c) * slo[j], ((a - b) * c) * shi[j]
-        else:
-            for j in range(h):
-                a, b = lo[j], hi[j]
-                lo[j], hi[j] = (a + b) * c, (a - b) * c
-
-
-@njit(cache=True, inline="always")
-def _load_rotated(xs, D, sf, P, c, buf):
-    """buf = rotate(xs) = signs * H(xs) * c, both flat blocks of whole rows."""
-    if P >= 16:  # the copy does the first stage
-        for k in range(xs.shape[0] // 2):
-            a, b = xs[2 * k], xs[2 * k + 1]
-            buf[2 * k], buf[2 * k + 1] = a + b, a - b
-        _stages(buf, 2, P // 2)
-    else:
-        buf[:] = xs
-        _stages(buf, 1, P // 2)
-    _last_stage(buf, P, c, sf, True)
-
-
-@njit(cache=True, inline="always")
 def _block(x, o, n, D, rot, sf, P, c):
     """The block's n rows from flat x at o: a view, or a rotated copy."""
     xs = x[o : o + n * D]
     if not rot:
         return xs
     buf = np.empty(n * D, np.float32)
-    _load_rotated(xs, D, sf, P, c, buf)
+    load_rotated(xs, D, sf, P, c, buf)
     return buf
 
 
@@ -317,8 +243,8 @@ def _dequant_keys(codes, scale, zero, G, bits, sf, rot, c, out, BH, T, D, t0, t1
                 for d in range(D):
                     orow[d] = np.float32(cr[d]) * sc[d] + zr[d]
         if rot:
-            _stages(ob, 1, P // 2)
-            _last_stage(ob, P, c, sf, False)
+            stages(ob, 1, P // 2)
+            last_stage(ob, P, c, sf, False)
 
 
 def _dequant_values(codes, scale, zero, G, bits, sf, rot, c, out, BH, T, D, t0, t1):
@@ -355,8 +281,8 @@ def _dequant_values(codes, scale, zero, G, bits, sf, rot, c, out, BH, T, D, t0, 
                     for d in range(db - da):
                         orow[d] = np.float32(cr[d]) * s + z
         if rot:
-            _stages(ob, 1, P // 2)
-            _last_stage(ob, P, c, sf, False)
+            stages(ob, 1, P // 2)
+            last_stage(ob, P, c, sf, False)
 
 
 quant_keys = njit(parallel=True, cache=True)(_quant_keys)
