@@ -28,6 +28,7 @@ _WORD = re.compile(r"[\w']+")
 _HUB_SHARE = 0.2
 _MAX_NGRAM = 4
 _MAX_CACHED = 256  # users whose graphs stay in memory
+LIST_LENGTH = 10
 
 
 class GraphCache:
@@ -98,4 +99,5 @@ def graph_neighbours(
         for pk in pks:
             if allowed_set is None or pk in allowed_set:
                 scores[pk] = scores.get(pk, 0.0) + weight
-    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:depth]
+    # A short list: past its head, the graph ranks by hubs and only adds noise to the fusion.
+    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))[: min(depth, LIST_LENGTH)]
