@@ -93,6 +93,20 @@ def _ingest(memory: Any, conv: Conversation, run: LocomoRun) -> dict[str, str]:
     return dia_of
 
 
+def _dia_map(memory: Any, conv: Conversation) -> dict[str, str]:
+    """Event id -> dia_id, read back from an earlier run's events (``--reuse``)."""
+    mapping: dict[str, str] = {}
+    cursor = None
+    while True:
+        page = memory.get_events(user_id=conv.sample_id, limit=1000, cursor=cursor)
+        for event in page.data:
+            if "dia_id" in event.metadata:
+                mapping[event.id] = str(event.metadata["dia_id"])
+        cursor = page.next_cursor
+        if cursor is None:
+            return mapping
+
+
 def _ask(
     memory: Any, conv: Conversation, dia_of: dict[str, str], run: LocomoRun, dump: Any
 ) -> None:
@@ -146,9 +160,14 @@ def run_locomo(
     api_key: str | None = None,
     work_dir: Path | None = None,
     limit: int | None = None,
+    reuse: bool = False,
     console: Console | None = None,
 ) -> dict[str, Any]:
-    """Ingest, consolidate, ask; write the dump and return the metrics."""
+    """Ingest, consolidate, ask; write the dump and return the metrics.
+
+    With ``reuse``, the conversations are taken as already ingested (an earlier run's
+    ``work_dir`` or server) and only the questions are asked.
+    """
     console = console or Console()
     conversations = load(data)[:limit]
     run = LocomoRun()
@@ -159,7 +178,7 @@ def run_locomo(
             task = progress.add_task("locomo", total=total)
             for conv in conversations:
                 progress.update(task, description=f"{conv.sample_id}: ingest")
-                dia_of = _ingest(memory, conv, run)
+                dia_of = _dia_map(memory, conv) if reuse else _ingest(memory, conv, run)
                 progress.advance(task, len(conv.turns))
                 progress.update(task, description=f"{conv.sample_id}: questions")
                 _ask(memory, conv, dia_of, run, dump)

@@ -47,6 +47,12 @@ def locomo(
     url: Annotated[str | None, typer.Option(help="A running server (default: embedded).")] = None,
     api_key: Annotated[str | None, typer.Option(envvar="MEMSVC_API_KEY")] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N conversations.")] = None,
+    work_dir: Annotated[
+        Path | None, typer.Option(help="Embedded data directory (default: a fresh temp dir).")
+    ] = None,
+    reuse: Annotated[
+        bool, typer.Option(help="Skip ingest: ask against an earlier run's --work-dir or --url.")
+    ] = False,
 ) -> None:
     """LoCoMo retrieval quality: ev@10, ev@250w, ans@1k per category (BENCHMARKS.md s.1)."""
     from rich.console import Console
