@@ -1,0 +1,113 @@
+"""``ModelFingerprint``: what a KV cache must agree with to be loaded into a model.
+
+A cache is only meaningful for the model that computed it: same architecture, layer count, KV
+heads, head dim, RoPE settings and vocabulary, and (to catch silent differences) the same config.
+``id`` is a short stable digest of all of it, used to index and filter stored caches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["ModelFingerprint", "config_hash"]
+
+# Config keys that describe how a model is run, not what it computes.
+_RUNTIME_KEYS = {
+    "transformers_version",
+    "torch_dtype",
+    "dtype",
+    "use_cache",
+    "output_attentions",
+    "output_hidden_states",
+    "return_dict",
+    "name_or_path",
+}
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def config_hash(config: Any) -> str:
+    """sha256 of a transformers config as canonical JSON, without runtime-only keys."""
+    data = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+    kept = {k: v for k, v in data.items() if not k.startswith("_") and k not in _RUNTIME_KEYS}
+    return hashlib.sha256(_canonical(kept).encode()).hexdigest()
+
+
+def _rope(config: Any) -> dict[str, Any]:
+    rope: dict[str, Any] = {}
+    for name in ("rope_theta", "rope_scaling", "rope_parameters", "partial_rotary_factor"):
+        value = getattr(config, name, None)
+        if value is not None:
+            rope[name] = json.loads(_canonical(value))
+    return rope
+
+
+@dataclass(frozen=True)
+class ModelFingerprint:
+    architecture: str  # e.g. "LlamaForCausalLM"
+    num_layers: int  # decoder layers = layers of the cache
+    num_kv_heads: int  # H of every [B, H, T, D] tensor
+    head_dim: int  # D
+    vocab_size: int
+    rope: dict[str, Any] = field(default_factory=dict)  # theta, scaling / parameters
+    config_hash: str = ""  # sha256 of the config (see :func:`config_hash`)
+
+    @property
+    def id(self) -> str:
+        """32 hex digits identifying the fingerprint (the filter and lookup key)."""
+        return hashlib.sha256(_canonical(self.to_dict()).encode()).hexdigest()[:32]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelFingerprint:
+        """Strict: every field present with its type (raises ``ValueError`` naming it)."""
+        types = {
+            "architecture": str,
+            "num_layers": int,
+            "num_kv_heads": int,
+            "head_dim": int,
+            "vocab_size": int,
+            "rope": dict,
+            "config_hash": str,
+        }
+        if not isinstance(data, dict):
+            raise ValueError("model fingerprint must be an object")
+        unknown = sorted(set(data) - set(types))
+        if unknown:
+            raise ValueError(f"model fingerprint has unknown fields {unknown}")
+        for name, kind in types.items():
+            if not isinstance(data.get(name), kind) or isinstance(data.get(name), bool):
+                raise ValueError(f"model fingerprint field {name!r} must be {kind.__name__}")
+        return cls(**data)
+
+    @classmethod
+    def from_config(cls, config: Any, architecture: str | None = None) -> ModelFingerprint:
+        """The fingerprint of a transformers ``PretrainedConfig`` (text config of multimodal)."""
+        text = config.get_text_config() if hasattr(config, "get_text_config") else config
+        heads = text.num_attention_heads
+        kv_heads = getattr(text, "num_key_value_heads", None) or heads
+        head_dim = getattr(text, "head_dim", None) or text.hidden_size // heads
+        architectures = getattr(config, "architectures", None) or [type(config).__name__]
+        return cls(
+            architecture=architecture or str(architectures[0]),
+            num_layers=int(text.num_hidden_layers),
+            num_kv_heads=int(kv_heads),
+            head_dim=int(head_dim),
+            vocab_size=int(text.vocab_size),
+            rope=_rope(text),
+            config_hash=config_hash(config),
+        )
+
+    @classmethod
+    def from_model(cls, model: Any) -> ModelFingerprint:
+        """The fingerprint of a loaded model (its class names the architecture when the config
+        does not)."""
+        names = getattr(model.config, "architectures", None)
+        return cls.from_config(model.config, None if names else type(model).__name__)

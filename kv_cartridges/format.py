@@ -1,0 +1,323 @@
+"""The KV container: one safetensors file with every layer's K and V and a JSON manifest.
+
+    container = KVContainer.build(layers, fingerprint, spec=QuantSpec(), token_ids=ids,
+                                  origin={"kind": "session", "session_id": "s1"})
+    digest = container.write(path)          # sha256 of the file (its content address)
+    again = read_container(path)            # verified: sizes, manifest, shapes, checksum
+    layers = again.layers()                 # [(k, v)] per layer, [B, H, T, D], decoded
+
+Tensors: ``layers.{i}.k`` / ``layers.{i}.v`` (raw codec, the cache's dtype) or
+``layers.{i}.`` + the :class:`~kv_cartridges.quant.PackedKV` names (kvquant codec). The manifest
+(:mod:`kv_cartridges.manifest`) is the metadata key ``memsvc.kv``; its ``payload_sha256`` is the
+sha256 of the file's data section (every byte after the header). Nothing is pickled: the reader
+parses the header itself, checks it against the manifest, then lets safetensors map the data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, BinaryIO
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+from safetensors.torch import save_file
+
+from kv_cartridges.fingerprint import ModelFingerprint
+from kv_cartridges.manifest import DTYPES, FORMAT, VERSION, FormatError, Manifest
+from kv_cartridges.quant import (
+    LayerwiseSpec,
+    PackedKV,
+    QuantError,
+    QuantSpec,
+    decode,
+    encode,
+    expected_tensors,
+    spec_for_layer,
+)
+from kv_cartridges.tokens import DEFAULT_CHUNK_TOKENS, chain
+
+__all__ = [
+    "FORMAT",
+    "MANIFEST_KEY",
+    "VERSION",
+    "FormatError",
+    "KVContainer",
+    "Manifest",
+    "read_container",
+    "read_manifest",
+]
+
+MANIFEST_KEY = "memsvc.kv"
+MAX_HEADER_BYTES = 64 << 20  # a header this large is not a container (token chains are ~1%)
+_PLACEHOLDER = "f" * 64  # payload_sha256 while writing; patched in place (same length)
+_ST_DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+              "U8": torch.uint8, "I8": torch.int8}  # fmt: skip
+_TORCH = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+KV = list[tuple[torch.Tensor, torch.Tensor]]  # per layer (k, v), each [B, H, T, D]
+Source = str | os.PathLike[str] | bytes
+
+
+@dataclass
+class KVContainer:
+    manifest: Manifest
+    tensors: dict[str, torch.Tensor]  # flat names (module docstring) -> tensors
+
+    @classmethod
+    def build(
+        cls,
+        layers: Sequence[tuple[torch.Tensor, torch.Tensor]],
+        model: ModelFingerprint,
+        *,
+        spec: QuantSpec | LayerwiseSpec | None = None,
+        token_ids: Sequence[int] | None = None,
+        start_position: int = 0,
+        origin: dict[str, Any],
+        chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
+    ) -> KVContainer:
+        """Encode per-layer ``(k, v)`` with ``spec`` (None: stored raw, lossless)."""
+        L, H, D = model.num_layers, model.num_kv_heads, model.head_dim
+        if len(layers) != L:
+            raise FormatError(f"{len(layers)} layers given; the model has {L}")
+        B, _, T, _ = layers[0][0].shape
+        for i, (k, v) in enumerate(layers):
+            if tuple(k.shape) != (B, H, T, D) or tuple(v.shape) != (B, H, T, D):
+                raise FormatError(
+                    f"layer {i}: k {list(k.shape)}, v {list(v.shape)}; the model needs "
+                    f"[{B}, {H}, {T}, {D}] each"
+                )
+        dtype = str(layers[0][0].dtype).removeprefix("torch.")
+        if dtype not in DTYPES or any(
+            str(x.dtype) != f"torch.{dtype}" for kv in layers for x in kv
+        ):
+            raise FormatError(f"tensors must all be one of {DTYPES}")
+        if token_ids is not None and len(token_ids) != T:
+            raise FormatError(f"{len(token_ids)} token ids for a cache of {T} tokens")
+        tensors: dict[str, torch.Tensor] = {}
+        headers: list[dict[str, Any]] = []
+        for i, (k, v) in enumerate(layers):
+            if spec is None:
+                tensors[f"layers.{i}.k"], tensors[f"layers.{i}.v"] = k.detach(), v.detach()
+                continue
+            try:
+                packed = encode(k.detach(), v.detach(), spec_for_layer(spec, i))
+            except QuantError as exc:
+                raise FormatError(f"layer {i}: {exc}") from exc
+            flat, header = packed.to_flat(f"layers.{i}.")
+            tensors.update(flat)
+            headers.append(header)
+        codec = {"name": "raw"} if spec is None else {"name": "kvquant", "spec": spec.to_dict()}
+        hashes = None if token_ids is None else [h for _, h in chain(token_ids, chunk_tokens)]
+        manifest = Manifest(
+            codec=codec,
+            dtype=dtype,
+            model=model,
+            batch=int(B),
+            n_tokens=int(T),
+            start_position=start_position,
+            origin=dict(origin),
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            token_chain=None
+            if hashes is None
+            else {"chunk_tokens": chunk_tokens, "hashes": hashes},
+            layers=headers,
+        )
+        manifest.check()
+        return cls(manifest, tensors)
+
+    def layers(self) -> KV:
+        """Every layer's ``(k, v)`` decoded, ``[B, H, T, D]`` in the manifest's dtype."""
+        out: KV = []
+        for i in range(self.manifest.model.num_layers):
+            if self.manifest.codec["name"] == "raw":
+                out.append((self.tensors[f"layers.{i}.k"], self.tensors[f"layers.{i}.v"]))
+                continue
+            packed = PackedKV.from_flat(self.tensors, self.manifest.layers[i], f"layers.{i}.")
+            out.append(decode(packed))
+        return out
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of tensor data (the file adds its header)."""
+        return sum(t.numel() * t.element_size() for t in self.tensors.values())
+
+    @property
+    def bits_per_element(self) -> float:
+        m = self.manifest
+        numel = (
+            2 * m.model.num_layers * m.batch * m.model.num_kv_heads * m.n_tokens * m.model.head_dim
+        )
+        return 8 * self.nbytes / max(numel, 1)
+
+    def _metadata(self) -> dict[str, str]:
+        manifest = self.manifest.to_dict() | {"payload_sha256": _PLACEHOLDER}
+        return {MANIFEST_KEY: json.dumps(manifest, sort_keys=True, separators=(",", ":"))}
+
+    def _contiguous(self) -> dict[str, torch.Tensor]:
+        return {n: t.contiguous() for n, t in self.tensors.items()}
+
+    def to_bytes(self) -> bytes:
+        """The container file as bytes (see :meth:`write` for large caches)."""
+        blob = bytearray(st_save(self._contiguous(), metadata=self._metadata()))
+        n = int.from_bytes(blob[:8], "little")
+        digest = hashlib.sha256(memoryview(blob)[8 + n :]).hexdigest()
+        at = _placeholder_at(bytes(blob[8 : 8 + n]))
+        blob[8 + at : 8 + at + 64] = digest.encode()
+        self.manifest.payload_sha256 = digest
+        return bytes(blob)
+
+    def write(self, path: str | os.PathLike[str]) -> str:
+        """Write the container file; returns the sha256 of the whole file."""
+        save_file(self._contiguous(), os.fspath(path), metadata=self._metadata())
+        with open(path, "r+b") as f:
+            n = int.from_bytes(f.read(8), "little")
+            at = _placeholder_at(f.read(n))
+            digest = _hash_stream(f)
+            f.seek(8 + at)
+            f.write(digest.encode())
+        self.manifest.payload_sha256 = digest
+        with open(path, "rb") as f:
+            return _hash_stream(f)
+
+
+def _placeholder_at(header: bytes) -> int:
+    at = header.rfind(b'payload_sha256\\":\\"' + _PLACEHOLDER.encode())
+    assert at >= 0, "payload_sha256 placeholder missing from the written header"
+    return at + len(b'payload_sha256\\":\\"')
+
+
+def _hash_stream(f: BinaryIO, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    while block := f.read(chunk):
+        h.update(block)
+    return h.hexdigest()
+
+
+def _open(source: Source) -> tuple[BinaryIO, int]:
+    if isinstance(source, (bytes, bytearray)):
+        return io.BytesIO(source), len(source)
+    f = open(source, "rb")  # noqa: SIM115 - closed by the caller
+    return f, os.fstat(f.fileno()).st_size
+
+
+def _header(f: BinaryIO, size: int, max_bytes: int | None) -> tuple[dict[str, Any], int]:
+    if max_bytes is not None and size > max_bytes:
+        raise FormatError(f"oversized: {size} bytes, the limit is {max_bytes}")
+    if size < 8:
+        raise FormatError(f"truncated: {size} bytes; a container starts with an 8-byte length")
+    n = int.from_bytes(f.read(8), "little")
+    if n > MAX_HEADER_BYTES:
+        raise FormatError(f"header of {n} bytes exceeds {MAX_HEADER_BYTES}: not a container")
+    if 8 + n > size:
+        raise FormatError(f"truncated: the header needs {n} bytes, {size - 8} follow")
+    try:
+        header = json.loads(f.read(n))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise FormatError(f"the safetensors header is not JSON: {exc}") from exc
+    if not isinstance(header, dict):
+        raise FormatError("the safetensors header is not a JSON object")
+    return header, n
+
+
+def _parse(f: BinaryIO, size: int, max_bytes: int | None) -> tuple[Manifest, int]:
+    header, n = _header(f, size, max_bytes)
+    meta = header.pop("__metadata__", None) or {}
+    if MANIFEST_KEY not in meta:
+        raise FormatError(f"no {MANIFEST_KEY!r} manifest in the safetensors metadata")
+    try:
+        manifest = Manifest.from_dict(json.loads(meta[MANIFEST_KEY]))
+    except ValueError as exc:
+        raise FormatError(str(exc) if isinstance(exc, FormatError) else f"manifest: {exc}") from exc
+    data_len = 0
+    for name, entry in header.items():
+        try:
+            _, end = (int(x) for x in entry["data_offsets"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise FormatError(f"tensor {name}: bad data_offsets") from exc
+        data_len = max(data_len, end)
+    have = size - 8 - n
+    if have < data_len:
+        raise FormatError(f"truncated: the tensors need {data_len} data bytes, {have} are there")
+    if have > data_len:
+        raise FormatError(f"oversized: {have - data_len} bytes after the last tensor")
+    _check_tensors(manifest, header)
+    return manifest, n
+
+
+def _expected(m: Manifest) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+    want: dict[str, tuple[tuple[int, ...], torch.dtype]] = {}
+    shape = (m.batch, m.model.num_kv_heads, m.n_tokens, m.model.head_dim)
+    for i in range(m.model.num_layers):
+        if m.codec["name"] == "raw":
+            want[f"layers.{i}.k"] = want[f"layers.{i}.v"] = (shape, _TORCH[m.dtype])
+            continue
+        h = m.layers[i]
+        if not isinstance(h, dict) or list(h.get("shape", [])) != list(shape):
+            raise FormatError(f"layer {i} header shape {h.get('shape')} != manifest {list(shape)}")
+        if h.get("dtype") != m.dtype:
+            raise FormatError(f"layer {i} header dtype {h.get('dtype')!r} != manifest {m.dtype!r}")
+        try:
+            for name, spec in expected_tensors(h).items():
+                want[f"layers.{i}.{name}"] = spec
+        except QuantError as exc:
+            raise FormatError(f"layer {i}: {exc}") from exc
+    return want
+
+
+def _check_tensors(m: Manifest, header: dict[str, Any]) -> None:
+    want = _expected(m)
+    missing, extra = sorted(set(want) - set(header)), sorted(set(header) - set(want))
+    if missing or extra:
+        raise FormatError(f"tensors disagree with the manifest: missing {missing[:5]}, "
+                          f"unexpected {extra[:5]}")  # fmt: skip
+    for name, (shape, dtype) in want.items():
+        got_shape, got_dtype = tuple(header[name].get("shape", ())), header[name].get("dtype")
+        if got_shape != shape or _ST_DTYPES.get(got_dtype) != dtype:
+            raise FormatError(
+                f"tensor {name} is {got_dtype} {list(got_shape)}; the manifest implies "
+                f"{str(dtype).removeprefix('torch.')} {list(shape)}"
+            )
+
+
+def _verify(f: BinaryIO, manifest: Manifest, n: int) -> None:
+    f.seek(8 + n)
+    digest = _hash_stream(f)
+    if digest != manifest.payload_sha256:
+        raise FormatError(
+            f"checksum mismatch: payload sha256 is {digest}, the manifest says "
+            f"{manifest.payload_sha256}"
+        )
+
+
+def read_manifest(source: Source, *, verify: bool = True, max_bytes: int | None = None) -> Manifest:
+    """The manifest of a container, after every structural check (and the checksum unless
+    ``verify=False``); no tensor is loaded."""
+    f, size = _open(source)
+    with f:
+        manifest, n = _parse(f, size, max_bytes)
+        if verify:
+            _verify(f, manifest, n)
+    return manifest
+
+
+def read_container(
+    source: Source, *, verify: bool = True, max_bytes: int | None = None
+) -> KVContainer:
+    """A verified container. Files are memory-mapped by safetensors, not read into RAM."""
+    manifest = read_manifest(source, verify=verify, max_bytes=max_bytes)
+    try:
+        if isinstance(source, (bytes, bytearray)):
+            tensors = st_load(bytes(source))
+        else:
+            with safe_open(os.fspath(source), framework="pt") as st:
+                tensors = {name: st.get_tensor(name) for name in st.keys()}  # noqa: SIM118
+    except SafetensorError as exc:
+        raise FormatError(f"safetensors refused the file: {exc}") from exc
+    return KVContainer(manifest, tensors)
