@@ -1,0 +1,164 @@
+"""Self-study: synthetic conversations about a corpus, written by the model itself.
+
+For each sample: take a random chunk of the corpus, put it in context (the *teacher* context),
+ask one of the seed prompts (questions, summaries, facts, ...) and let the model answer with the
+chunk in view. The student later sees only ``user prompt + answer`` after the cartridge; its
+targets are the teacher's top-k next-token distributions at each of those positions, which the
+teacher computed while writing the answer (no second pass).
+
+Everything is seeded per sample (``seed + index``), so the data set is the same on every run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Protocol
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from kv_cartridges.training.generate import generate
+
+__all__ = [
+    "SEED_PROMPTS",
+    "ChatFormat",
+    "Sample",
+    "SelfStudyConfig",
+    "TextEncoder",
+    "load_samples",
+    "make_samples",
+    "save_samples",
+]
+
+log = logging.getLogger(__name__)
+
+SEED_PROMPTS: tuple[str, ...] = (
+    "Ask a question about the conversation above, then answer it.",
+    "Summarize the conversation above in a few sentences.",
+    "List the facts stated in the conversation above: who did what, and when.",
+    "What dates and events are mentioned in the conversation above?",
+    "What do we learn about each person in the conversation above?",
+    "Restate the conversation above in your own words.",
+    "Which plans, hobbies and feelings do the speakers mention above?",
+    "Write three questions a reader could answer from the conversation above, with answers.",
+)
+
+
+class TextEncoder(Protocol):
+    """What self-study needs of a tokenizer (a transformers tokenizer qualifies)."""
+
+    def encode(self, text: str, add_special_tokens: bool = ...) -> list[int]: ...
+
+
+@dataclass(frozen=True)
+class ChatFormat:
+    """How the corpus and a user turn are laid out (default: ChatML, as SmolLM2 uses)."""
+
+    context_prefix: str = "<|im_start|>system\n"  # before the corpus
+    context_suffix: str = "<|im_end|>\n"  # after it
+    user: str = "<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n"
+    stop: str = "<|im_end|>"  # ends an answer
+
+    def ids(self, tok: TextEncoder, text: str) -> torch.Tensor:
+        return torch.tensor(tok.encode(text, add_special_tokens=False), dtype=torch.long)
+
+    def context(self, tok: TextEncoder, corpus_ids: torch.Tensor) -> torch.Tensor:
+        """``prefix + corpus + suffix`` ids: the ICL context (a cartridge starts from its KV)."""
+        pre, suf = self.ids(tok, self.context_prefix), self.ids(tok, self.context_suffix)
+        return torch.cat([pre, corpus_ids.long(), suf])
+
+    def question(self, tok: TextEncoder, prompt: str) -> torch.Tensor:
+        return self.ids(tok, self.user.format(prompt=prompt))
+
+
+@dataclass(frozen=True)
+class SelfStudyConfig:
+    """Synthetic data settings; each default is small enough for a CPU run."""
+
+    samples: int = 64  # synthetic conversations
+    chunk_tokens: int = 512  # corpus tokens the teacher sees per sample
+    reply_tokens: int = 48  # longest answer written
+    top_k: int = 20  # teacher distribution kept per position
+    temperature: float = 0.7  # sampling temperature of the answers
+    seed: int = 0
+
+
+@dataclass
+class Sample:
+    """One conversation: ``ids`` (n,) the student reads; targets for positions 0..n-2."""
+
+    ids: torch.Tensor  # (n,) user prompt + answer
+    topk_ids: torch.Tensor  # (n-1, K) teacher's most likely next tokens
+    topk_logp: torch.Tensor  # (n-1, K) their log-probabilities, renormalised over the K
+
+
+def make_samples(
+    model: nn.Module,
+    tok: TextEncoder,
+    corpus_ids: torch.Tensor,
+    config: SelfStudyConfig = SelfStudyConfig(),
+    *,
+    fmt: ChatFormat = ChatFormat(),
+    prompts: tuple[str, ...] = SEED_PROMPTS,
+    on_sample: Callable[[int], None] | None = None,
+) -> list[Sample]:
+    """Generate ``config.samples`` self-study conversations about ``corpus_ids`` (1-D ids)."""
+    if corpus_ids.dim() != 1 or corpus_ids.numel() == 0:
+        raise ValueError(f"corpus_ids must be non-empty 1-D ids, got {tuple(corpus_ids.shape)}")
+    stop = fmt.ids(tok, fmt.stop).tolist()
+    chunk = min(config.chunk_tokens, corpus_ids.numel())
+    samples = []
+    for i in range(config.samples):
+        g = torch.Generator().manual_seed(config.seed * 1_000_003 + i)
+        start = int(torch.randint(0, corpus_ids.numel() - chunk + 1, (1,), generator=g))
+        prompt = prompts[int(torch.randint(0, len(prompts), (1,), generator=g))]
+        context = fmt.context(tok, corpus_ids[start : start + chunk])  # (C,)
+        question = fmt.question(tok, prompt)  # (Q,)
+        out = generate(
+            model,
+            torch.cat([context, question]),
+            max_new_tokens=config.reply_tokens,
+            temperature=config.temperature,
+            stop=stop,
+            generator=g,
+        )
+        # predictions after each question token but the last, then the answer's own steps
+        steps = torch.cat([out.prompt_logprobs[context.numel() :], torch.stack(out.logprobs[:-1])])
+        samples.append(
+            _sample(torch.cat([question, torch.tensor(out.tokens)]), steps, config.top_k)
+        )
+        if on_sample is not None:
+            on_sample(i + 1)
+    return samples
+
+
+def _sample(ids: torch.Tensor, logprobs: torch.Tensor, k: int) -> Sample:
+    assert logprobs.shape[0] == ids.numel() - 1, f"{logprobs.shape[0]} steps for {ids.numel()} ids"
+    top, idx = logprobs.topk(k, dim=-1)  # (n-1, K)
+    return Sample(ids.cpu(), idx.cpu(), top.log_softmax(-1).cpu())
+
+
+def save_samples(path: Path, samples: list[Sample], config: SelfStudyConfig) -> None:
+    """Write the data set as one safetensors file (teacher targets cached for later runs)."""
+    import json
+
+    tensors = {}
+    for i, s in enumerate(samples):
+        tensors |= {f"{i}.ids": s.ids, f"{i}.topk_ids": s.topk_ids, f"{i}.topk_logp": s.topk_logp}
+    meta = {
+        "format": "memsvc.selfstudy",
+        "count": str(len(samples)),
+        "config": json.dumps(asdict(config)),
+    }
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(path), metadata=meta)
+
+
+def load_samples(path: Path) -> list[Sample]:
+    """Read what :func:`save_samples` wrote."""
+    t = load_file(str(path))
+    n = len([k for k in t if k.endswith(".ids")])
+    return [Sample(t[f"{i}.ids"], t[f"{i}.topk_ids"], t[f"{i}.topk_logp"]) for i in range(n)]
