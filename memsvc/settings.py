@@ -14,6 +14,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from memsvc.lifecycle.config import ConsolidationConfig
+from memsvc.lifecycle.kv import KVConfig
 from memsvc.tiers.sensory import SensoryConfig
 from memsvc.tiers.working import WorkingMemoryConfig
 
@@ -62,6 +63,8 @@ class Settings(BaseSettings):
     redis_url: str = ""
     log_level: str = "INFO"
     consolidation: ConsolidationConfig = Field(default_factory=ConsolidationConfig)
+    # KV memory: blob directory, per-tenant quota and episodic retention, upload limit.
+    kv: KVConfig = Field(default_factory=KVConfig)
     # Optional LLM for extraction: any OpenAI-compatible chat endpoint (empty: rules only).
     llm_base_url: str = ""
     llm_model: str = "default"
@@ -94,6 +97,11 @@ class Settings(BaseSettings):
     @property
     def index_dir(self) -> Path:
         return self.data_dir / "index"
+
+    @property
+    def blob_dir(self) -> Path:
+        """Where the local blob store keeps KV containers."""
+        return self.kv.blob_dir or self.data_dir / "blobs"
 
 
 @lru_cache

@@ -33,6 +33,9 @@ __all__ = [
     "EntityRow",
     "EventRow",
     "JobRow",
+    "KVCacheRow",
+    "KVLimitRow",
+    "KVPrefixRow",
     "MemoryEntity",
     "MemoryHistory",
     "MemoryRow",
@@ -337,3 +340,64 @@ class MemoryEntity(Base):
     )
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     role: Mapped[str] = mapped_column(String(16), default="mention")
+
+
+class KVCacheRow(Base):
+    """A stored KV container (a trained cartridge or an episodic cache): its manifest's facts
+    for filtering, and the content address of the file in the blob store."""
+
+    __tablename__ = "kv_caches"
+    __table_args__ = (
+        Index("ix_kv_caches_tenant_kind_model", "tenant_id", "kind", "model_id"),
+        Index("ix_kv_caches_tenant_session", "tenant_id", "session_id", "episode_id"),
+        Index("ix_kv_caches_blob", "blob_sha256"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))  # "cartridge" or "episodic"
+    name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    model_id: Mapped[str] = mapped_column(String(32))  # ModelFingerprint.id
+    model: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    codec: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    dtype: Mapped[str] = mapped_column(String(16))
+    n_tokens: Mapped[int] = mapped_column(Integer)
+    start_position: Mapped[int] = mapped_column(Integer, default=0)
+    bits_per_elem: Mapped[float] = mapped_column(Float)
+    origin: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    session_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    episode_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    corpus_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JsonDoc, default=dict)
+    blob_sha256: Mapped[str] = mapped_column(String(64))  # sha256 of the whole file
+    payload_sha256: Mapped[str] = mapped_column(String(64))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    use_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class KVPrefixRow(Base):
+    """One recorded prefix of a stored cache: the token-hash chain value after ``n_tokens``."""
+
+    __tablename__ = "kv_prefixes"
+    __table_args__ = (Index("ix_kv_prefixes_lookup", "tenant_id", "model_id", "prefix_hash"),)
+
+    pk: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kv_id: Mapped[str] = mapped_column(ForeignKey("kv_caches.id", ondelete="CASCADE"), index=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    model_id: Mapped[str] = mapped_column(String(32))
+    prefix_hash: Mapped[str] = mapped_column(String(64))
+    n_tokens: Mapped[int] = mapped_column(Integer)
+
+
+class KVLimitRow(Base):
+    """Per-tenant overrides of the KV storage quota and episodic retention budget (bytes)."""
+
+    __tablename__ = "kv_limits"
+
+    tenant_id: Mapped[str] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    quota_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    retention_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

@@ -23,6 +23,13 @@ from memsvc.schemas.jobs import (
     Neighbour,
     RelationPublic,
 )
+from memsvc.schemas.kv import (
+    CartridgeCompose,
+    KVKind,
+    KVLookupRequest,
+    KVLookupResult,
+    KVPublic,
+)
 from memsvc.schemas.memories import (
     MemoryAddBody,
     MemoryBatch,
@@ -41,6 +48,7 @@ from memsvc.schemas.tenants import ApiKeyCreated, ApiKeyPublic, TenantCreate, Te
 __all__ = [
     "ApiKeyCreated",
     "ApiKeyPublic",
+    "CartridgeCompose",
     "ConsolidateRequest",
     "ContextItem",
     "ContextMessage",
@@ -56,6 +64,10 @@ __all__ = [
     "EventRole",
     "JobPublic",
     "JobState",
+    "KVKind",
+    "KVLookupRequest",
+    "KVLookupResult",
+    "KVPublic",
     "ListEnvelope",
     "MemoryAddBody",
     "MemoryBatch",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 
@@ -40,6 +40,8 @@ from memsvc.service import (
     events,
     graph,
     jobs,
+    kv,
+    kv_lifecycle,
     memories,
     search,
     sessions,
@@ -50,6 +52,13 @@ from memsvc.service.deps import ServiceDeps, build_deps
 from memsvc.service.tenants import LOCAL_TENANT_ID, Principal
 from memsvc.settings import Settings
 from stores.events import EventQuery
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from kv_cartridges.format import KVContainer
+    from kv_cartridges.quant import LayerwiseSpec, QuantSpec
+    from memsvc.schemas import CartridgeCompose, KVKind, KVLookupRequest, KVLookupResult, KVPublic
 
 __all__ = ["LOCAL_TENANT_ID", "MemoryService", "Principal", "ServiceDeps"]
 
@@ -277,3 +286,120 @@ class MemoryService:
     def rebuild_index(self) -> int:
         """Rebuild faiss and BM25 from SQL; returns how many memories are indexed."""
         return self.deps.indexes.rebuild()
+
+    # -- KV memory: cartridges and episodic caches (see memsvc.service.kv) -----------------
+
+    def save_cartridge(
+        self,
+        tenant_id: str,
+        container: KVContainer,
+        *,
+        name: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> KVPublic:
+        """Store a KV cartridge built in-process (e.g. by training)."""
+        return kv.save_cartridge(self.deps, tenant_id, container, name=name, metadata=metadata)
+
+    def save_session_kv(
+        self,
+        tenant_id: str,
+        session_id: str,
+        container: KVContainer,
+        *,
+        episode_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> KVPublic:
+        """Store (replace) a session's or episode's KV cache."""
+        return kv.save_session_kv(
+            self.deps, tenant_id, session_id, container, episode_id=episode_id, metadata=metadata
+        )
+
+    def store_kv_file(
+        self,
+        tenant_id: str,
+        path: Path,
+        *,
+        kind: KVKind,
+        name: str | None = None,
+        session_id: str | None = None,
+        episode_id: str | None = None,
+        spec: QuantSpec | LayerwiseSpec | None = None,
+        metadata: dict[str, Any] | None = None,
+        digest: str | None = None,
+    ) -> KVPublic:
+        """Verify and store an uploaded container file (consumed: moved in or removed)."""
+        return kv.store_file(
+            self.deps,
+            tenant_id,
+            path,
+            kind=kind,
+            name=name,
+            session_id=session_id,
+            episode_id=episode_id,
+            spec=spec,
+            metadata=metadata,
+            digest=digest,
+        )
+
+    def get_kv(self, tenant_id: str, kv_id: str, *, kind: KVKind | None = None) -> KVPublic:
+        return kv.get_kv(self.deps, tenant_id, kv_id, kind=kind)
+
+    def list_kv(
+        self,
+        tenant_id: str,
+        *,
+        kind: KVKind | None = None,
+        model_id: str | None = None,
+        name: str | None = None,
+        session_id: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> Page[KVPublic]:
+        return kv.list_kv(
+            self.deps,
+            tenant_id,
+            kind=kind,
+            model_id=model_id,
+            name=name,
+            session_id=session_id,
+            limit=limit,
+            cursor=cursor,
+        )
+
+    def delete_kv(self, tenant_id: str, kv_id: str, *, kind: KVKind | None = None) -> None:
+        kv.delete_kv(self.deps, tenant_id, kv_id, kind=kind)
+
+    def open_kv_content(
+        self, tenant_id: str, kv_id: str, *, kind: KVKind | None = None
+    ) -> kv.KVContent:
+        """The stored container file, to stream (counts as a use)."""
+        return kv.open_content(self.deps, tenant_id, kv_id, kind=kind)
+
+    def load_kv(self, tenant_id: str, kv_id: str, *, kind: KVKind | None = None) -> KVContainer:
+        """The stored container, verified (counts as a use)."""
+        return kv.load_container(self.deps, tenant_id, kv_id, kind=kind)
+
+    def lookup_kv(self, tenant_id: str, request: KVLookupRequest) -> KVLookupResult:
+        """The stored cache covering the longest prefix of the given tokens."""
+        return kv.lookup(self.deps, tenant_id, request)
+
+    def compose_cartridges(self, tenant_id: str, request: CartridgeCompose) -> KVPublic:
+        return kv_lifecycle.compose_cartridges(self.deps, tenant_id, request)
+
+    def consolidate_kv(
+        self, *, tenant_id: str | None = None, now: datetime | None = None
+    ) -> dict[str, int]:
+        """Re-encode old episodic caches at fewer bits; drop the least used past the budget."""
+        return kv_lifecycle.consolidate_kv(self.deps, tenant_id=tenant_id, now=now)
+
+    def set_kv_limits(
+        self,
+        tenant_id: str,
+        *,
+        quota_bytes: int | None = None,
+        retention_bytes: int | None = None,
+    ) -> None:
+        """Per-tenant KV quota and episodic retention budget (None: the settings' default)."""
+        kv.set_limits(
+            self.deps, tenant_id, quota_bytes=quota_bytes, retention_bytes=retention_bytes
+        )

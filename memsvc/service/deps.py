@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from memsvc.embeddings import Embedder, build_embedder
 from memsvc.retrieval.indexes import DerivedIndexes
 from memsvc.settings import Settings
+from stores.blobs import BlobStore, LocalBlobStore
 from stores.db import make_engine, make_sessionmaker
 from stores.migrate import upgrade_database
 from stores.short_term import InProcessShortTermStore, RedisShortTermStore, ShortTermStore
@@ -55,6 +56,7 @@ class ServiceDeps:
         self._access: Counter[str] = Counter()
         self._access_lock = threading.Lock()
         self._graph_cache: GraphCache | None = None
+        self._blobs: BlobStore | None = None
 
     @property
     def embedder(self) -> Embedder:
@@ -90,6 +92,17 @@ class ServiceDeps:
 
             self._graph_cache = GraphCache()
         return self._graph_cache
+
+    @property
+    def blobs(self) -> BlobStore:
+        """Where KV containers live (a local directory unless another store was set)."""
+        if self._blobs is None:
+            self._blobs = LocalBlobStore(self.settings.blob_dir)
+        return self._blobs
+
+    @blobs.setter
+    def blobs(self, store: BlobStore) -> None:
+        self._blobs = store
 
     @property
     def short_term(self) -> ShortTermStore:

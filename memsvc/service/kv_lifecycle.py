@@ -1,0 +1,151 @@
+"""KV memory over time: composing cartridges, and the consolidation of episodic caches
+(re-encode old ones at fewer bits, drop the least used past the tenant's retention budget).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+import torch
+
+from kv_cartridges.format import FormatError, KVContainer
+from kv_cartridges.quant import PRESETS, LayerwiseSpec, QuantSpec, spec_for_layer
+from memsvc.errors import InvalidRequestError
+from memsvc.lifecycle.kv import KVCandidate, plan_drops, plan_reencode
+from memsvc.schemas import CartridgeCompose, KVPublic
+from memsvc.service.deps import ServiceDeps
+from memsvc.service.kv import (
+    bits_per_elem,
+    drop_unused_blobs,
+    get_kv,
+    load_container,
+    save_cartridge,
+)
+from stores import kv as store
+from stores.models import KVCacheRow, utcnow
+
+__all__ = ["compose_cartridges", "consolidate_kv", "reencode_kv", "spec_bits"]
+
+log = logging.getLogger(__name__)
+
+
+def spec_bits(spec: QuantSpec | LayerwiseSpec | None) -> float:
+    """Code bits per element of a spec's base (16 for raw): the cost re-encoding compares."""
+    if spec is None:
+        return 16.0
+    base = spec_for_layer(spec, -1)
+    return (base.k_bits + base.v_bits) / 2
+
+
+def compose_cartridges(deps: ServiceDeps, tenant_id: str, request: CartridgeCompose) -> KVPublic:
+    """One cartridge: the given ones concatenated along tokens, in order. Fingerprints must
+    match; quantized inputs are decoded and the result re-encoded with the first one's spec."""
+    found = [get_kv(deps, tenant_id, i, kind="cartridge") for i in request.ids]
+    models = {c.model_id for c in found}
+    if len(models) != 1:
+        raise InvalidRequestError(
+            f"cartridges of different models cannot be composed (fingerprints {sorted(models)})",
+            field="ids",
+        )
+    if len({(c.dtype, c.model.get("num_kv_heads")) for c in found}) != 1:
+        raise InvalidRequestError("cartridges differ in dtype", field="ids")
+    containers = [load_container(deps, tenant_id, i, kind="cartridge") for i in request.ids]
+    batches = {c.manifest.batch for c in containers}
+    if len(batches) != 1:
+        raise InvalidRequestError(f"cartridges differ in batch size {sorted(batches)}", "ids")
+    layers = [c.layers() for c in containers]
+    joined = [
+        (torch.cat([ls[i][0] for ls in layers], 2), torch.cat([ls[i][1] for ls in layers], 2))
+        for i in range(len(layers[0]))
+    ]  # L x (B, H, sum T, D)
+    first = containers[0].manifest
+    origin = {"kind": "cartridge", "corpus_id": None, "composed_of": list(request.ids)}
+    built = KVContainer.build(joined, first.model, spec=first.spec, origin=origin)
+    return save_cartridge(deps, tenant_id, built, name=request.name, metadata=request.metadata)
+
+
+def reencode_kv(deps: ServiceDeps, row_id: str, tenant_id: str, spec: QuantSpec) -> bool:
+    """Re-encode one stored cache with ``spec`` in place (same id, new blob). False when the
+    cache went away meanwhile."""
+    try:
+        container = load_container(deps, tenant_id, row_id)
+    except FormatError:
+        log.exception("KV cache %s failed verification; left as it is", row_id)
+        return False
+    m = container.manifest
+    built = KVContainer.build(
+        container.layers(), m.model, spec=spec, start_position=m.start_position, origin=m.origin
+    )
+    built.manifest.token_chain, built.manifest.created_at = m.token_chain, m.created_at
+    path = deps.blobs.new_tmp_file()
+    try:
+        digest = built.write(path)
+        size = path.stat().st_size
+        with deps.sessions.begin() as session:
+            row = store.get_kv(tenant_id, row_id, session=session)
+            if row is None:
+                return False
+            old = row.blob_sha256
+            row.blob_sha256, row.size_bytes = digest, size
+            row.payload_sha256, row.codec = built.manifest.payload_sha256, built.manifest.codec
+            row.bits_per_elem = bits_per_elem(built.manifest, size)
+            deps.blobs.put_file(path, digest)
+    finally:
+        path.unlink(missing_ok=True)
+    drop_unused_blobs(deps, [old])
+    return True
+
+
+def _candidates(rows: list[KVCacheRow]) -> list[KVCandidate]:
+    return [
+        KVCandidate(r.id, r.size_bytes, r.bits_per_elem, r.created_at, r.last_used_at, r.use_count)
+        for r in rows
+    ]
+
+
+def consolidate_kv(
+    deps: ServiceDeps, *, tenant_id: str | None = None, now: datetime | None = None
+) -> dict[str, int]:
+    """The consolidation step for episodic caches (every tenant, or one): re-encode those
+    unused for ``reencode_after_seconds`` at ``reencode_preset``, then drop the least used
+    beyond each tenant's retention budget. Idempotent: a second run finds nothing to do."""
+    config, now = deps.settings.kv, now or utcnow()
+    spec = PRESETS[config.reencode_preset]
+    with deps.sessions() as session:
+        rows = store.episodic_rows(tenant_id, session=session)
+        budgets = {}
+        for t in {r.tenant_id for r in rows}:
+            limits = store.get_limits(t, session=session)
+            override = limits.retention_bytes if limits is not None else None
+            budgets[t] = config.retention_bytes if override is None else override
+    counts = {"kv_reencoded": 0, "kv_dropped": 0}
+    by_tenant: dict[str, list[KVCacheRow]] = {}
+    for r in rows:
+        by_tenant.setdefault(r.tenant_id, []).append(r)
+    for t, tenant_rows in by_tenant.items():
+        target = 8 * _bytes_per_code(spec)
+        for kv_id in plan_reencode(
+            _candidates(tenant_rows),
+            now=now,
+            after_seconds=config.reencode_after_seconds,
+            target_bits=target,
+        ):
+            counts["kv_reencoded"] += reencode_kv(deps, kv_id, t, spec)
+        with deps.sessions() as session:
+            fresh = store.episodic_rows(t, session=session)
+        for kv_id in plan_drops(_candidates(fresh), budget_bytes=budgets[t]):
+            with deps.sessions.begin() as session:
+                row = store.get_kv(t, kv_id, session=session)
+                if row is None:
+                    continue
+                digest = row.blob_sha256
+                store.delete_kv(row, session=session)
+            drop_unused_blobs(deps, [digest])
+            counts["kv_dropped"] += 1
+    return counts
+
+
+def _bytes_per_code(spec: QuantSpec) -> float:
+    # all-in bits of a spec are about its code bits + 0.5 (scales and zeros at group 64)
+    return (spec_bits(spec) + 16 * 2 / spec.group_size) / 8

@@ -1,0 +1,90 @@
+"""Content-addressed blob store for KV containers: a file's name is its sha256.
+
+:class:`BlobStore` is what the service needs; :class:`LocalBlobStore` keeps blobs under a
+directory (the default, inside the data directory). An object store (S3, GCS) implements the
+same few methods. Uploads are first written to :attr:`BlobStore.tmp_dir` and moved in whole, so
+a reader never sees a partial blob.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import BinaryIO
+
+__all__ = ["BlobStore", "LocalBlobStore"]
+
+
+class BlobStore(ABC):
+    """Immutable blobs addressed by the sha256 of their bytes."""
+
+    @property
+    @abstractmethod
+    def tmp_dir(self) -> Path:
+        """A local directory for files being received or built before :meth:`put_file`."""
+
+    @abstractmethod
+    def put_file(self, path: Path, digest: str) -> None:
+        """Take ownership of a finished local file whose sha256 is ``digest`` (the caller
+        computed it); a blob already present is kept and the file removed."""
+
+    @abstractmethod
+    def open(self, digest: str) -> BinaryIO:
+        """The blob for reading (raises ``FileNotFoundError``)."""
+
+    @abstractmethod
+    def exists(self, digest: str) -> bool: ...
+
+    @abstractmethod
+    def delete(self, digest: str) -> None:
+        """Remove the blob (absent is fine)."""
+
+    def local_path(self, digest: str) -> Path | None:
+        """A local file holding the blob when there is one (served without a copy)."""
+        return None
+
+    def new_tmp_file(self) -> Path:
+        """A fresh, empty file in :attr:`tmp_dir` (the caller removes or puts it)."""
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=self.tmp_dir, suffix=".part")
+        os.close(fd)
+        return Path(name)
+
+
+class LocalBlobStore(BlobStore):
+    """Blobs under ``root/ab/abcdef...``; temporary files under ``root/tmp`` (same filesystem,
+    so putting a file is one atomic rename)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.root / "tmp"
+
+    def _path(self, digest: str) -> Path:
+        if len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
+            raise ValueError(f"not a sha256 hex digest: {digest!r}")
+        return self.root / digest[:2] / digest
+
+    def put_file(self, path: Path, digest: str) -> None:
+        target = self._path(digest)
+        if target.exists():
+            Path(path).unlink(missing_ok=True)
+            return
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target)
+
+    def open(self, digest: str) -> BinaryIO:
+        return self._path(digest).open("rb")
+
+    def exists(self, digest: str) -> bool:
+        return self._path(digest).exists()
+
+    def delete(self, digest: str) -> None:
+        self._path(digest).unlink(missing_ok=True)
+
+    def local_path(self, digest: str) -> Path | None:
+        return self._path(digest)
