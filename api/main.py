@@ -9,7 +9,19 @@ from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
 from api.errors import install_error_handlers
-from api.routes import admin, context, events, graph, health, jobs, memories, search, sessions
+from api.routes import (
+    admin,
+    cartridges,
+    context,
+    events,
+    graph,
+    health,
+    jobs,
+    kv,
+    memories,
+    search,
+    sessions,
+)
 from memsvc.service import MemoryService
 from memsvc.settings import Settings, get_settings
 
@@ -24,6 +36,8 @@ api_router.include_router(context.router)
 api_router.include_router(jobs.router)
 api_router.include_router(graph.router)
 api_router.include_router(admin.router)
+api_router.include_router(cartridges.router)
+api_router.include_router(kv.router)
 
 
 def _operation_id(route: APIRoute) -> str:

@@ -10,6 +10,7 @@ quota check inside it under the tenant's row lock, and the file is moved in last
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import uuid
 from collections.abc import Iterable
@@ -78,9 +79,15 @@ def kv_public(row: KVCacheRow) -> KVPublic:
 
 
 def resolve_spec(spec: str | dict[str, Any] | Spec | None, field: str = "spec") -> Spec | None:
-    """A codec spec from a preset name (``"default"``, ``"compact"``...), a spec dict or object."""
+    """A codec spec from a preset name (``"default"``, ``"compact"``...), a spec dict (or its
+    JSON text) or a spec object."""
     if spec is None or isinstance(spec, (QuantSpec, LayerwiseSpec)):
         return spec
+    if isinstance(spec, str) and spec.lstrip().startswith("{"):
+        try:
+            spec = json.loads(spec)
+        except ValueError as exc:
+            raise InvalidRequestError(f"{field}: not JSON: {exc}", field=field) from exc
     if isinstance(spec, str):
         if spec not in PRESETS:
             raise InvalidRequestError(
