@@ -40,8 +40,6 @@ from memsvc.service import (
     events,
     graph,
     jobs,
-    kv,
-    kv_lifecycle,
     memories,
     search,
     sessions,
@@ -59,6 +57,7 @@ if TYPE_CHECKING:
     from kv_cartridges.format import KVContainer
     from kv_cartridges.quant import LayerwiseSpec, QuantSpec
     from memsvc.schemas import CartridgeCompose, KVKind, KVLookupRequest, KVLookupResult, KVPublic
+    from memsvc.service.kv import KVContent
 
 __all__ = ["LOCAL_TENANT_ID", "MemoryService", "Principal", "ServiceDeps"]
 
@@ -298,6 +297,8 @@ class MemoryService:
         metadata: dict[str, Any] | None = None,
     ) -> KVPublic:
         """Store a KV cartridge built in-process (e.g. by training)."""
+        from memsvc.service import kv  # torch: imported on first use
+
         return kv.save_cartridge(self.deps, tenant_id, container, name=name, metadata=metadata)
 
     def save_session_kv(
@@ -310,6 +311,8 @@ class MemoryService:
         metadata: dict[str, Any] | None = None,
     ) -> KVPublic:
         """Store (replace) a session's or episode's KV cache."""
+        from memsvc.service import kv  # torch: imported on first use
+
         return kv.save_session_kv(
             self.deps, tenant_id, session_id, container, episode_id=episode_id, metadata=metadata
         )
@@ -328,6 +331,8 @@ class MemoryService:
         digest: str | None = None,
     ) -> KVPublic:
         """Verify and store an uploaded container file (consumed: moved in or removed)."""
+        from memsvc.service import kv  # torch: imported on first use
+
         return kv.store_file(
             self.deps,
             tenant_id,
@@ -342,6 +347,8 @@ class MemoryService:
         )
 
     def get_kv(self, tenant_id: str, kv_id: str, *, kind: KVKind | None = None) -> KVPublic:
+        from memsvc.service import kv  # torch: imported on first use
+
         return kv.get_kv(self.deps, tenant_id, kv_id, kind=kind)
 
     def list_kv(
@@ -355,6 +362,8 @@ class MemoryService:
         limit: int = 100,
         cursor: str | None = None,
     ) -> Page[KVPublic]:
+        from memsvc.service import kv  # torch: imported on first use
+
         return kv.list_kv(
             self.deps,
             tenant_id,
@@ -367,29 +376,41 @@ class MemoryService:
         )
 
     def delete_kv(self, tenant_id: str, kv_id: str, *, kind: KVKind | None = None) -> None:
+        from memsvc.service import kv  # torch: imported on first use
+
         kv.delete_kv(self.deps, tenant_id, kv_id, kind=kind)
 
     def open_kv_content(
         self, tenant_id: str, kv_id: str, *, kind: KVKind | None = None
-    ) -> kv.KVContent:
+    ) -> KVContent:
         """The stored container file, to stream (counts as a use)."""
+        from memsvc.service import kv  # torch: imported on first use
+
         return kv.open_content(self.deps, tenant_id, kv_id, kind=kind)
 
     def load_kv(self, tenant_id: str, kv_id: str, *, kind: KVKind | None = None) -> KVContainer:
         """The stored container, verified (counts as a use)."""
+        from memsvc.service import kv  # torch: imported on first use
+
         return kv.load_container(self.deps, tenant_id, kv_id, kind=kind)
 
     def lookup_kv(self, tenant_id: str, request: KVLookupRequest) -> KVLookupResult:
         """The stored cache covering the longest prefix of the given tokens."""
+        from memsvc.service import kv  # torch: imported on first use
+
         return kv.lookup(self.deps, tenant_id, request)
 
     def compose_cartridges(self, tenant_id: str, request: CartridgeCompose) -> KVPublic:
+        from memsvc.service import kv_lifecycle  # torch: imported on first use
+
         return kv_lifecycle.compose_cartridges(self.deps, tenant_id, request)
 
     def consolidate_kv(
         self, *, tenant_id: str | None = None, now: datetime | None = None
     ) -> dict[str, int]:
         """Re-encode old episodic caches at fewer bits; drop the least used past the budget."""
+        from memsvc.service import kv_lifecycle  # torch: imported on first use
+
         return kv_lifecycle.consolidate_kv(self.deps, tenant_id=tenant_id, now=now)
 
     def set_kv_limits(
@@ -400,6 +421,8 @@ class MemoryService:
         retention_bytes: int | None = None,
     ) -> None:
         """Per-tenant KV quota and episodic retention budget (None: the settings' default)."""
+        from memsvc.service import kv  # torch: imported on first use
+
         kv.set_limits(
             self.deps, tenant_id, quota_bytes=quota_bytes, retention_bytes=retention_bytes
         )
