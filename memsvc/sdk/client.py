@@ -34,6 +34,7 @@ from memsvc.schemas import (
 )
 from memsvc.sdk._base import UNSET, ApiCall, MemoryInput, Unset, error_from_response
 from memsvc.sdk.calls import EventCalls, JobCalls, MemoryCalls
+from memsvc.sdk.kv import AsyncCartridgeClient, AsyncKVClient, CartridgeClient, KVClient
 
 __all__ = ["AsyncMemoryClient", "MemoryClient"]
 
@@ -101,6 +102,8 @@ class MemoryClient(_BaseMemoryClient):
         self._http = http_client or httpx.Client(
             base_url=self.base_url, timeout=timeout, transport=transport
         )
+        self.kv = KVClient(self)  # episodic KV caches
+        self.cartridges = CartridgeClient(self, self.kv)  # trained KV cartridges
 
     def _send(self, call: ApiCall) -> Any:
         self._check_open()
@@ -402,6 +405,8 @@ class AsyncMemoryClient(_BaseMemoryClient):
         self._http = http_client or httpx.AsyncClient(
             base_url=self.base_url, timeout=timeout, transport=transport
         )
+        self.kv = AsyncKVClient(self)
+        self.cartridges = AsyncCartridgeClient(self, self.kv)
 
     async def _send(self, call: ApiCall) -> Any:
         self._check_open()

@@ -48,6 +48,7 @@ from memsvc.sdk._base import (
     invalid_from_validation,
     is_messages,
 )
+from memsvc.sdk.kv_embedded import EmbeddedCartridges, EmbeddedKV
 from memsvc.service import LOCAL_TENANT_ID, MemoryService
 from memsvc.settings import Settings
 from stores.events import EventQuery
@@ -77,6 +78,8 @@ class Memory:
         self.tenant_id = tenant_id
         self.actor = actor
         self._closed = False
+        self.kv = EmbeddedKV(self)  # episodic KV caches
+        self.cartridges = EmbeddedCartridges(self, self.kv)  # trained KV cartridges
         if self._owns_service and tenant_id == LOCAL_TENANT_ID:
             self.service.ensure_local_key()  # creates the local tenant on first use
 
