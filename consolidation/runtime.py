@@ -14,6 +14,7 @@ import redis
 from consolidation.pipeline import run_job as _run_job
 from consolidation.pipeline import scan as _scan
 from consolidation.steps.decay import decay_memories
+from consolidation.steps.kv import consolidate_kv_caches
 from memsvc.service.deps import ServiceDeps
 from memsvc.service.jobs import flush_access
 
@@ -44,5 +45,6 @@ def scan(deps: ServiceDeps) -> list[str]:
 
 
 def decay(deps: ServiceDeps) -> dict[str, int]:
+    """The periodic pass: memories along the forgetting curve, then episodic KV caches."""
     flush_access(deps)
-    return decay_memories(deps)
+    return decay_memories(deps) | consolidate_kv_caches(deps)

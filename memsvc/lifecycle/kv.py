@@ -42,7 +42,7 @@ class KVCandidate:
 
     id: str
     size_bytes: int
-    bits_per_elem: float
+    code_bits: float  # bits per element of its codes (raw: the dtype's width)
     created_at: datetime
     last_used_at: datetime | None
     use_count: int
@@ -55,11 +55,9 @@ class KVCandidate:
 def plan_reencode(
     caches: Sequence[KVCandidate], *, now: datetime, after_seconds: float, target_bits: float
 ) -> list[str]:
-    """Caches untouched for ``after_seconds`` and stored at more bits than the target."""
+    """Caches untouched for ``after_seconds`` whose codes are wider than ``target_bits``."""
     cutoff = now - timedelta(seconds=after_seconds)
-    return [
-        c.id for c in caches if c.last_touched <= cutoff and c.bits_per_elem > target_bits + 0.25
-    ]
+    return [c.id for c in caches if c.last_touched <= cutoff and c.code_bits > target_bits]
 
 
 def plan_drops(caches: Sequence[KVCandidate], *, budget_bytes: int) -> list[str]:

@@ -417,21 +417,33 @@ class KVContent:
 
 
 def open_content(
-    deps: ServiceDeps, tenant_id: str, kv_id: str, *, kind: KVKind | None = None
+    deps: ServiceDeps,
+    tenant_id: str,
+    kv_id: str,
+    *,
+    kind: KVKind | None = None,
+    count_use: bool = True,
 ) -> KVContent:
-    """The container of a stored cache; counts as a use (retention keeps what is used)."""
+    """The container of a stored cache; counts as a use (retention keeps what is used) unless
+    ``count_use=False`` (the service's own reads, e.g. re-encoding)."""
     with deps.sessions.begin() as session:
         row = _row(deps, tenant_id, kv_id, kind, session)
-        store.touch(row.id, utcnow(), session=session)
+        if count_use:
+            store.touch(row.id, utcnow(), session=session)
         public = kv_public(row)
     return KVContent(public, deps.blobs.local_path(public.sha256))
 
 
 def load_container(
-    deps: ServiceDeps, tenant_id: str, kv_id: str, *, kind: KVKind | None = None
+    deps: ServiceDeps,
+    tenant_id: str,
+    kv_id: str,
+    *,
+    kind: KVKind | None = None,
+    count_use: bool = True,
 ) -> KVContainer:
     """The verified container (embedded SDK); a blob that fails verification is a 500."""
-    content = open_content(deps, tenant_id, kv_id, kind=kind)
+    content = open_content(deps, tenant_id, kv_id, kind=kind, count_use=count_use)
     if content.path is not None:
         return read_container(content.path)
     return read_container(b"".join(content.chunks(deps)))

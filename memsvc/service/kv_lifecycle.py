@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
 import torch
 
 from kv_cartridges.format import FormatError, KVContainer
-from kv_cartridges.quant import PRESETS, LayerwiseSpec, QuantSpec, spec_for_layer
+from kv_cartridges.manifest import parse_codec_spec
+from kv_cartridges.quant import PRESETS, LayerwiseSpec, QuantSpec
 from memsvc.errors import InvalidRequestError
 from memsvc.lifecycle.kv import KVCandidate, plan_drops, plan_reencode
 from memsvc.schemas import CartridgeCompose, KVPublic
@@ -25,16 +27,17 @@ from memsvc.service.kv import (
 from stores import kv as store
 from stores.models import KVCacheRow, utcnow
 
-__all__ = ["compose_cartridges", "consolidate_kv", "reencode_kv", "spec_bits"]
+__all__ = ["code_bits", "compose_cartridges", "consolidate_kv", "reencode_kv"]
 
 log = logging.getLogger(__name__)
 
 
-def spec_bits(spec: QuantSpec | LayerwiseSpec | None) -> float:
-    """Code bits per element of a spec's base (16 for raw): the cost re-encoding compares."""
-    if spec is None:
-        return 16.0
-    base = spec_for_layer(spec, -1)
+def code_bits(codec: dict[str, Any], dtype: str) -> float:
+    """Bits per element of a stored cache's codes (raw: the dtype's width), mean of K and V."""
+    if codec.get("name") != "kvquant":
+        return 32.0 if dtype == "float32" else 16.0
+    spec = parse_codec_spec(codec["spec"])
+    base = spec.base if isinstance(spec, LayerwiseSpec) else spec
     return (base.k_bits + base.v_bits) / 2
 
 
@@ -50,7 +53,9 @@ def compose_cartridges(deps: ServiceDeps, tenant_id: str, request: CartridgeComp
         )
     if len({(c.dtype, c.model.get("num_kv_heads")) for c in found}) != 1:
         raise InvalidRequestError("cartridges differ in dtype", field="ids")
-    containers = [load_container(deps, tenant_id, i, kind="cartridge") for i in request.ids]
+    containers = [
+        load_container(deps, tenant_id, i, kind="cartridge", count_use=False) for i in request.ids
+    ]
     batches = {c.manifest.batch for c in containers}
     if len(batches) != 1:
         raise InvalidRequestError(f"cartridges differ in batch size {sorted(batches)}", "ids")
@@ -69,7 +74,7 @@ def reencode_kv(deps: ServiceDeps, row_id: str, tenant_id: str, spec: QuantSpec)
     """Re-encode one stored cache with ``spec`` in place (same id, new blob). False when the
     cache went away meanwhile."""
     try:
-        container = load_container(deps, tenant_id, row_id)
+        container = load_container(deps, tenant_id, row_id, count_use=False)
     except FormatError:
         log.exception("KV cache %s failed verification; left as it is", row_id)
         return False
@@ -99,7 +104,14 @@ def reencode_kv(deps: ServiceDeps, row_id: str, tenant_id: str, spec: QuantSpec)
 
 def _candidates(rows: list[KVCacheRow]) -> list[KVCandidate]:
     return [
-        KVCandidate(r.id, r.size_bytes, r.bits_per_elem, r.created_at, r.last_used_at, r.use_count)
+        KVCandidate(
+            r.id,
+            r.size_bytes,
+            code_bits(r.codec, r.dtype),
+            r.created_at,
+            r.last_used_at,
+            r.use_count,
+        )
         for r in rows
     ]
 
@@ -124,7 +136,7 @@ def consolidate_kv(
     for r in rows:
         by_tenant.setdefault(r.tenant_id, []).append(r)
     for t, tenant_rows in by_tenant.items():
-        target = 8 * _bytes_per_code(spec)
+        target = (spec.k_bits + spec.v_bits) / 2
         for kv_id in plan_reencode(
             _candidates(tenant_rows),
             now=now,
@@ -144,8 +156,3 @@ def consolidate_kv(
             drop_unused_blobs(deps, [digest])
             counts["kv_dropped"] += 1
     return counts
-
-
-def _bytes_per_code(spec: QuantSpec) -> float:
-    # all-in bits of a spec are about its code bits + 0.5 (scales and zeros at group 64)
-    return (spec_bits(spec) + 16 * 2 / spec.group_size) / 8
