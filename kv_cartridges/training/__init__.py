@@ -17,6 +17,7 @@ from kv_cartridges.training.checkpoint import (
     save_checkpoint,
 )
 from kv_cartridges.training.generate import Generation, generate
+from kv_cartridges.training.pipeline import Progress, TrainedCartridge, train_from_corpus
 from kv_cartridges.training.quantize import QuantizedKV, quantize_kv
 from kv_cartridges.training.selfstudy import (
     SEED_PROMPTS,
@@ -42,12 +43,14 @@ __all__ = [
     "ChatFormat",
     "Generation",
     "KVList",
+    "Progress",
     "QuantizedKV",
     "Sample",
     "SelfStudyConfig",
     "TextEncoder",
     "TrainConfig",
     "TrainResult",
+    "TrainedCartridge",
     "distill_loss",
     "generate",
     "kv_to_cache",
@@ -61,4 +64,5 @@ __all__ = [
     "save_checkpoint",
     "save_samples",
     "train_cartridge",
+    "train_from_corpus",
 ]

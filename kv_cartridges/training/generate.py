@@ -1,8 +1,9 @@
-"""A small decoding loop over any KV cache (a prefilled context, or a cartridge).
+"""A small decoding loop over any KV cache (a prefilled context, or a cartridge), batched.
 
 Deterministic: greedy at ``temperature == 0``, else sampling from the ``top_k`` most likely tokens
 with the given ``torch.Generator``. Returns every step's log-probabilities too, which is what the
-self-study teacher needs (the distribution it sampled from is the distillation target).
+self-study teacher needs (the distribution it sampled from is the distillation target). Rows of a
+batch share a prompt length (no padding); each row stops on its own.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ __all__ = ["Generation", "generate"]
 
 @dataclass
 class Generation:
-    """``tokens``: the new ids; ``logprobs[i]``: log-softmax that chose ``tokens[i]`` (vocab,)."""
+    """Per row: ``tokens[b]`` the new ids, ``logprobs[b]`` (n_b, vocab) the distributions that
+    chose them, ``prompt_logprobs[b]`` (T - keep_from, vocab) the predictions after each prompt
+    token from ``keep_from`` on."""
 
-    tokens: list[int]
+    tokens: list[list[int]]
     logprobs: list[torch.Tensor]
-    prompt_logprobs: torch.Tensor  # (T_prompt, vocab): predictions after each prompt token
+    prompt_logprobs: list[torch.Tensor]
 
 
 @torch.inference_mode()
@@ -36,30 +39,41 @@ def generate(
     top_k: int = 50,
     stop: list[int] | None = None,
     generator: torch.Generator | None = None,
+    keep_from: int | None = None,
 ) -> Generation:
-    """Continue ``prompt`` (1-D ids) after whatever ``cache`` holds (``None``: an empty cache).
+    """Continue ``prompt`` ((T,) or (B, T) ids) after whatever ``cache`` holds (None: empty).
 
-    Stops after ``max_new_tokens`` or once the new tokens end with the ``stop`` sequence.
-    ``cache`` is extended in place.
+    A row stops after ``max_new_tokens`` or once its new tokens end with the ``stop`` sequence.
+    ``keep_from`` (default: the last prompt position) bounds the prompt log-probs returned (they
+    are vocab-sized per position). ``cache`` is extended in place.
     """
     from transformers import DynamicCache
 
     device = next(model.parameters()).device
+    prompt = prompt.unsqueeze(0) if prompt.dim() == 1 else prompt  # (B, T)
+    B, T = prompt.shape
+    keep_from = T - 1 if keep_from is None else keep_from
+    assert 0 <= keep_from < T, f"keep_from={keep_from} outside the prompt's {T} positions"
     cache = DynamicCache() if cache is None else cache
-    logits = model(prompt.unsqueeze(0).to(device), cache=cache, use_cache=True).logits[0]
-    prompt_logprobs = logits.float().log_softmax(-1)  # (T, vocab)
-    step = prompt_logprobs[-1]
-    tokens: list[int] = []
-    logprobs: list[torch.Tensor] = []
+    logits = model(prompt.to(device), cache=cache, use_cache=True).logits  # (B, T, vocab)
+    kept = logits[:, keep_from:].float().log_softmax(-1).cpu()  # (B, T - keep_from, vocab)
+    step = kept[:, -1]  # (B, vocab)
+    steps: list[torch.Tensor] = []
+    rows: list[list[int]] = [[] for _ in range(B)]
+    done = [False] * B
     for _ in range(max_new_tokens):
-        token = _pick(step, temperature, top_k, generator)
-        tokens.append(token)
-        logprobs.append(step)
-        if stop and tokens[-len(stop) :] == stop:
+        picked = [_pick(step[b], temperature, top_k, generator) for b in range(B)]  # (B,)
+        steps.append(step.cpu())
+        for b in range(B):
+            if not done[b]:
+                rows[b].append(picked[b])
+                done[b] = bool(stop) and rows[b][-len(stop) :] == stop
+        if all(done):
             break
-        nxt = torch.tensor([[token]], device=device)
-        step = model(nxt, cache=cache, use_cache=True).logits[0, -1].float().log_softmax(-1)
-    return Generation(tokens, logprobs, prompt_logprobs)
+        nxt = torch.tensor(picked, device=device).unsqueeze(1)  # (B, 1)
+        step = model(nxt, cache=cache, use_cache=True).logits[:, -1].float().log_softmax(-1)
+    table = torch.stack(steps, dim=1)  # (B, steps, vocab)
+    return Generation(rows, [table[b, : len(rows[b])] for b in range(B)], list(kept))
 
 
 def _pick(

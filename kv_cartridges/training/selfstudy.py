@@ -84,6 +84,7 @@ class SelfStudyConfig:
     reply_tokens: int = 48  # longest answer written
     top_k: int = 20  # teacher distribution kept per position
     temperature: float = 0.7  # sampling temperature of the answers
+    batch: int = 8  # conversations generated together (decoding is overhead-bound on CPU)
     seed: int = 0
 
 
@@ -111,28 +112,32 @@ def make_samples(
         raise ValueError(f"corpus_ids must be non-empty 1-D ids, got {tuple(corpus_ids.shape)}")
     stop = fmt.ids(tok, fmt.stop).tolist()
     chunk = min(config.chunk_tokens, corpus_ids.numel())
-    samples = []
-    for i in range(config.samples):
-        g = torch.Generator().manual_seed(config.seed * 1_000_003 + i)
-        start = int(torch.randint(0, corpus_ids.numel() - chunk + 1, (1,), generator=g))
+    samples: list[Sample] = []
+    for first in range(0, config.samples, config.batch):
+        # one generator per batch: a batch shares its seed prompt (equal lengths, no padding)
+        g = torch.Generator().manual_seed(config.seed * 1_000_003 + first)
+        rows = min(config.batch, config.samples - first)
         prompt = prompts[int(torch.randint(0, len(prompts), (1,), generator=g))]
-        context = fmt.context(tok, corpus_ids[start : start + chunk])  # (C,)
+        starts = torch.randint(0, corpus_ids.numel() - chunk + 1, (rows,), generator=g).tolist()
         question = fmt.question(tok, prompt)  # (Q,)
+        contexts = torch.stack([fmt.context(tok, corpus_ids[s : s + chunk]) for s in starts])
+        C = contexts.shape[1]  # (rows, C): prefix + chunk + suffix
         out = generate(
             model,
-            torch.cat([context, question]),
+            torch.cat([contexts, question.expand(rows, -1)], dim=1),  # (rows, C + Q)
             max_new_tokens=config.reply_tokens,
             temperature=config.temperature,
             stop=stop,
             generator=g,
+            keep_from=C,
         )
-        # predictions after each question token but the last, then the answer's own steps
-        steps = torch.cat([out.prompt_logprobs[context.numel() :], torch.stack(out.logprobs[:-1])])
-        samples.append(
-            _sample(torch.cat([question, torch.tensor(out.tokens)]), steps, config.top_k)
-        )
+        for b in range(rows):
+            # predictions after each question token but the last, then the answer's own steps
+            steps = torch.cat([out.prompt_logprobs[b], out.logprobs[b][:-1]])
+            ids = torch.cat([question, torch.tensor(out.tokens[b], dtype=torch.long)])
+            samples.append(_sample(ids, steps, config.top_k))
         if on_sample is not None:
-            on_sample(i + 1)
+            on_sample(len(samples))
     return samples
 
 

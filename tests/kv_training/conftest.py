@@ -52,3 +52,8 @@ def model() -> torch.nn.Module:
 @pytest.fixture
 def corpus_ids(tok: ByteTokenizer) -> torch.Tensor:
     return torch.tensor(tok.encode(CORPUS))
+
+
+def tiny_model_and_tokenizer() -> tuple[torch.nn.Module, ByteTokenizer]:
+    """The service's model loader in tests (``MEMSVC_CARTRIDGE_TRAINING__MODEL``)."""
+    return tiny_model(), ByteTokenizer()

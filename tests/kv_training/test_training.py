@@ -98,11 +98,11 @@ def test_trained_cartridge_generates_and_round_trips(model, tok, corpus_ids, tmp
     train_cartridge(model, cart, samples, TrainConfig(steps=2))
     prompt = ChatFormat().question(tok, "Who fed the owl?")
     out = generate(model, prompt, cache=cart.to_cache(), max_new_tokens=5)
-    assert len(out.tokens) == 5
+    assert len(out.tokens[0]) == 5
     # transformers' own generate: placeholder ids stand for the cartridge's positions
     ids = torch.cat([torch.zeros(cart.tokens, dtype=torch.long), prompt]).unsqueeze(0)
     gen = model.generate(ids, cache=cart.to_cache(), max_new_tokens=5, do_sample=False)
-    assert gen[0, ids.shape[1] :].tolist() == out.tokens
+    assert gen[0, ids.shape[1] :].tolist() == out.tokens[0]
     save_cartridge(tmp_path / "c.safetensors", cart, {"tokens": cart.tokens})
     again, meta = load_cartridge(tmp_path / "c.safetensors")
     assert meta == {"tokens": 16} and torch.equal(again.full_keys(), cart.full_keys())
