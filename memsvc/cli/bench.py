@@ -91,3 +91,76 @@ def kv(
         data, sample_id=sample, only=only or (), reps=reps, threads=threads, console=console
     )
     render(rows, console, json_path)
+
+
+@bench_app.command("resume")
+def resume(
+    data: Annotated[Path, typer.Option(help="LoCoMo json (the conversation to render).")],
+    sample: Annotated[str, typer.Option(help="Conversation sample_id.")] = "conv-26",
+    only: Annotated[
+        list[str] | None, typer.Option(help="Run only settings whose name contains this.")
+    ] = None,
+    reps: Annotated[int, typer.Option(help="Timed resumes and prefills (median).")] = 3,
+    threads: Annotated[
+        int, typer.Option(help="torch and numba threads (1: OpenMP stalls on shared cores).")
+    ] = 1,
+    port: Annotated[int, typer.Option(help="Loopback port of the memsvc server.")] = 18766,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the rows here.")] = None,
+) -> None:
+    """Time to first token resuming from memsvc vs re-prefill (SmolLM2-135M, 2,048 tokens)."""
+    from rich.console import Console
+
+    from memsvc.bench.resume import render, run_resume_bench
+
+    console = Console()
+    console = console if console.is_terminal else Console(width=140)
+    rows = run_resume_bench(
+        data, sample_id=sample, only=tuple(only or ()), reps=reps, threads=threads, port=port,
+        console=console,
+    )  # fmt: skip
+    render(rows, console, json_path)
+
+
+@bench_app.command("cartridge")
+def cartridge(
+    data: Annotated[Path, typer.Option(help="LoCoMo json (the conversation to render).")],
+    sample: Annotated[str, typer.Option(help="Conversation sample_id.")] = "conv-26",
+    corpus_tokens: Annotated[int, typer.Option(help="Context tokens of the corpus.")] = 4096,
+    tokens: Annotated[int, typer.Option(help="Cartridge positions P.")] = 256,
+    samples: Annotated[int, typer.Option(help="Self-study conversations.")] = 48,
+    chunk_tokens: Annotated[int, typer.Option(help="Corpus tokens per teacher chunk.")] = 384,
+    reply_tokens: Annotated[int, typer.Option(help="Longest self-study answer.")] = 40,
+    steps: Annotated[int, typer.Option(help="Training steps (one sample each).")] = 240,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 2e-2,
+    seed: Annotated[int, typer.Option(help="Seed of data and order.")] = 0,
+    work_dir: Annotated[
+        Path | None, typer.Option(help="Cache self-study data and checkpoints here.")
+    ] = None,
+    threads: Annotated[
+        int, typer.Option(help="torch threads (1: OpenMP barriers stall on shared cores).")
+    ] = 1,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the figures here.")
+    ] = None,
+) -> None:
+    """Trained KV cartridge vs ICL vs truncated context: answer NLL and KV bytes (SmolLM2)."""
+    from rich.console import Console
+
+    from kv_cartridges.training import SelfStudyConfig, TrainConfig
+    from memsvc.bench.cartridge import render, run_cartridge_bench
+
+    console = Console()
+    result = run_cartridge_bench(
+        data,
+        sample_id=sample,
+        corpus_tokens=corpus_tokens,
+        tokens=tokens,
+        selfstudy=SelfStudyConfig(
+            samples=samples, chunk_tokens=chunk_tokens, reply_tokens=reply_tokens, seed=seed
+        ),
+        train=TrainConfig(steps=steps, lr=lr, seed=seed),
+        work_dir=work_dir,
+        threads=threads or None,
+        console=console,
+    )
+    render(result, console, json_path)
