@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute
 from api.errors import install_error_handlers
 from api.routes import (
     admin,
+    cartridge_training,
     cartridges,
     context,
     events,
@@ -36,6 +37,7 @@ api_router.include_router(context.router)
 api_router.include_router(jobs.router)
 api_router.include_router(graph.router)
 api_router.include_router(admin.router)
+api_router.include_router(cartridge_training.router)
 api_router.include_router(cartridges.router)
 api_router.include_router(kv.router)
 

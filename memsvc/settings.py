@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from memsvc.lifecycle.config import ConsolidationConfig
 from memsvc.lifecycle.kv import KVConfig
+from memsvc.schemas.cartridge_train import CartridgeTrainingConfig
 from memsvc.tiers.sensory import SensoryConfig
 from memsvc.tiers.working import WorkingMemoryConfig
 
@@ -65,6 +66,8 @@ class Settings(BaseSettings):
     consolidation: ConsolidationConfig = Field(default_factory=ConsolidationConfig)
     # KV memory: blob directory, per-tenant quota and episodic retention, upload limit.
     kv: KVConfig = Field(default_factory=KVConfig)
+    # Cartridge training jobs (POST /v1/cartridges/train): the model and per-request limits.
+    cartridge_training: CartridgeTrainingConfig = Field(default_factory=CartridgeTrainingConfig)
     # Optional LLM for extraction: any OpenAI-compatible chat endpoint (empty: rules only).
     llm_base_url: str = ""
     llm_model: str = "default"

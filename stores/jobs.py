@@ -64,6 +64,8 @@ def jobs_stale_since(cutoff: datetime, *, limit: int, session: Session) -> list[
     """Queued or running jobs not updated since ``cutoff`` (lost messages, dead workers)."""
     stmt = (
         select(JobRow)
+        # other kinds (cartridge training) run in the process that made them: not redispatched
+        .where(JobRow.kind == "consolidate")
         .where(JobRow.state.in_(ACTIVE_STATES), JobRow.updated_at < cutoff)
         .order_by(JobRow.updated_at)
         .limit(limit)

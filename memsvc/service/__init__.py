@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from kv_cartridges.format import KVContainer
     from kv_cartridges.quant import LayerwiseSpec, QuantSpec
     from memsvc.schemas import CartridgeCompose, KVKind, KVLookupRequest, KVLookupResult, KVPublic
+    from memsvc.schemas.cartridge_train import CartridgeTrainRequest
     from memsvc.service.kv import KVContent
 
 __all__ = ["LOCAL_TENANT_ID", "MemoryService", "Principal", "ServiceDeps"]
@@ -234,6 +235,12 @@ class MemoryService:
 
     def get_job(self, tenant_id: str, job_id: str) -> JobPublic:
         return jobs.get_job(self.deps, tenant_id, job_id)
+
+    def train_cartridge(self, tenant_id: str, request: CartridgeTrainRequest) -> JobPublic:
+        """Train a KV cartridge on a corpus in the background; the job stores it (see get_job)."""
+        from memsvc.service import cartridge_train  # torch and transformers load on first use
+
+        return cartridge_train.request_training(self.deps, tenant_id, request)
 
     def list_entities(
         self,
