@@ -55,8 +55,9 @@ def generate(
     keep_from = T - 1 if keep_from is None else keep_from
     assert 0 <= keep_from < T, f"keep_from={keep_from} outside the prompt's {T} positions"
     cache = DynamicCache() if cache is None else cache
-    logits = model(prompt.to(device), cache=cache, use_cache=True).logits  # (B, T, vocab)
-    kept = logits[:, keep_from:].float().log_softmax(-1).cpu()  # (B, T - keep_from, vocab)
+    keep = T - keep_from  # only these positions go through the LM head
+    logits = model(prompt.to(device), cache=cache, use_cache=True, logits_to_keep=keep).logits
+    kept = logits.float().log_softmax(-1).cpu()  # (B, T - keep_from, vocab)
     step = kept[:, -1]  # (B, vocab)
     steps: list[torch.Tensor] = []
     rows: list[list[int]] = [[] for _ in range(B)]

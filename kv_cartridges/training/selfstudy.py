@@ -1,12 +1,13 @@
 """Self-study: synthetic conversations about a corpus, written by the model itself.
 
-For each sample: take a random chunk of the corpus, put it in context (the *teacher* context),
-ask one of the seed prompts (questions, summaries, facts, ...) and let the model answer with the
-chunk in view. The student later sees only ``user prompt + answer`` after the cartridge; its
-targets are the teacher's top-k next-token distributions at each of those positions, which the
-teacher computed while writing the answer (no second pass).
+For each batch of samples: take a random chunk of the corpus, put it in context (the *teacher*
+context), ask one of the seed prompts (questions, summaries, facts, ...) and let the model write
+``batch`` sampled answers with the chunk in view. The student later sees only
+``user prompt + answer`` after the cartridge; its targets are the teacher's top-k next-token
+distributions at each of those positions, which the teacher computed while writing the answer
+(no second pass).
 
-Everything is seeded per sample (``seed + index``), so the data set is the same on every run.
+Everything is seeded per batch (``seed``, first index), so the data set is the same on every run.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from kv_cartridges.training.cartridge import kv_to_cache
 from kv_cartridges.training.generate import generate
 
 __all__ = [
@@ -84,7 +86,7 @@ class SelfStudyConfig:
     reply_tokens: int = 48  # longest answer written
     top_k: int = 20  # teacher distribution kept per position
     temperature: float = 0.7  # sampling temperature of the answers
-    batch: int = 8  # conversations generated together (decoding is overhead-bound on CPU)
+    batch: int = 4  # answers per chunk, generated together (one chunk prefill for all)
     seed: int = 0
 
 
@@ -114,22 +116,23 @@ def make_samples(
     chunk = min(config.chunk_tokens, corpus_ids.numel())
     samples: list[Sample] = []
     for first in range(0, config.samples, config.batch):
-        # one generator per batch: a batch shares its seed prompt (equal lengths, no padding)
+        # A batch shares one chunk and one seed prompt: the chunk is prefilled once (the bulk of
+        # the cost) and the answers differ by sampling.
         g = torch.Generator().manual_seed(config.seed * 1_000_003 + first)
         rows = min(config.batch, config.samples - first)
         prompt = prompts[int(torch.randint(0, len(prompts), (1,), generator=g))]
-        starts = torch.randint(0, corpus_ids.numel() - chunk + 1, (rows,), generator=g).tolist()
+        start = int(torch.randint(0, corpus_ids.numel() - chunk + 1, (1,), generator=g))
         question = fmt.question(tok, prompt)  # (Q,)
-        contexts = torch.stack([fmt.context(tok, corpus_ids[s : s + chunk]) for s in starts])
-        C = contexts.shape[1]  # (rows, C): prefix + chunk + suffix
+        cache = _prefill(model, fmt.context(tok, corpus_ids[start : start + chunk]), rows)
         out = generate(
             model,
-            torch.cat([contexts, question.expand(rows, -1)], dim=1),  # (rows, C + Q)
+            question.expand(rows, -1),  # (rows, Q)
+            cache=cache,
             max_new_tokens=config.reply_tokens,
             temperature=config.temperature,
             stop=stop,
             generator=g,
-            keep_from=C,
+            keep_from=0,
         )
         for b in range(rows):
             # predictions after each question token but the last, then the answer's own steps
@@ -139,6 +142,15 @@ def make_samples(
         if on_sample is not None:
             on_sample(len(samples))
     return samples
+
+
+@torch.inference_mode()
+def _prefill(model: nn.Module, context: torch.Tensor, rows: int) -> object:
+    """The teacher's cache of ``context`` (C,), repeated for ``rows`` answers."""
+    device = next(model.parameters()).device
+    out = model(context.unsqueeze(0).to(device), use_cache=True, logits_to_keep=1)
+    kv = [(layer.keys, layer.values) for layer in out.past_key_values.layers]  # L x (1, H, C, D)
+    return kv_to_cache([(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1)) for k, v in kv])
 
 
 def _sample(ids: torch.Tensor, logprobs: torch.Tensor, k: int) -> Sample:
