@@ -38,7 +38,7 @@ from kv_cartridges.training import (
 )
 from memsvc.bench.kv import load_model, render_conversation
 
-__all__ = ["CartridgeBench", "Variant", "render", "run_cartridge_bench"]
+__all__ = ["CartridgeBench", "Variant", "progress_bar", "render", "run_cartridge_bench"]
 
 log = logging.getLogger(__name__)
 VARIANTS = ("icl", "truncated", "cartridge", "cartridge_quantized")
@@ -195,7 +195,7 @@ def run_cartridge_bench(
         log.warning("P=%d is more than 1/8 of the %d corpus tokens", tokens, context.numel())
     qa = [(fmt.question(tok, q), torch.tensor(tok.encode(a, add_special_tokens=False)))
           for q, a in qa_text]  # fmt: skip
-    with _bar(console) as bar:
+    with progress_bar(console) as bar:
         tasks: dict[str, Any] = {}
 
         def progress(phase: str, done: int, total: int) -> None:
@@ -237,7 +237,8 @@ def run_cartridge_bench(
     )  # fmt: skip
 
 
-def _bar(console: Console | None) -> Progress:
+def progress_bar(console: Console | None) -> Progress:
+    """A rich bar per phase (self-study, train) with counts and elapsed time."""
     return Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=console, transient=True,

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from memsvc.cli.bench import bench_app
+from memsvc.cli.cartridge import cartridge_app
 from memsvc.errors import MemsvcError
 from memsvc.settings import Settings
 
@@ -30,6 +31,7 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 index_app = typer.Typer(help="Derived indexes (faiss, BM25).", no_args_is_help=True)
 tenant_app = typer.Typer(help="Tenants and API keys.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+app.add_typer(cartridge_app, name="cartridge")
 app.add_typer(db_app, name="db")
 app.add_typer(index_app, name="index")
 app.add_typer(tenant_app, name="tenant")
