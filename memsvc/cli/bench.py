@@ -119,3 +119,48 @@ def resume(
         console=console,
     )  # fmt: skip
     render(rows, console, json_path)
+
+
+@bench_app.command("cartridge")
+def cartridge(
+    data: Annotated[Path, typer.Option(help="LoCoMo json (the conversation to render).")],
+    sample: Annotated[str, typer.Option(help="Conversation sample_id.")] = "conv-26",
+    corpus_tokens: Annotated[int, typer.Option(help="Context tokens of the corpus.")] = 4096,
+    tokens: Annotated[int, typer.Option(help="Cartridge positions P.")] = 256,
+    samples: Annotated[int, typer.Option(help="Self-study conversations.")] = 48,
+    chunk_tokens: Annotated[int, typer.Option(help="Corpus tokens per teacher chunk.")] = 384,
+    reply_tokens: Annotated[int, typer.Option(help="Longest self-study answer.")] = 40,
+    steps: Annotated[int, typer.Option(help="Training steps (one sample each).")] = 240,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 2e-2,
+    seed: Annotated[int, typer.Option(help="Seed of data and order.")] = 0,
+    work_dir: Annotated[
+        Path | None, typer.Option(help="Cache self-study data and checkpoints here.")
+    ] = None,
+    threads: Annotated[
+        int, typer.Option(help="torch threads (1: OpenMP barriers stall on shared cores).")
+    ] = 1,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the figures here.")
+    ] = None,
+) -> None:
+    """Trained KV cartridge vs ICL vs truncated context: answer NLL and KV bytes (SmolLM2)."""
+    from rich.console import Console
+
+    from kv_cartridges.training import SelfStudyConfig, TrainConfig
+    from memsvc.bench.cartridge import render, run_cartridge_bench
+
+    console = Console()
+    result = run_cartridge_bench(
+        data,
+        sample_id=sample,
+        corpus_tokens=corpus_tokens,
+        tokens=tokens,
+        selfstudy=SelfStudyConfig(
+            samples=samples, chunk_tokens=chunk_tokens, reply_tokens=reply_tokens, seed=seed
+        ),
+        train=TrainConfig(steps=steps, lr=lr, seed=seed),
+        work_dir=work_dir,
+        threads=threads or None,
+        console=console,
+    )
+    render(result, console, json_path)
