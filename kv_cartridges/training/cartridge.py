@@ -65,7 +65,7 @@ class Cartridge(nn.Module):
             raise ValueError(f"tokens must be >= 2 (the first is frozen), got {tokens}")
         device = next(model.parameters()).device
         out = model(ids[:tokens].unsqueeze(0).to(device), use_cache=True)
-        kv = [(layer.keys[0], layer.values[0]) for layer in out.past_key_values.layers]
+        kv = [(layer.keys[0], layer.values[0]) for layer in out.cache.layers]
         return cls(torch.stack([k for k, _ in kv]), torch.stack([v for _, v in kv]))  # (L, H, P, D)
 
     def full_keys(self) -> torch.Tensor:

@@ -101,7 +101,8 @@ def _samples(
     folder: Path | None,
     progress: Progress | None,
 ) -> list[Sample]:
-    path = None if folder is None else folder / _key("selfstudy", None, config, fmt)
+    # "v2": targets aligned with the next token (v1 files repeated the first answer step)
+    path = None if folder is None else folder / _key("selfstudy-v2", None, config, fmt)
     if path is not None and path.exists():
         log.info("self-study data from %s", path)
         return load_samples(path)

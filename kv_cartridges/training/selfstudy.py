@@ -135,8 +135,9 @@ def make_samples(
             keep_from=0,
         )
         for b in range(rows):
-            # predictions after each question token but the last, then the answer's own steps
-            steps = torch.cat([out.prompt_logprobs[b], out.logprobs[b][:-1]])
+            # after each question token (the last one predicts answer[0], which is also
+            # logprobs[0]), then after each answer token but the last
+            steps = torch.cat([out.prompt_logprobs[b], out.logprobs[b][1:]])
             ids = torch.cat([question, torch.tensor(out.tokens[b], dtype=torch.long)])
             samples.append(_sample(ids, steps, config.top_k))
         if on_sample is not None:
@@ -149,7 +150,7 @@ def _prefill(model: nn.Module, context: torch.Tensor, rows: int) -> object:
     """The teacher's cache of ``context`` (C,), repeated for ``rows`` answers."""
     device = next(model.parameters()).device
     out = model(context.unsqueeze(0).to(device), use_cache=True, logits_to_keep=1)
-    kv = [(layer.keys, layer.values) for layer in out.past_key_values.layers]  # L x (1, H, C, D)
+    kv = [(layer.keys, layer.values) for layer in out.cache.layers]  # L x (1, H, C, D)
     return kv_to_cache([(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1)) for k, v in kv])
 
 

@@ -148,23 +148,32 @@ def _fp16_bytes(kv: KVList) -> int:
 @torch.inference_mode()
 def prefill(model: Any, ids: torch.Tensor) -> KVList:
     device = next(model.parameters()).device
-    layers = model(ids.unsqueeze(0).to(device), use_cache=True).past_key_values.layers
+    layers = model(ids.unsqueeze(0).to(device), use_cache=True, logits_to_keep=1).cache.layers
     return [(layer.keys, layer.values) for layer in layers]
 
 
 @torch.inference_mode()
 def answer_nll(
-    model: Any, kv: KVList, qa: list[tuple[torch.Tensor, torch.Tensor]]
+    model: Any, kv: KVList, qa: list[tuple[torch.Tensor, torch.Tensor]], batch: int = 8
 ) -> tuple[float, int]:
-    """Total-token mean NLL of each answer after its question, every question on a fresh ``kv``."""
+    """Mean NLL per answer token (all answers' tokens pooled), each answer after its question
+    on a fresh copy of ``kv``. Questions run ``batch`` at a time, right-padded: a causal model's
+    real positions never see the padding after them."""
     device = next(model.parameters()).device
     total, count = 0.0, 0
-    for q, a in qa:
-        ids = torch.cat([q, a]).unsqueeze(0).to(device)  # (1, Q + A)
-        logits = model(ids, cache=kv_to_cache(kv), use_cache=True).logits[0]  # (Q + A, vocab)
-        logp = logits[q.numel() - 1 : -1].double().log_softmax(-1)  # (A, vocab) predicts a
-        total -= float(logp.gather(-1, a.to(device).unsqueeze(-1)).sum())
-        count += a.numel()
+    for first in range(0, len(qa), batch):
+        group = qa[first : first + batch]
+        seqs = [torch.cat([q, a]) for q, a in group]
+        width = max(s.numel() for s in seqs)
+        ids = torch.zeros(len(seqs), width, dtype=torch.long)  # (B, W)
+        for b, s in enumerate(seqs):
+            ids[b, : s.numel()] = s
+        rows = [(k.expand(len(seqs), -1, -1, -1), v.expand(len(seqs), -1, -1, -1)) for k, v in kv]
+        logits = model(ids.to(device), cache=kv_to_cache(rows), use_cache=True).logits  # (B, W, V)
+        for b, (q, a) in enumerate(group):
+            logp = logits[b, q.numel() - 1 : q.numel() + a.numel() - 1].double().log_softmax(-1)
+            total -= float(logp.gather(-1, a.to(device).unsqueeze(-1)).sum())  # (A, V) -> a
+            count += a.numel()
     return total / max(count, 1), count
 
 

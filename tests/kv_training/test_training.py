@@ -41,11 +41,22 @@ def test_samples_have_teacher_targets_for_every_position(model, tok, corpus_ids,
     assert all(torch.equal(a.ids, b.ids) for a, b in zip(samples, again, strict=True))
 
 
+def test_targets_are_the_teachers_next_token_distributions(model, tok, corpus_ids):
+    greedy = SelfStudyConfig(samples=3, chunk_tokens=96, reply_tokens=10, top_k=4, temperature=0)
+    fmt = ChatFormat()
+    for s in make_samples(model, tok, corpus_ids, greedy, fmt=fmt):
+        Q = fmt.question(tok, "x").numel()  # every seed prompt here starts the answer after Q'
+        start = s.ids.numel() - 10  # greedy answers run to reply_tokens (no stop in 10 bytes)
+        assert start >= Q
+        # each answer token is the teacher's argmax at the position before it
+        assert s.topk_ids[start - 1 :, 0].tolist() == s.ids[start:].tolist()
+
+
 def test_cartridge_starts_as_the_prefix_kv(model, tok, corpus_ids):
     context = ChatFormat().context(tok, corpus_ids)
     cart = Cartridge.from_prefix(model, context, 16)
     with torch.no_grad():
-        layers = model(context[:16].unsqueeze(0), use_cache=True).past_key_values.layers
+        layers = model(context[:16].unsqueeze(0), use_cache=True).cache.layers
     assert cart.tokens == 16 and cart.full_keys().shape == (2, 2, 16, 8)
     assert torch.equal(cart.full_keys()[1], layers[1].keys[0])
     assert torch.equal(cart.full_values()[0], layers[0].values[0])
