@@ -95,8 +95,8 @@ def _start_server(data_dir: Path, port: int, threads: int) -> tuple[subprocess.P
 
 @torch.inference_mode()
 def _forward(model: Any, ids: torch.Tensor, cache: Any = None) -> tuple[torch.Tensor, Any]:
-    out = model(ids, past_key_values=cache, use_cache=True)
-    return out.logits[0], out.past_key_values
+    out = model(ids, cache=cache, use_cache=True)
+    return out.logits[0], out.cache
 
 
 def _median_pair(a: Callable[[], Any], b: Callable[[], Any], reps: int) -> tuple[float, float]:

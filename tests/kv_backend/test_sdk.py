@@ -36,10 +36,10 @@ def greedy(model, cache, feed: list[int], steps: int) -> list[int]:
     out, x = [], torch.tensor([feed])
     with torch.inference_mode():
         for _ in range(steps):
-            step = model(x, past_key_values=cache, use_cache=True)
+            step = model(x, cache=cache, use_cache=True)
             token = int(step.logits[0, -1].argmax())
             out.append(token)
-            cache, x = step.past_key_values, torch.tensor([[token]])
+            cache, x = step.cache, torch.tensor([[token]])
     return out
 
 
