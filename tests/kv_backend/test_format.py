@@ -118,3 +118,13 @@ def test_nothing_is_pickled() -> None:
         for path in (ROOT / folder).rglob("*.py"):
             text = path.read_text()
             assert "import pickle" not in text and "torch.load(" not in text, path
+
+
+def test_kv_cartridges_knows_nothing_of_the_service() -> None:
+    import ast
+
+    for name in ("format", "manifest", "fingerprint", "tokens", "adapters"):
+        tree = ast.parse((ROOT / "kv_cartridges" / f"{name}.py").read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                assert node.module.split(".")[0] not in {"memsvc", "stores", "api"}, name
