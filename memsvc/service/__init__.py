@@ -403,9 +403,9 @@ class MemoryService:
 
     def lookup_kv(self, tenant_id: str, request: KVLookupRequest) -> KVLookupResult:
         """The stored cache covering the longest prefix of the given tokens."""
-        from memsvc.service import kv  # torch: imported on first use
+        from memsvc.service import kv_lookup  # torch: imported on first use
 
-        return kv.lookup(self.deps, tenant_id, request)
+        return kv_lookup.lookup(self.deps, tenant_id, request)
 
     def compose_cartridges(self, tenant_id: str, request: CartridgeCompose) -> KVPublic:
         from memsvc.service import kv_lifecycle  # torch: imported on first use
