@@ -50,6 +50,7 @@ __all__ = [
     "VERSION",
     "FormatError",
     "KVContainer",
+    "LayerReader",
     "Manifest",
     "read_container",
     "read_manifest",
@@ -82,27 +83,26 @@ class KVContainer:
         origin: dict[str, Any],
         chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
     ) -> KVContainer:
-        """Encode per-layer ``(k, v)`` with ``spec`` (None: stored raw, lossless)."""
+        """Encode per-layer ``(k, v)`` with ``spec`` (None: stored raw, lossless). Each layer is
+        read once, checked, then encoded: ``layers`` may load them lazily (:class:`LayerReader`)."""
         L, H, D = model.num_layers, model.num_kv_heads, model.head_dim
         if len(layers) != L:
             raise FormatError(f"{len(layers)} layers given; the model has {L}")
-        B, _, T, _ = layers[0][0].shape
-        for i, (k, v) in enumerate(layers):
+        tensors: dict[str, torch.Tensor] = {}
+        headers: list[dict[str, Any]] = []
+        B = T = dtype = None
+        for i in range(L):
+            k, v = layers[i]
+            if B is None:
+                B, _, T, _ = k.shape
+                dtype = str(k.dtype).removeprefix("torch.")
             if tuple(k.shape) != (B, H, T, D) or tuple(v.shape) != (B, H, T, D):
                 raise FormatError(
                     f"layer {i}: k {list(k.shape)}, v {list(v.shape)}; the model needs "
                     f"[{B}, {H}, {T}, {D}] each"
                 )
-        dtype = str(layers[0][0].dtype).removeprefix("torch.")
-        if dtype not in DTYPES or any(
-            str(x.dtype) != f"torch.{dtype}" for kv in layers for x in kv
-        ):
-            raise FormatError(f"tensors must all be one of {DTYPES}")
-        if token_ids is not None and len(token_ids) != T:
-            raise FormatError(f"{len(token_ids)} token ids for a cache of {T} tokens")
-        tensors: dict[str, torch.Tensor] = {}
-        headers: list[dict[str, Any]] = []
-        for i, (k, v) in enumerate(layers):
+            if dtype not in DTYPES or {str(k.dtype), str(v.dtype)} != {f"torch.{dtype}"}:
+                raise FormatError(f"layer {i}: tensors must all be one dtype of {DTYPES}")
             if spec is None:
                 tensors[f"layers.{i}.k"], tensors[f"layers.{i}.v"] = k.detach(), v.detach()
                 continue
@@ -113,6 +113,9 @@ class KVContainer:
             flat, header = packed.to_flat(f"layers.{i}.")
             tensors.update(flat)
             headers.append(header)
+        assert B is not None and T is not None and dtype is not None, "no layers"
+        if token_ids is not None and len(token_ids) != T:
+            raise FormatError(f"{len(token_ids)} token ids for a cache of {T} tokens")
         codec = {"name": "raw"} if spec is None else {"name": "kvquant", "spec": spec.to_dict()}
         hashes = None if token_ids is None else [h for _, h in chain(token_ids, chunk_tokens)]
         manifest = Manifest(
@@ -310,7 +313,8 @@ def read_manifest(source: Source, *, verify: bool = True, max_bytes: int | None 
 def read_container(
     source: Source, *, verify: bool = True, max_bytes: int | None = None
 ) -> KVContainer:
-    """A verified container. Files are memory-mapped by safetensors, not read into RAM."""
+    """A verified container with every tensor loaded (see :class:`LayerReader` to go one
+    layer at a time)."""
     manifest = read_manifest(source, verify=verify, max_bytes=max_bytes)
     try:
         if isinstance(source, (bytes, bytearray)):
@@ -321,3 +325,41 @@ def read_container(
     except SafetensorError as exc:
         raise FormatError(f"safetensors refused the file: {exc}") from exc
     return KVContainer(manifest, tensors)
+
+
+class LayerReader(Sequence[tuple[torch.Tensor, torch.Tensor]]):
+    """The decoded layers of a container file, read from its memory map one layer at a time, so
+    re-encoding a large cache never holds all of it (``reader[i]`` is layer ``i``'s ``(k, v)``).
+
+    Verified like :func:`read_container`; close it (or use ``with``) when done.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, verify: bool = True) -> None:
+        self.manifest = read_manifest(path, verify=verify)
+        try:
+            self._st = safe_open(os.fspath(path), framework="pt")
+        except SafetensorError as exc:
+            raise FormatError(f"safetensors refused the file: {exc}") from exc
+
+    def __len__(self) -> int:
+        return self.manifest.model.num_layers
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:  # type: ignore[override]
+        if not isinstance(i, int) or not 0 <= i < len(self):
+            raise IndexError(f"layer {i} of {len(self)}")
+        prefix = f"layers.{i}."
+        if self.manifest.codec["name"] == "raw":
+            return self._st.get_tensor(prefix + "k"), self._st.get_tensor(prefix + "v")
+        header = self.manifest.layers[i]
+        names = [prefix + n for n in expected_tensors(header)]
+        tensors = {n: self._st.get_tensor(n) for n in names}
+        return decode(PackedKV.from_flat(tensors, header, prefix))
+
+    def close(self) -> None:
+        self._st = None
+
+    def __enter__(self) -> LayerReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

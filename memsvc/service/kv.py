@@ -18,7 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kv_cartridges.format import FormatError, KVContainer, read_container, read_manifest
+from kv_cartridges.format import (
+    FormatError,
+    KVContainer,
+    LayerReader,
+    read_container,
+    read_manifest,
+)
 from kv_cartridges.manifest import Manifest, parse_codec_spec
 from kv_cartridges.quant import PRESETS, LayerwiseSpec, QuantSpec
 from kv_cartridges.tokens import DEFAULT_CHUNK_TOKENS
@@ -146,15 +152,15 @@ def _reencode(path: Path, manifest: Manifest, spec: Spec, out: Path) -> None:
             f"({manifest.codec['name']}); upload raw tensors to compress server-side",
             field="spec",
         )
-    raw = read_container(path, verify=False)  # verified just before
     try:
-        built = KVContainer.build(
-            raw.layers(),
-            manifest.model,
-            spec=spec,
-            start_position=manifest.start_position,
-            origin=manifest.origin,
-        )
+        with LayerReader(path, verify=False) as layers:  # verified just before; one at a time
+            built = KVContainer.build(
+                layers,
+                manifest.model,
+                spec=spec,
+                start_position=manifest.start_position,
+                origin=manifest.origin,
+            )
     except FormatError as exc:
         raise InvalidRequestError(f"content: {exc}", field="content") from exc
     built.manifest.token_chain = manifest.token_chain

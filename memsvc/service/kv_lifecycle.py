@@ -5,13 +5,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import torch
 
-from kv_cartridges.format import FormatError, KVContainer
-from kv_cartridges.manifest import parse_codec_spec
+from kv_cartridges.format import FormatError, KVContainer, LayerReader
+from kv_cartridges.manifest import Manifest, parse_codec_spec
 from kv_cartridges.quant import PRESETS, LayerwiseSpec, QuantSpec
 from memsvc.errors import InvalidRequestError
 from memsvc.lifecycle.kv import KVCandidate, plan_drops, plan_reencode
@@ -22,6 +23,7 @@ from memsvc.service.kv import (
     drop_unused_blobs,
     get_kv,
     load_container,
+    open_content,
     save_cartridge,
 )
 from stores import kv as store
@@ -70,19 +72,28 @@ def compose_cartridges(deps: ServiceDeps, tenant_id: str, request: CartridgeComp
     return save_cartridge(deps, tenant_id, built, name=request.name, metadata=request.metadata)
 
 
+def _rebuild(layers: Sequence[Any], m: Manifest, spec: QuantSpec) -> KVContainer:
+    built = KVContainer.build(
+        layers, m.model, spec=spec, start_position=m.start_position, origin=m.origin
+    )
+    built.manifest.token_chain, built.manifest.created_at = m.token_chain, m.created_at
+    return built
+
+
 def reencode_kv(deps: ServiceDeps, row_id: str, tenant_id: str, spec: QuantSpec) -> bool:
     """Re-encode one stored cache with ``spec`` in place (same id, new blob). False when the
     cache went away meanwhile."""
+    content = open_content(deps, tenant_id, row_id, count_use=False)
     try:
-        container = load_container(deps, tenant_id, row_id, count_use=False)
+        if content.path is not None:  # decoded one layer at a time from the blob's file
+            with LayerReader(content.path) as layers:
+                built = _rebuild(layers, layers.manifest, spec)
+        else:
+            container = load_container(deps, tenant_id, row_id, count_use=False)
+            built = _rebuild(container.layers(), container.manifest, spec)
     except FormatError:
         log.exception("KV cache %s failed verification; left as it is", row_id)
         return False
-    m = container.manifest
-    built = KVContainer.build(
-        container.layers(), m.model, spec=spec, start_position=m.start_position, origin=m.origin
-    )
-    built.manifest.token_chain, built.manifest.created_at = m.token_chain, m.created_at
     path = deps.blobs.new_tmp_file()
     try:
         digest = built.write(path)

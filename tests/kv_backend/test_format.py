@@ -128,3 +128,20 @@ def test_kv_cartridges_knows_nothing_of_the_service() -> None:
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module:
                 assert node.module.split(".")[0] not in {"memsvc", "stores", "api"}, name
+
+
+@pytest.mark.parametrize("spec", [None, QuantSpec()])
+def test_layer_reader_reads_one_layer_at_a_time(spec, tmp_path) -> None:
+    from kv_cartridges.format import LayerReader
+
+    c = KVContainer.build(_layers(), FP, spec=spec, origin={"kind": "cartridge"})
+    c.write(tmp_path / "c")
+    with LayerReader(tmp_path / "c") as reader:
+        assert len(reader) == 3 and reader.manifest.codec == c.manifest.codec
+        for (k, v), (k2, v2) in zip(c.layers(), [reader[i] for i in range(3)], strict=True):
+            assert torch.equal(k, k2) and torch.equal(v, v2)
+        with pytest.raises(IndexError):
+            reader[3]
+        again = KVContainer.build(reader, FP, spec=QuantSpec(k_bits=3, v_bits=3),
+                                  origin={"kind": "cartridge"})  # fmt: skip
+    assert again.manifest.codec["spec"]["k_bits"] == 3
