@@ -207,6 +207,12 @@ def _check_file(
     return _Checked(manifest, path, digest or _file_sha256(path), path.stat().st_size)
 
 
+def _check_id(value: str | None, field: str) -> str | None:
+    if value is not None and not 1 <= len(value) <= 200:
+        raise InvalidRequestError(f"{field} must be 1-200 characters", field=field)
+    return value
+
+
 def _quota(deps: ServiceDeps, tenant_id: str, session: Any) -> int:
     limits = store.get_limits(tenant_id, session=session)
     if limits is not None and limits.quota_bytes is not None:
@@ -232,9 +238,15 @@ def store_file(
     ``kind="episodic"`` replaces the session's (and episode's) previous cache. ``spec``
     compresses a raw container server-side. ``digest``: the file's sha256 when already known.
     """
-    metadata = check_metadata(metadata or {}, "metadata")
     cleanup = [path]
     try:
+        metadata = check_metadata(metadata or {}, "metadata")
+        for field, value in (
+            ("name", name),
+            ("session_id", session_id),
+            ("episode_id", episode_id),
+        ):
+            _check_id(value, field)
         c = _check_file(
             deps,
             path,
@@ -246,6 +258,8 @@ def store_file(
             cleanup=cleanup,
         )
         m = c.manifest
+        corpus_id = m.origin.get("corpus_id")
+        corpus_id = None if corpus_id is None else _check_id(str(corpus_id), "origin.corpus_id")
         row = KVCacheRow(
             id=str(uuid.uuid4()),
             tenant_id=tenant_id,
@@ -261,7 +275,7 @@ def store_file(
             origin=m.origin,
             session_id=session_id,
             episode_id=episode_id,
-            corpus_id=m.origin.get("corpus_id"),
+            corpus_id=corpus_id,
             metadata_=metadata,
             blob_sha256=c.digest,
             payload_sha256=m.payload_sha256,

@@ -212,6 +212,13 @@ def test_malformed_uploads_are_refused_and_change_nothing(
             422,
             "does not name session 'other'",
         ),
+        "long session id": (
+            client.put(
+                f"/v1/sessions/{'x' * 201}/kv", content=body, headers=tenant.headers | OCTET
+            ),
+            422,
+            "session_id must be 1-200 characters",
+        ),
         "lookup ids": (
             client.post(
                 "/v1/kv/lookup", json={"model_id": "x", "token_ids": [-1]}, headers=tenant.headers
