@@ -48,12 +48,21 @@ SEED_PROMPTS: tuple[str, ...] = (
     "Which plans, hobbies and feelings do the speakers mention above?",
     "Write three questions a reader could answer from the conversation above, with answers.",
 )
+# Question-answer batches (the paper's two roles): with the chunk in view the model first asks a
+# question, then answers it as a user question; the student learns the whole exchange, which is
+# how memsvc's users ask.
+QA_PROMPT = (
+    "Ask one short question about a specific detail of the conversation above: a date, a name, "
+    "a place, an event or a number. Write only the question."
+)
 
 
 class TextEncoder(Protocol):
     """What self-study needs of a tokenizer (a transformers tokenizer qualifies)."""
 
     def encode(self, text: str, add_special_tokens: bool = ...) -> list[int]: ...
+
+    def decode(self, ids: list[int]) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -86,6 +95,7 @@ class SelfStudyConfig:
     reply_tokens: int = 48  # longest answer written
     top_k: int = 20  # teacher distribution kept per position
     temperature: float = 0.7  # sampling temperature of the answers
+    qa_fraction: float = 0.5  # share of batches written as question -> answer (QA_PROMPT)
     batch: int = 4  # answers per chunk, generated together (one chunk prefill for all)
     seed: int = 0
 
@@ -115,19 +125,22 @@ def make_samples(
     stop = fmt.ids(tok, fmt.stop).tolist()
     chunk = min(config.chunk_tokens, corpus_ids.numel())
     samples: list[Sample] = []
-    for first in range(0, config.samples, config.batch):
+    for index, first in enumerate(range(0, config.samples, config.batch)):
         # A batch shares one chunk and one seed prompt: the chunk is prefilled once (the bulk of
         # the cost) and the answers differ by sampling.
         g = torch.Generator().manual_seed(config.seed * 1_000_003 + first)
         rows = min(config.batch, config.samples - first)
-        prompt = prompts[int(torch.randint(0, len(prompts), (1,), generator=g))]
+        qa = int((index + 1) * config.qa_fraction) > int(index * config.qa_fraction)
+        prompt = (
+            QA_PROMPT if qa else prompts[int(torch.randint(0, len(prompts), (1,), generator=g))]
+        )
         start = int(torch.randint(0, corpus_ids.numel() - chunk + 1, (1,), generator=g))
         question = fmt.question(tok, prompt)  # (Q,)
-        cache = _prefill(model, fmt.context(tok, corpus_ids[start : start + chunk]), rows)
+        kv = _prefill(model, fmt.context(tok, corpus_ids[start : start + chunk]))
         out = generate(
             model,
             question.expand(rows, -1),  # (rows, Q)
-            cache=cache,
+            cache=_rows(kv, rows),
             max_new_tokens=config.reply_tokens,
             temperature=config.temperature,
             stop=stop,
@@ -135,6 +148,17 @@ def make_samples(
             keep_from=0,
         )
         for b in range(rows):
+            asked = _question_text(tok, out.tokens[b], stop) if qa else None
+            if asked:  # second role: answer the model's own question, the chunk still in view
+                user = fmt.question(tok, asked)  # (Q',)
+                reply = generate(
+                    model, user, cache=_rows(kv, 1), max_new_tokens=config.reply_tokens,
+                    temperature=config.temperature, stop=stop, generator=g, keep_from=0,
+                )  # fmt: skip
+                steps = torch.cat([reply.prompt_logprobs[0], reply.logprobs[0][1:]])
+                ids = torch.cat([user, torch.tensor(reply.tokens[0], dtype=torch.long)])
+                samples.append(_sample(ids, steps, config.top_k))
+                continue
             # after each question token (the last one predicts answer[0], which is also
             # logprobs[0]), then after each answer token but the last
             steps = torch.cat([out.prompt_logprobs[b], out.logprobs[b][1:]])
@@ -145,12 +169,25 @@ def make_samples(
     return samples
 
 
+def _question_text(tok: TextEncoder, tokens: list[int], stop: list[int]) -> str | None:
+    """The first line of a generated question, or None when there is no question to ask."""
+    if tokens[-len(stop) :] == stop:
+        tokens = tokens[: -len(stop)]
+    line = next((x.strip() for x in tok.decode(tokens).splitlines() if x.strip()), "")
+    line = line.removeprefix("Q:").strip()
+    return line if line.endswith("?") and len(line) > 8 else None
+
+
 @torch.inference_mode()
-def _prefill(model: nn.Module, context: torch.Tensor, rows: int) -> object:
-    """The teacher's cache of ``context`` (C,), repeated for ``rows`` answers."""
+def _prefill(model: nn.Module, context: torch.Tensor) -> list:
+    """The teacher's KV of ``context`` (C,): per layer (k, v), each (1, H, C, D)."""
     device = next(model.parameters()).device
     out = model(context.unsqueeze(0).to(device), use_cache=True, logits_to_keep=1)
-    kv = [(layer.keys, layer.values) for layer in out.cache.layers]  # L x (1, H, C, D)
+    return [(layer.keys, layer.values) for layer in out.cache.layers]
+
+
+def _rows(kv: list, rows: int) -> object:
+    """A fresh cache holding ``kv`` repeated for ``rows`` sequences (updates never touch kv)."""
     return kv_to_cache([(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1)) for k, v in kv])
 
 

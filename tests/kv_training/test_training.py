@@ -121,3 +121,13 @@ def test_trained_cartridge_generates_and_round_trips(model, tok, corpus_ids, tmp
     k, k2 = cart.detached_kv()[0][0], q.decode()[0][0]
     assert k2.shape == k.shape and q.nbytes > 0
     assert (k2 - k).abs().max() < 0.2 * k.abs().max()
+
+
+def test_a_generated_question_is_its_first_line_ending_in_a_question_mark(tok):
+    from kv_cartridges.training.selfstudy import _question_text
+
+    stop = tok.encode("<|im_end|>")
+    ask = tok.encode("Q: When did Ana feed the owl?\nMaybe on Monday.<|im_end|>")
+    assert _question_text(tok, ask, stop) == "When did Ana feed the owl?"
+    assert _question_text(tok, tok.encode("Ana fed the owl."), stop) is None
+    assert _question_text(tok, tok.encode("Why?"), stop) is None  # too short to be about anything
