@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from memsvc.lifecycle.config import ConsolidationConfig
 from memsvc.lifecycle.kv import KVConfig
+from memsvc.retrieval.config import RetrievalConfig
 from memsvc.schemas.cartridge_train import CartridgeTrainingConfig
 from memsvc.tiers.sensory import SensoryConfig
 from memsvc.tiers.working import WorkingMemoryConfig
@@ -64,6 +65,7 @@ class Settings(BaseSettings):
     redis_url: str = ""
     log_level: str = "INFO"
     consolidation: ConsolidationConfig = Field(default_factory=ConsolidationConfig)
+    retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     # KV memory: blob directory, per-tenant quota and episodic retention, upload limit.
     kv: KVConfig = Field(default_factory=KVConfig)
     # Cartridge training jobs (POST /v1/cartridges/train): the model and per-request limits.

@@ -184,6 +184,10 @@ class Change:
     embedding_model: str
     deleted: bool
     rev: int
+    kind: str = "fact"
+    session_id: str | None = None
+    occurred_at: datetime | None = None
+    sentence_vectors: bytes | None = None
 
 
 def changes_since(watermark: tuple[int, int], *, limit: int, session: Session) -> list[Change]:
@@ -203,14 +207,18 @@ def changes_since(watermark: tuple[int, int], *, limit: int, session: Session) -
             MemoryRow.embedding_model,
             MemoryRow.deleted_at,
             MemoryRow.rev,
+            MemoryRow.kind,
+            MemoryRow.session_id,
+            MemoryRow.occurred_at,
+            MemoryRow.sentence_vectors,
         )
         .where(or_(MemoryRow.rev > w_rev, and_(MemoryRow.rev == w_rev, MemoryRow.pk > w_pk)))
         .order_by(MemoryRow.rev, MemoryRow.pk)
         .limit(limit)
     )
     return [
-        Change(pk, tenant, user, txt, emb, model, deleted is not None, rev)
-        for pk, tenant, user, txt, emb, model, deleted, rev in session.execute(stmt)
+        Change(pk, tenant, user, txt, emb, model, deleted is not None, rev, *rest)
+        for pk, tenant, user, txt, emb, model, deleted, rev, *rest in session.execute(stmt)
     ]
 
 

@@ -150,6 +150,9 @@ class MemoryRow(Base):
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JsonDoc, default=dict)
     embedding: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     embedding_model: Mapped[str] = mapped_column(String(200), default="")
+    # The vectors of the text's sentences (float32, concatenated, same model) when it has
+    # several: search scores a long multi-topic message by its best sentence too.
+    sentence_vectors: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     importance: Mapped[float] = mapped_column(Float, default=0.5)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

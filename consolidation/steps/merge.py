@@ -121,6 +121,7 @@ def _merge_into(
         row.text = candidate.text
         row.content_hash = content_hash(candidate.text)
         row.embedding = np.asarray(vector, dtype=np.float32).tobytes()
+        row.sentence_vectors = None  # they were the old wording's
         row.rev = rev
     row.access_count = (row.access_count or 0) + 1  # a repetition reinforces it
     row.last_accessed_at = row.updated_at = now

@@ -24,7 +24,7 @@ from rich.table import Table
 
 from memsvc.bench.locomo_data import Conversation, load
 from memsvc.bench.locomo_metrics import DumpedResult, QuestionScore, score_question
-from memsvc.retrieval.render import memory_line
+from memsvc.retrieval.render import result_line
 
 __all__ = ["LocomoRun", "run_locomo"]
 
@@ -117,7 +117,7 @@ def _ask(
         run.search_ms.append((time.perf_counter() - start) * 1000)
         results = [
             DumpedResult(
-                memory_line(h.memory),
+                result_line(h),
                 tuple(dict.fromkeys(dia_of[e] for e in h.memory.source_event_ids if e in dia_of)),
             )
             for h in hits

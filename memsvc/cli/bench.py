@@ -61,7 +61,14 @@ def locomo(
 
     console = Console()
     metrics = run_locomo(
-        data, dump_path=dump, url=url, api_key=api_key, limit=limit, console=console
+        data,
+        dump_path=dump,
+        url=url,
+        api_key=api_key,
+        limit=limit,
+        work_dir=work_dir,
+        reuse=reuse,
+        console=console,
     )
     render(metrics, console, json_path)
 

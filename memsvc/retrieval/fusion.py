@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -60,11 +60,13 @@ def fuse(
     limit: int,
     graph: list[tuple[Hashable, float]] | None = None,
     graph_weight: float = 0.5,
+    spread: Callable[[dict[Hashable, float]], dict[Hashable, float]] | None = None,
 ) -> list[Fused]:
     """Merge dense and lexical rankings (each best first) into the ``limit`` best, best first.
 
     ``graph`` (memories near the query's entities) joins as a third list when not empty; an
     empty one is left out so scores keep their meaning (1 = first in every list used).
+    ``spread`` may then move score between items (e.g. to neighbouring turns) before ranking.
     """
     lists = [dense, lexical]
     list_weights = list(weights)
@@ -73,6 +75,8 @@ def fuse(
         list_weights.append(graph_weight)
     combine = _rrf if method == FusionMethod.RRF else _weighted
     scores = combine(lists, list_weights)
+    if spread is not None:
+        scores = spread(scores)
     graph_by_pk = dict(graph or [])
     dense_by_pk = dict(dense)
     lexical_by_pk = dict(lexical)

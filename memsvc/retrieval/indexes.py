@@ -4,7 +4,8 @@ Every memory write stamps its row with a rev from a counter that is handed out i
 (see :func:`stores.memories.reserve_revs`). :meth:`DerivedIndexes.sync` reads the rows written
 after its watermark, tombstones included, and applies them, so any number of processes over one
 database converge on the same index. The vectors are snapshotted to disk with the watermark, so
-a restart replays only what changed since; BM25 is rebuilt from the rows' text at open.
+a restart replays only what changed since; BM25, the sentence vectors and the turn catalog are
+rebuilt from the rows at open.
 """
 
 from __future__ import annotations
@@ -13,13 +14,16 @@ import logging
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from memsvc.retrieval.bm25 import BM25Index
+from memsvc.retrieval.sentences import MAX_SENTENCES, decode_vectors
 from memsvc.retrieval.text import tokenize
+from memsvc.retrieval.turns import TurnCatalog
 from stores.memories import changes_since
 from stores.models import MemoryRow
 from stores.vector_index import PartitionKey, VectorIndex
@@ -37,7 +41,11 @@ def partition_of(tenant_id: str, user_id: str | None) -> PartitionKey:
 
 
 class DerivedIndexes:
-    """The faiss and BM25 indexes of every tenant, synced from SQL by watermark."""
+    """The faiss and BM25 indexes of every tenant, synced from SQL by watermark.
+
+    ``vectors`` holds one vector per memory (id = pk); ``sentences`` the sentence vectors of
+    long memories (id = pk * MAX_SENTENCES + n); ``turns`` the session order of messages.
+    """
 
     def __init__(
         self,
@@ -57,6 +65,8 @@ class DerivedIndexes:
         self.snapshot_seconds = snapshot_seconds
         self.vectors = VectorIndex(dim)
         self.lexical = BM25Index()
+        self.sentences = VectorIndex(dim)
+        self.turns = TurnCatalog()
         self.watermark: tuple[int, int] = (0, 0)
         self._saved_watermark: tuple[int, int] = (0, 0)
         self._last_save = time.monotonic()
@@ -72,28 +82,77 @@ class DerivedIndexes:
             if state and state.get("identity") == self._identity():
                 self.watermark = (int(state["watermark"][0]), int(state["watermark"][1]))
                 self._saved_watermark = self.watermark
-                self._load_lexical_upto(self.watermark)
+                self._load_derived_upto(self.watermark)
             else:
                 self.vectors.clear()
                 self.watermark = (0, 0)
             self.sync()
 
-    def _load_lexical_upto(self, watermark: tuple[int, int]) -> None:
-        # BM25 is cheap to rebuild and not snapshotted: index the live text the snapshot covers.
+    def _load_derived_upto(self, watermark: tuple[int, int]) -> None:
+        # BM25, sentence vectors and turn order are cheap to rebuild and not snapshotted:
+        # index the live rows the vector snapshot covers.
         rev, pk = watermark
-        stmt = select(MemoryRow.pk, MemoryRow.tenant_id, MemoryRow.user_id, MemoryRow.text).where(
+        stmt = select(
+            MemoryRow.pk,
+            MemoryRow.tenant_id,
+            MemoryRow.user_id,
+            MemoryRow.text,
+            MemoryRow.kind,
+            MemoryRow.session_id,
+            MemoryRow.occurred_at,
+            MemoryRow.sentence_vectors,
+            MemoryRow.embedding_model,
+        ).where(
             MemoryRow.deleted_at.is_(None),
             (MemoryRow.rev < rev) | ((MemoryRow.rev == rev) & (MemoryRow.pk <= pk)),
         )
         with self._sessions() as session:
-            for row_pk, tenant, user, text in session.execute(stmt):
-                self.lexical.upsert(partition_of(tenant, user), row_pk, tokenize(text))
+            for row in session.execute(stmt):
+                key = partition_of(row.tenant_id, row.user_id)
+                self.lexical.upsert(key, row.pk, tokenize(row.text))
+                self._index_turn(row)
+                if row.embedding_model == self.embedding_model:
+                    self._index_sentences(key, row.pk, row.sentence_vectors)
+
+    def _index_turn(self, row: Any) -> None:
+        if row.kind == "message" and row.session_id is not None and row.occurred_at:
+            key = (row.tenant_id, row.user_id or "", row.session_id)
+            self.turns.upsert(row.pk, key, row.occurred_at, row.text)
+
+    def _index_sentences(self, key: PartitionKey, pk: int, blob: bytes | None) -> None:
+        vectors = decode_vectors(blob, self.vectors.dim)
+        if len(vectors):
+            ids = pk * MAX_SENTENCES + np.arange(len(vectors), dtype=np.int64)
+            self.sentences.upsert(key, ids, vectors)
+
+    def _forget_sentences(self, pks: list[int]) -> None:
+        ids = np.add.outer(
+            np.asarray(pks, dtype=np.int64) * MAX_SENTENCES, np.arange(MAX_SENTENCES)
+        )
+        self.sentences.remove(ids.ravel())
+
+    def dense_search(
+        self, key: PartitionKey, query: np.ndarray, k: int, allowed: np.ndarray | None
+    ) -> list[tuple[int, float]]:
+        """The ``k`` memories nearest the query, each scored by the better of its whole-text
+        vector and its best sentence."""
+        best = dict(self.vectors.search(key, query, k, allowed))
+        if self.sentences.size(key):
+            if allowed is not None:
+                allowed = np.add.outer(allowed * MAX_SENTENCES, np.arange(MAX_SENTENCES)).ravel()
+            for sentence_id, score in self.sentences.search(key, query, 2 * k, allowed):
+                pk = sentence_id // MAX_SENTENCES
+                if score > best.get(pk, -1.0):
+                    best[pk] = score
+        return sorted(best.items(), key=lambda item: -item[1])[:k]
 
     def rebuild(self) -> int:
         """Drop both indexes and rebuild them from SQL; returns the number of live memories."""
         with self._lock:
             self.vectors.clear()
             self.lexical.clear()
+            self.sentences.clear()
+            self.turns.clear()
             self.watermark = (0, 0)
             self.sync()
             self.save()
@@ -125,6 +184,8 @@ class DerivedIndexes:
         if gone:
             self.vectors.remove(gone)
             self.lexical.remove(gone)
+            self.turns.remove(gone)
+            self._forget_sentences(gone)
         by_part: dict[PartitionKey, list] = {}
         for change in changes:
             if change.deleted:
@@ -132,6 +193,7 @@ class DerivedIndexes:
             key = partition_of(change.tenant_id, change.user_id)
             by_part.setdefault(key, []).append(change)
             self.lexical.upsert(key, change.pk, tokenize(change.text))
+            self._index_turn(change)
         for key, rows in by_part.items():
             usable = [
                 c
@@ -139,6 +201,8 @@ class DerivedIndexes:
                 if c.embedding is not None and c.embedding_model == self.embedding_model
             ]
             stale = [c.pk for c in rows if c not in usable]
+            # A rewritten text may have fewer sentences than before: drop the old ones first.
+            self._forget_sentences([c.pk for c in rows])
             if stale:
                 # Embedded by another model: searchable lexically until `memsvc index rebuild`.
                 self.vectors.remove(stale)
@@ -147,6 +211,8 @@ class DerivedIndexes:
                 pks = np.fromiter((c.pk for c in usable), dtype=np.int64, count=len(usable))
                 vectors = np.stack([np.frombuffer(c.embedding, dtype=np.float32) for c in usable])
                 self.vectors.upsert(key, pks, vectors)
+                for change in usable:
+                    self._index_sentences(key, change.pk, change.sentence_vectors)
 
     # -- snapshots ---------------------------------------------------------------------------
 

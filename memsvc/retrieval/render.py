@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from memsvc.schemas import MemoryPublic
+from memsvc.schemas import MemoryPublic, SearchResult
 
-__all__ = ["format_day", "memory_line"]
+__all__ = ["format_day", "memory_line", "result_line"]
 
 
 def format_day(value: datetime | None) -> str:
@@ -19,3 +19,10 @@ def format_day(value: datetime | None) -> str:
 def memory_line(memory: MemoryPublic) -> str:
     """``[8 May 2023] Caroline: I went to a support group yesterday``."""
     return f"[{format_day(memory.occurred_at)}] {memory.text}"
+
+
+def result_line(result: SearchResult) -> str:
+    """A search result as it goes into a prompt: dated, its snippet when it has one."""
+    if result.snippet is None:
+        return memory_line(result.memory)
+    return f"[{format_day(result.memory.occurred_at)}] {result.snippet}"

@@ -21,7 +21,11 @@ class SearchRequest(Strict):
     threshold: float | None = Field(
         default=None, ge=0.0, le=1.0, description="Drop results whose fused score is below this."
     )
-    fusion: Literal["rrf", "weighted"] = "rrf"
+    fusion: Literal["rrf", "weighted"] | None = Field(
+        default=None,
+        description="How dense and lexical rankings combine; default: the server's "
+        "MEMSVC_RETRIEVAL__FUSION (weighted).",
+    )
 
 
 class SearchResult(BaseModel):
@@ -35,6 +39,11 @@ class SearchResult(BaseModel):
         default=None, description="Entity-graph score, if near the query's entities."
     )
     tier: Literal["long_term", "short_term"] = "long_term"
+    snippet: str | None = Field(
+        default=None,
+        description="For a long memory, its sentences closest to the query (cuts marked …); "
+        "what a prompt should quote. None: the whole text is short enough.",
+    )
 
 
 class SearchResponse(BaseModel):

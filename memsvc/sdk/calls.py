@@ -98,7 +98,7 @@ class MemoryCalls:
         filters: MemoryFilter | Mapping[str, Any] | None = None,
         top_k: int = 10,
         threshold: float | None = None,
-        fusion: str = "rrf",
+        fusion: str | None = None,
     ) -> ApiCall:
         scope = build_filter(filters, user_id=user_id, agent_id=agent_id, session_id=session_id)
         request = build_search(query, scope, top_k=top_k, threshold=threshold, fusion=fusion)

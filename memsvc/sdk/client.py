@@ -175,7 +175,7 @@ class MemoryClient(_BaseMemoryClient):
         filters: MemoryFilter | Mapping[str, Any] | None = None,
         top_k: int = 10,
         threshold: float | None = None,
-        fusion: str = "rrf",
+        fusion: str | None = None,
     ) -> list[SearchResult]:
         """The ``top_k`` most relevant memories, best first."""
         call = MemoryCalls.search(
@@ -476,7 +476,7 @@ class AsyncMemoryClient(_BaseMemoryClient):
         filters: MemoryFilter | Mapping[str, Any] | None = None,
         top_k: int = 10,
         threshold: float | None = None,
-        fusion: str = "rrf",
+        fusion: str | None = None,
     ) -> list[SearchResult]:
         """The ``top_k`` most relevant memories, best first."""
         call = MemoryCalls.search(

@@ -152,7 +152,7 @@ class Memory:
         filters: MemoryFilter | Mapping[str, Any] | None = None,
         top_k: int = 10,
         threshold: float | None = None,
-        fusion: str = "rrf",
+        fusion: str | None = None,
     ) -> list[SearchResult]:
         """The ``top_k`` most relevant memories, best first."""
         scope = build_filter(filters, user_id=user_id, agent_id=agent_id, session_id=session_id)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from memsvc.errors import InvalidRequestError
-from memsvc.retrieval.render import memory_line
+from memsvc.retrieval.render import result_line
 from memsvc.schemas import (
     ContextItem,
     ContextRequest,
@@ -82,7 +82,7 @@ def _long_term_item(result: SearchResult) -> ContextItem:
     return ContextItem(
         section=section,
         tier=result.tier,
-        text=f"- {memory_line(memory)}",
+        text=f"- {result_line(result)}",
         occurred_at=memory.occurred_at,
         score=result.score,
         memory_id=None if result.tier == "short_term" else memory.id,

@@ -1,4 +1,8 @@
-"""Hybrid search over long-term memory: dense (faiss) + lexical (BM25), fused."""
+"""Hybrid search over long-term memory: dense (faiss) + lexical (BM25) + graph, fused.
+
+Dense scores a memory by the better of its whole text and its best sentence; fused scores then
+spread to neighbouring turns of a conversation; long results carry a query-focused snippet.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,10 @@ from memsvc.errors import InvalidRequestError
 from memsvc.retrieval.fusion import FusionMethod, fuse
 from memsvc.retrieval.graph import graph_neighbours
 from memsvc.retrieval.indexes import partition_of
+from memsvc.retrieval.sentences import snippet
 from memsvc.retrieval.short_term import as_memory, scoped_pieces, score_pieces
 from memsvc.retrieval.text import tokenize
+from memsvc.retrieval.turns import spread_to_neighbours
 from memsvc.schemas import SearchRequest, SearchResponse, SearchResult
 from memsvc.service.deps import ServiceDeps
 from memsvc.service.memories import to_public, to_query
@@ -23,7 +29,6 @@ __all__ = ["search_memories"]
 
 # How many candidates each retriever contributes before fusion, relative to top_k.
 _DEPTH_FACTOR = 3
-_MIN_DEPTH = 30
 
 
 def _candidates(
@@ -45,6 +50,18 @@ def _candidates(
     return {key: np.asarray(pks, dtype=np.int64) for key, pks in grouped.items()}
 
 
+def _within(
+    spread: dict[Hashable, float],
+    scored: dict[Hashable, float],
+    candidates: dict[PartitionKey, np.ndarray | None],
+) -> dict[Hashable, float]:
+    """Drop neighbours the request's filters exclude (a neighbour was not filtered yet)."""
+    if all(allowed is None for allowed in candidates.values()):
+        return spread
+    allowed = {int(pk) for pks in candidates.values() if pks is not None for pk in pks}
+    return {pk: s for pk, s in spread.items() if pk in scored or pk in allowed}
+
+
 def _best(hits: list[tuple[Hashable, float]], limit: int) -> list[tuple[Hashable, float]]:
     return sorted(hits, key=lambda h: (-h[1], str(h[0])))[:limit]
 
@@ -59,26 +76,31 @@ def search_memories(deps: ServiceDeps, tenant_id: str, request: SearchRequest) -
     deps.indexes.sync()
     query_vector = deps.embedder.embed_query(request.query)
     query_tokens = tokenize(request.query)
-    depth = max(request.top_k * _DEPTH_FACTOR, _MIN_DEPTH)
+    config = deps.settings.retrieval
+    depth = max(request.top_k * _DEPTH_FACTOR, config.min_depth)
     dense: list[tuple[Hashable, float]] = []
     lexical: list[tuple[Hashable, float]] = []
     candidates = _candidates(deps, tenant_id, request)
     for key, allowed in candidates.items():
-        dense += deps.indexes.vectors.search(key, query_vector, depth, allowed)
+        dense += deps.indexes.dense_search(key, query_vector, depth, allowed)
         lexical += deps.indexes.lexical.search(key, query_tokens, depth, allowed)
     pieces = {p.id: p for p in scoped_pieces(deps.short_term, tenant_id, request.filters)}
     st_dense, st_lexical = score_pieces(list(pieces.values()), query_vector, query_tokens, depth)
     graph = graph_neighbours(
         deps, request.query, candidates, as_of=request.filters.as_of, depth=depth
     )
+    weights = config.neighbour_weights()
     fused = fuse(
         _best(dense + st_dense, depth),
         _best(lexical + st_lexical, depth),
-        method=FusionMethod(request.fusion),
+        method=FusionMethod(request.fusion or config.fusion),
         # Archived memories are dropped below: take a few more so top_k stays full.
         limit=request.top_k * 2,
         graph=graph,
         graph_weight=deps.settings.consolidation.graph_weight,
+        spread=lambda scores: _within(
+            spread_to_neighbours(scores, deps.indexes.turns, weights), scores, candidates
+        ),
     )
     if request.threshold is not None:
         fused = [f for f in fused if f.score >= request.threshold]
@@ -99,9 +121,16 @@ def search_memories(deps: ServiceDeps, tenant_id: str, request: SearchRequest) -
             memory, tier = as_memory(pieces[f.pk]), "short_term"
         else:
             continue  # deleted since the index synced, or just promoted (shown long-term)
+        text_snippet = None
+        if tier == "long_term" and config.snippet_words:
+            row = rows[f.pk]
+            text_snippet = snippet(
+                row.text, row.sentence_vectors, query_vector, config.snippet_words
+            )
         results.append(
             SearchResult(
                 memory=memory,
+                snippet=text_snippet,
                 score=f.score,
                 dense_score=f.dense_score,
                 lexical_score=f.lexical_score,

@@ -1,0 +1,110 @@
+"""Conversation order of message memories: each turn's neighbours in its session.
+
+The answer to a question is often not in the turn that matches it but in the next one ("What
+made you leave?" / "I wanted to focus on ..."). Search lets a matching turn lend part of its
+score to its neighbours (see :func:`spread_to_neighbours`); this catalog says who they are.
+It is derived from SQL like the other indexes and rebuilt at start-up.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections.abc import Hashable
+from dataclasses import dataclass
+from datetime import datetime
+
+__all__ = ["NeighbourWeights", "TurnCatalog", "spread_to_neighbours"]
+
+SessionKey = tuple[str, str, str]  # tenant, user, session
+_Position = tuple[float, int]  # event time (epoch seconds), pk
+
+
+class TurnCatalog:
+    """Message memories in session order, with which of them ask a question."""
+
+    def __init__(self) -> None:
+        self._where: dict[int, tuple[SessionKey, _Position]] = {}
+        self._order: dict[SessionKey, list[_Position]] = {}
+        self._asks: set[int] = set()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._where)
+
+    def upsert(self, pk: int, key: SessionKey, occurred_at: datetime, text: str) -> None:
+        """Place (or move) a message memory in its session's order."""
+        with self._lock:
+            self._drop(pk)
+            position = (occurred_at.timestamp(), pk)
+            self._where[pk] = (key, position)
+            bisect.insort(self._order.setdefault(key, []), position)
+            if "?" in text:
+                self._asks.add(pk)
+
+    def remove(self, pks: list[int]) -> None:
+        with self._lock:
+            for pk in pks:
+                self._drop(pk)
+
+    def _drop(self, pk: int) -> None:
+        found = self._where.pop(pk, None)
+        self._asks.discard(pk)
+        if found is None:
+            return
+        key, position = found
+        order = self._order[key]
+        del order[bisect.bisect_left(order, position)]
+        if not order:
+            del self._order[key]
+
+    def neighbours(self, pk: int) -> tuple[int | None, int | None]:
+        """The turns just before and just after ``pk`` in its session (None at the ends)."""
+        with self._lock:
+            found = self._where.get(pk)
+            if found is None:
+                return None, None
+            key, position = found
+            order = self._order[key]
+            n = bisect.bisect_left(order, position)
+            before = order[n - 1][1] if n > 0 else None
+            after = order[n + 1][1] if n + 1 < len(order) else None
+            return before, after
+
+    def asks(self, pk: int) -> bool:
+        """Whether the turn contains a question (its answer is likely the next turn)."""
+        return pk in self._asks
+
+    def clear(self) -> None:
+        with self._lock:
+            self._where.clear()
+            self._order.clear()
+            self._asks.clear()
+
+
+@dataclass(frozen=True)
+class NeighbourWeights:
+    """Share of a turn's score given to the turn after it (more when it asked a question) and
+    to the turn before it. Zeros turn spreading off."""
+
+    after: float = 0.1
+    after_question: float = 0.5
+    before: float = 0.2
+
+
+def spread_to_neighbours(
+    scores: dict[Hashable, float], catalog: TurnCatalog, weights: NeighbourWeights
+) -> dict[Hashable, float]:
+    """Scores plus what each scored turn lends its neighbours (computed from the input scores,
+    so the result does not depend on the order turns are visited)."""
+    spread = dict(scores)
+    for pk, score in scores.items():
+        if not isinstance(pk, int) or score <= 0:
+            continue
+        before, after = catalog.neighbours(pk)
+        if after is not None:
+            share = weights.after_question if catalog.asks(pk) else weights.after
+            spread[after] = spread.get(after, 0.0) + share * score
+        if before is not None:
+            spread[before] = spread.get(before, 0.0) + weights.before * score
+    return spread

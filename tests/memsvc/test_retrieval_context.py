@@ -1,0 +1,148 @@
+"""Sentence vectors, snippets and neighbouring turns: units and through the service."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from memsvc.embeddings import HashingEmbedder
+from memsvc.retrieval.render import result_line
+from memsvc.retrieval.sentences import encode_sentences, snippet, split_sentences
+from memsvc.retrieval.turns import NeighbourWeights, TurnCatalog, spread_to_neighbours
+from memsvc.schemas import EventBatch, EventCreate, MemoryFilter, SearchRequest
+from memsvc.service import MemoryService
+from tests.conftest import TenantKey
+
+T0 = datetime(2023, 5, 8, 13, 56, tzinfo=UTC)
+KEY = ("t", "u", "s1")
+
+
+def test_split_keeps_the_speaker_on_every_sentence_and_skips_short_ones() -> None:
+    text = "Mel: Wow! I painted a sunrise last week. Then we went camping by the lake."
+    assert split_sentences(text) == [
+        "Mel: I painted a sunrise last week.",
+        "Mel: Then we went camping by the lake.",
+    ]
+    assert split_sentences("Mel: Just one sentence here.") == []
+
+
+def test_encode_sentences_batches_and_marks_single_sentences_none() -> None:
+    embedder = HashingEmbedder(dim=32)
+    blobs = encode_sentences(
+        embedder, ["One short line.", "A first idea here. A second idea here."]
+    )
+    assert blobs[0] is None
+    vectors = np.frombuffer(blobs[1], dtype=np.float32).reshape(-1, 32)
+    expected = embedder.embed(["A first idea here.", "A second idea here."])
+    np.testing.assert_allclose(vectors, expected, rtol=1e-6)
+
+
+def test_snippet_picks_the_sentences_nearest_the_query_in_text_order() -> None:
+    embedder = HashingEmbedder(dim=256)
+    text = (
+        "Mel: The weather was grey all week long. I adopted a puppy named Luna yesterday. "
+        "My sister visited us from Boston. We cooked pasta and watched films together."
+    )
+    (blob,) = encode_sentences(embedder, [text])
+    query = embedder.embed_query("puppy named Luna adopted")
+    cut = snippet(text, blob, query, max_words=12)
+    assert cut is not None and cut.startswith("Mel: … I adopted a puppy named Luna yesterday.")
+    assert len(cut.replace("…", "").split()) <= 12
+    assert snippet(text, blob, query, max_words=100) is None  # fits whole
+    assert snippet(text, None, query, max_words=12) is None  # no sentence vectors
+
+
+def test_catalog_orders_turns_by_time_and_follows_removal() -> None:
+    catalog = TurnCatalog()
+    catalog.upsert(3, KEY, T0 + timedelta(seconds=2), "third")
+    catalog.upsert(1, KEY, T0, "Why did you leave?")
+    catalog.upsert(2, KEY, T0 + timedelta(seconds=1), "second")
+    catalog.upsert(9, ("t", "u", "s2"), T0, "another session")
+    assert catalog.neighbours(2) == (1, 3)
+    assert catalog.neighbours(1) == (None, 2)
+    assert catalog.neighbours(9) == (None, None)
+    assert catalog.asks(1) and not catalog.asks(2)
+    catalog.remove([2])
+    assert catalog.neighbours(1) == (None, 3)
+    assert catalog.neighbours(2) == (None, None)
+
+
+def test_spread_lends_more_after_a_question() -> None:
+    catalog = TurnCatalog()
+    for pk, text in [(1, "What made you leave?"), (2, "I wanted more time."), (3, "Nice.")]:
+        catalog.upsert(pk, KEY, T0 + timedelta(seconds=pk), text)
+    weights = NeighbourWeights(after=0.1, after_question=0.5, before=0.2)
+    spread = spread_to_neighbours({1: 1.0, 3: 0.5}, catalog, weights)
+    assert spread == {1: 1.0, 2: 0.5 + 0.2 * 0.5, 3: 0.5}
+    assert spread_to_neighbours({2: 1.0}, catalog, weights) == {1: 0.2, 2: 1.0, 3: 0.1}
+    off = NeighbourWeights(after=0, after_question=0, before=0)
+    assert spread_to_neighbours({1: 1.0}, catalog, off) == {1: 1.0, 2: 0.0}
+
+
+def _conversation(service: MemoryService, tenant: TenantKey) -> None:
+    lines = [
+        ("Ann", "Hey Bob, long time no see! How was the trip to the mountains?"),
+        ("Bob", "Great, thanks for asking. We hiked every single day."),
+        ("Ann", "I quit my job at the bank last month, which was a tough call."),
+        ("Bob", "Oh wow, that is a big step. What made you do it?"),
+        ("Ann", "I wanted to focus on things that align with my values and passions."),
+        (
+            "Bob",
+            "Totally fair. By the way my cat knocked over a lamp yesterday. "
+            "Then she slept for hours on the couch. I also bought new running shoes.",
+        ),
+    ]
+    events = [
+        EventCreate(speaker=who, content=text, event_time=T0 + timedelta(seconds=n))
+        for n, (who, text) in enumerate(lines)
+    ]
+    batch = EventBatch(events=events, user_id="ann", session_id="s1")
+    service.add_events(tenant.tenant_id, batch)
+    service.close_session(tenant.tenant_id, "s1")
+
+
+def _search(service: MemoryService, tenant: TenantKey, query: str, **filters: object) -> list:
+    request = SearchRequest(query=query, top_k=4, filters=MemoryFilter(user_id="ann", **filters))
+    return service.search(tenant.tenant_id, request).data
+
+
+def test_the_answer_after_a_matching_question_is_found(
+    service: MemoryService, tenant: TenantKey
+) -> None:
+    _conversation(service, tenant)
+    answer = "Ann: I wanted to focus on things that align with my values and passions."
+
+    def rank() -> int:
+        request = SearchRequest(query="What made Ann quit her bank job?", top_k=10)
+        found = [r.memory.text for r in service.search(tenant.tenant_id, request).data]
+        return found.index(answer)
+
+    with_spreading = rank()
+    config = service.deps.settings.retrieval
+    config.neighbour_after = config.neighbour_after_question = config.neighbour_before = 0
+    assert with_spreading < 5 <= rank()
+
+
+def test_neighbours_respect_the_request_filters(service: MemoryService, tenant: TenantKey) -> None:
+    _conversation(service, tenant)
+    found = _search(service, tenant, "What made Ann quit her bank job?", kind="fact")
+    assert all(r.memory.kind == "fact" for r in found)
+    found = _search(
+        service, tenant, "What made Ann quit?", occurred_before=T0 + timedelta(seconds=3)
+    )
+    assert all(r.memory.occurred_at < T0 + timedelta(seconds=3) for r in found)
+
+
+def test_long_messages_are_found_by_one_sentence_and_quoted_by_it(
+    service: MemoryService, tenant: TenantKey
+) -> None:
+    _conversation(service, tenant)
+    found = _search(service, tenant, "cat knocked over a lamp", kind="message")
+    assert found[0].memory.text.startswith("Bob: Totally fair.")
+    assert found[0].snippet is None or "cat knocked over a lamp" in found[0].snippet
+    service.deps.settings.retrieval.snippet_words = 12
+    found = _search(service, tenant, "cat knocked over a lamp", kind="message")
+    assert found[0].snippet is not None and "cat knocked over a lamp" in found[0].snippet
+    assert "running shoes" not in found[0].snippet
+    assert result_line(found[0]).startswith("[8 May 2023] Bob: ")
