@@ -1,5 +1,6 @@
 """The consolidation pipeline: promote, then extract → merge → invalidate → episodes → graph
-per batch of events (one transaction each, watermark included), then decay.
+per batch of events (one transaction each, watermark included), then the sentence vectors of
+long messages, then decay.
 
 Idempotent by construction: a batch commits together with the move of the session's watermark
 (a compare-and-set), so a crashed run leaves either nothing or a whole batch, a re-run starts
@@ -24,6 +25,7 @@ from consolidation.steps.extract import Batch, extract, load_batch
 from consolidation.steps.graph import link_graph
 from consolidation.steps.invalidate import invalidate_contradicted
 from consolidation.steps.merge import merge_candidates
+from consolidation.steps.sentences import embed_sentences
 from memsvc.extraction import Extractor, build_extractor
 from memsvc.graph import read_graph
 from memsvc.service.deps import ServiceDeps
@@ -122,6 +124,8 @@ def consolidate_session(
             counts["lost_races"] += 1
             continue
         report("extract", counts)
+    report("sentences", counts)
+    counts["sentences_embedded"] += embed_sentences(deps, tenant_id, session_id)
     return counts
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "get_live",
     "history_of",
     "list_page",
+    "messages_without_sentences",
     "open_slot_facts",
     "record_access",
     "reserve_revs",
@@ -352,3 +353,22 @@ def archive_rows(pks: Sequence[int], at: datetime, *, session: Session) -> list[
     for row in rows:
         row.archived_at = at
     return rows
+
+
+def messages_without_sentences(
+    tenant_id: str, session_id: str, *, limit: int, session: Session
+) -> list[MemoryRow]:
+    """Live message memories of a session whose sentences were not embedded yet."""
+    stmt = (
+        select(MemoryRow)
+        .where(
+            MemoryRow.tenant_id == tenant_id,
+            MemoryRow.session_id == session_id,
+            MemoryRow.kind == "message",
+            MemoryRow.sentence_vectors.is_(None),
+            MemoryRow.deleted_at.is_(None),
+        )
+        .order_by(MemoryRow.pk)
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))

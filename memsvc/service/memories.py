@@ -145,13 +145,8 @@ def insert_memories(
     vectors: np.ndarray,
     *,
     actor: str,
-    sentence_vectors: Sequence[bytes | None] | None = None,
 ) -> list[tuple[MemoryRow, str]]:
-    """Write checked items inside the caller's transaction; returns (row, "ADD" | "NOOP").
-
-    ``sentence_vectors`` (one blob or None per item) come from
-    :func:`memsvc.retrieval.sentences.encode_sentences`.
-    """
+    """Write checked items inside the caller's transaction; returns (row, "ADD" | "NOOP")."""
     digests = [content_hash(item.text) for item in items]
     now = utcnow()
     top = store.reserve_revs(len(items), session=session)
@@ -167,8 +162,6 @@ def insert_memories(
             results.append((seen[key], "NOOP"))
             continue
         row = _new_row(deps, tenant_id, item, digest, vectors[n], rev=top - len(items) + 1 + n)
-        if sentence_vectors is not None:
-            row.sentence_vectors = sentence_vectors[n]
         row.created_at = row.updated_at = now
         row.occurred_at = item.occurred_at or now
         session.add(row)

@@ -4,8 +4,7 @@ Promotion reads the durable event log (not the short-term store), so it works af
 restart and is idempotent: events are stamped ``promoted_at`` in the same transaction that
 writes their memories, and a memory written twice for the same event is a NOOP. Until the
 consolidation workers take over, promotion writes one ``message`` memory per kept piece,
-reusing the piece's vector; a piece of several sentences gets their vectors too (the only
-embedding done here, outside the request path).
+reusing the piece's vector (nothing is embedded here: promotion may run inside a request).
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from datetime import timedelta
 
 import numpy as np
 
-from memsvc.retrieval.sentences import encode_sentences
 from memsvc.schemas import MemoryCreate
 from memsvc.service.deps import ServiceDeps
 from memsvc.service.events import pieces_of
@@ -71,13 +69,10 @@ def _promote_rows(deps: ServiceDeps, tenant_id: str, session_id: str, rows: list
     pieces = [(p, row) for row in rows for p in pieces_of(row, deps)]
     items = [_memory_for(p, row) for p, row in pieces]
     vectors = np.stack([p.vector for p, _ in pieces]) if pieces else None
-    sentences = encode_sentences(deps.embedder, [item.text for item in items])
     now = utcnow()
     with deps.sessions.begin() as session:
         if items:
-            insert_memories(
-                session, deps, tenant_id, items, vectors, actor=ACTOR, sentence_vectors=sentences
-            )
+            insert_memories(session, deps, tenant_id, items, vectors, actor=ACTOR)
         stamped = store.mark_promoted(tenant_id, [r.pk for r in rows], now, session=session)
         store.add_promoted(tenant_id, session_id, stamped, now, session=session)
     deps.short_term.remove(tenant_id, session_id, [p.id for p, _ in pieces])

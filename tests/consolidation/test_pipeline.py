@@ -134,7 +134,9 @@ def test_search_fuses_graph_neighbours(service, tenant: TenantKey) -> None:
     found = service.search(
         t, SearchRequest(query="what about Bolt?", filters=MemoryFilter(user_id="u"))
     ).data
-    assert found[0].graph_score is not None and "Bolt" in found[0].memory.text
+    assert "Bolt" in found[0].memory.text
+    # The fact about Bolt is near the query's entity in the graph: fused with a graph score.
+    assert any(r.graph_score is not None and "Bolt" in r.memory.text for r in found[:2])
 
 
 def test_two_runs_at_once_yield_the_same_memory(tmp_path: Path, db_url: str) -> None:
