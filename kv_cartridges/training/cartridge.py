@@ -29,6 +29,10 @@ def kv_to_cache(kv: KVList) -> Any:
     return cache
 
 
+def _rms(x: torch.Tensor) -> torch.Tensor:
+    return x.detach().float().pow(2).mean(dim=(1, 2, 3), keepdim=True).sqrt().clamp_min(1e-6)
+
+
 class Cartridge(nn.Module):
     """Per-layer keys and values for P positions; token 0 frozen, tokens 1..P-1 trainable."""
 
@@ -41,10 +45,17 @@ class Cartridge(nn.Module):
         assert keys.dim() == 4 and keys.shape[2] >= 2, (
             f"need [L, H, P>=2, D], got {tuple(keys.shape)}"
         )
+        # Parameters are kept in units of each layer's RMS: Adam moves every entry by about lr
+        # per step whatever its scale, and SmolLM2's layer-0 values are ~40x smaller than its
+        # last layer's; in raw units one lr wrecks the small layers before the large ones move.
+        k_scale = _rms(keys)  # (L, 1, 1, 1)
+        v_scale = _rms(values)  # (L, 1, 1, 1)
+        self.register_buffer("k_scale", k_scale)
+        self.register_buffer("v_scale", v_scale)
         self.register_buffer("first_keys", keys[:, :, :1].detach().clone())  # (L, H, 1, D)
         self.register_buffer("first_values", values[:, :, :1].detach().clone())  # (L, H, 1, D)
-        self.keys = nn.Parameter(keys[:, :, 1:].detach().clone())  # (L, H, P-1, D)
-        self.values = nn.Parameter(values[:, :, 1:].detach().clone())  # (L, H, P-1, D)
+        self.keys = nn.Parameter(keys[:, :, 1:].detach() / k_scale)  # (L, H, P-1, D)
+        self.values = nn.Parameter(values[:, :, 1:].detach() / v_scale)  # (L, H, P-1, D)
 
     @property
     def tokens(self) -> int:
@@ -69,10 +80,10 @@ class Cartridge(nn.Module):
         return cls(torch.stack([k for k, _ in kv]), torch.stack([v for _, v in kv]))  # (L, H, P, D)
 
     def full_keys(self) -> torch.Tensor:
-        return torch.cat([self.first_keys, self.keys], dim=2)  # (L, H, P, D)
+        return torch.cat([self.first_keys, self.keys * self.k_scale], dim=2)  # (L, H, P, D)
 
     def full_values(self) -> torch.Tensor:
-        return torch.cat([self.first_values, self.values], dim=2)  # (L, H, P, D)
+        return torch.cat([self.first_values, self.values * self.v_scale], dim=2)  # (L, H, P, D)
 
     def kv(self, batch: int = 1) -> KVList:
         """Per-layer ``(k, v)`` of shape ``[batch, H, P, D]``, still attached to the graph."""

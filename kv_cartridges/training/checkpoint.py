@@ -66,8 +66,10 @@ def load_checkpoint(
 def save_cartridge(
     path: Path, cartridge: Cartridge, metadata: dict[str, Any] | None = None
 ) -> None:
-    """Write the trained cartridge: ``keys``/``values`` ``[L, H, P, D]`` float32 + JSON metadata."""
+    """Write the trained cartridge: ``keys``/``values`` ``[L, H, P, D]`` float32 (plus its own
+    parametrisation, for an exact reload) and JSON metadata."""
     tensors = {"keys": cartridge.full_keys().detach(), "values": cartridge.full_values().detach()}
+    tensors |= {f"state.{k}": v for k, v in cartridge.state_dict().items()}  # exact reload
     meta = {"format": CARTRIDGE_FORMAT, "metadata": json.dumps(metadata or {})}
     _save(path, tensors, meta)
 
@@ -78,7 +80,9 @@ def load_cartridge(path: Path) -> tuple[Cartridge, dict[str, Any]]:
     if meta.get("format") != CARTRIDGE_FORMAT:
         raise ValueError(f"{path} is not a cartridge file (format {meta.get('format')!r})")
     t = load_file(str(path))
-    return Cartridge(t["keys"], t["values"]), json.loads(meta.get("metadata", "{}"))
+    cartridge = Cartridge(t["keys"], t["values"])
+    cartridge.load_state_dict({k[6:]: v for k, v in t.items() if k.startswith("state.")})
+    return cartridge, json.loads(meta.get("metadata", "{}"))
 
 
 def _save(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, str]) -> None:

@@ -39,14 +39,14 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SEED_PROMPTS: tuple[str, ...] = (
-    "Ask a question about the conversation above, then answer it.",
+    "Repeat the conversation above, line by line.",
+    "Rewrite the conversation above as a list of facts, each with its date and who said it.",
+    "Restate the conversation above in your own words, keeping every name, date and number.",
+    "Rewrite the conversation above as YAML: one entry per message with date, speaker, content.",
     "Summarize the conversation above in a few sentences.",
-    "List the facts stated in the conversation above: who did what, and when.",
     "What dates and events are mentioned in the conversation above?",
     "What do we learn about each person in the conversation above?",
-    "Restate the conversation above in your own words.",
     "Which plans, hobbies and feelings do the speakers mention above?",
-    "Write three questions a reader could answer from the conversation above, with answers.",
 )
 # Question-answer batches (the paper's two roles): with the chunk in view the model first asks a
 # question, then answers it as a user question; the student learns the whole exchange, which is
@@ -94,7 +94,7 @@ class SelfStudyConfig:
     chunk_tokens: int = 512  # corpus tokens the teacher sees per sample
     reply_tokens: int = 48  # longest answer written
     top_k: int = 20  # teacher distribution kept per position
-    temperature: float = 0.7  # sampling temperature of the answers
+    temperature: float = 0.5  # sampling temperature of the answers
     qa_fraction: float = 0.5  # share of batches written as question -> answer (QA_PROMPT)
     batch: int = 4  # answers per chunk, generated together (one chunk prefill for all)
     seed: int = 0
