@@ -136,7 +136,7 @@ def cartridge(
     tokens: Annotated[int, typer.Option(help="Cartridge positions P.")] = 256,
     samples: Annotated[int, typer.Option(help="Self-study conversations.")] = 48,
     chunk_tokens: Annotated[int, typer.Option(help="Corpus tokens per teacher chunk.")] = 384,
-    reply_tokens: Annotated[int, typer.Option(help="Longest self-study answer.")] = 40,
+    reply_tokens: Annotated[int, typer.Option(help="Longest self-study answer.")] = 48,
     steps: Annotated[int, typer.Option(help="Training steps (one sample each).")] = 240,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 2e-2,
     seed: Annotated[int, typer.Option(help="Seed of data and order.")] = 0,

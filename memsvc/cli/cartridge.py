@@ -33,7 +33,7 @@ def train(
     raw: Annotated[bool, typer.Option(help="Store fp16 instead of QuantSpec().")] = False,
     samples: Annotated[int, typer.Option(help="Self-study conversations.")] = 48,
     chunk_tokens: Annotated[int, typer.Option(help="Corpus tokens per teacher chunk.")] = 384,
-    reply_tokens: Annotated[int, typer.Option(help="Longest self-study answer.")] = 40,
+    reply_tokens: Annotated[int, typer.Option(help="Longest self-study answer.")] = 48,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 2e-2,
     seed: Annotated[int, typer.Option(help="Seed of data and sample order.")] = 0,
     work_dir: Annotated[
