@@ -31,7 +31,7 @@ class CartridgeTrainRequest(Strict):
     steps: int = Field(default=200, ge=1, description="Training steps (one sample each).")
     samples: int = Field(default=48, ge=1, description="Self-study conversations.")
     chunk_tokens: int = Field(default=384, ge=8, le=8192, description="Corpus tokens per chunk.")
-    reply_tokens: int = Field(default=40, ge=1, le=1024, description="Longest synthetic answer.")
+    reply_tokens: int = Field(default=48, ge=1, le=1024, description="Longest synthetic answer.")
     lr: float = Field(default=2e-2, gt=0, le=1.0)
     seed: int = Field(default=0, ge=0)
     quantize: bool = Field(default=True, description="Store with QuantSpec() (else raw fp16).")
