@@ -12,11 +12,6 @@ raw embedder they are bounded by (all measured in one run).
 from __future__ import annotations
 
 import json
-import os
-import re
-import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -24,13 +19,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import httpx
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from memsvc.bench.common import local_key, percentile, raw_embedder, start_server
 from memsvc.bench.synthetic import SyntheticMemory, memories, queries
-from memsvc.embeddings.minilm import MiniLMEmbedder
 from memsvc.sdk import Memory, MemoryClient
 from memsvc.settings import Settings
 
@@ -50,56 +44,6 @@ class SearchBenchResult:
     embedded_search_p95_ms: float
     rest_unscoped_p50_ms: float
     rest_unscoped_p95_ms: float
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def _raw_embedder(texts: list[str], batch: int, n_queries: int) -> tuple[float, float]:
-    # The same model settings the server runs with; fed the same request-sized batches.
-    embedder = MiniLMEmbedder(batch_size=Settings().embed_batch_size)
-    embedder.embed(texts[:batch])  # warm-up
-    start = time.perf_counter()
-    for i in range(0, len(texts), batch):
-        embedder.embed(texts[i : i + batch])
-    per_s = len(texts) / (time.perf_counter() - start)
-    times = []
-    for text in texts[:n_queries]:
-        t0 = time.perf_counter()
-        embedder.embed_query(text)
-        times.append((time.perf_counter() - t0) * 1000)
-    return per_s, statistics.median(times)
-
-
-def _start_server(data_dir: Path, port: int) -> tuple[subprocess.Popen, str, Path]:
-    log_path = data_dir.parent / "server.log"
-    env = {**os.environ, "MEMSVC_EMBEDDER": "minilm", "HF_HUB_OFFLINE": "1"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "memsvc",
-        "serve",
-        "--port",
-        str(port),
-        "--data-dir",
-        str(data_dir),
-    ]
-    with log_path.open("w") as log:
-        process = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited:\n{log_path.read_text()}")
-        try:
-            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                return process, url, log_path
-        except httpx.TransportError:
-            time.sleep(0.3)
-    process.kill()
-    raise RuntimeError(f"server not ready:\n{log_path.read_text()}")
 
 
 def _ingest(
@@ -153,14 +97,14 @@ def run_search_bench(
         f"[bold]bench search[/bold]: n={n}, users={users}, batch={batch}, ingest clients={clients}"
     )
 
-    per_s, query_ms = _raw_embedder([m.text for m in corpus[: min(n, 4096)]], batch, 200)
+    per_s, query_ms = raw_embedder([m.text for m in corpus[: min(n, 4096)]], batch, 200)
     console.print(f"raw embedder: {per_s:.0f} sentences/s, {query_ms:.2f} ms/query")
 
     root = Path(work_dir or tempfile.mkdtemp(prefix="memsvc-bench-"))
     data_dir = root / "data"
-    process, url, log_path = _start_server(data_dir, port)
+    process, url, log_path = start_server(data_dir, port)
     try:
-        key = re.search(r"local API key \([^)]*\): (msk_\S+)", log_path.read_text()).group(1)
+        key = local_key(log_path)
         ingest_per_s = _ingest(url, key, corpus, batch, clients, console)
         with MemoryClient(url, key) as client:
             rest = _time_searches(client.search, asked, scoped=True)
@@ -178,12 +122,12 @@ def run_search_bench(
         ingest_per_s=ingest_per_s,
         embedder_sentences_per_s=per_s,
         embed_query_ms=query_ms,
-        rest_search_p50_ms=_percentile(rest, 0.5),
-        rest_search_p95_ms=_percentile(rest, 0.95),
-        embedded_search_p50_ms=_percentile(embedded, 0.5),
-        embedded_search_p95_ms=_percentile(embedded, 0.95),
-        rest_unscoped_p50_ms=_percentile(unscoped, 0.5),
-        rest_unscoped_p95_ms=_percentile(unscoped, 0.95),
+        rest_search_p50_ms=percentile(rest, 0.5),
+        rest_search_p95_ms=percentile(rest, 0.95),
+        embedded_search_p50_ms=percentile(embedded, 0.5),
+        embedded_search_p95_ms=percentile(embedded, 0.95),
+        rest_unscoped_p50_ms=percentile(unscoped, 0.5),
+        rest_unscoped_p95_ms=percentile(unscoped, 0.95),
     )
 
 

@@ -39,6 +39,37 @@ def search(
     render(result, console, json_path)
 
 
+@bench_app.command("ingest")
+def ingest(
+    memories: Annotated[int, typer.Option(help="Long-term memories stored first.")] = 10_000,
+    events: Annotated[int, typer.Option(help="Events sent batched, per concurrency.")] = 2_000,
+    batch: Annotated[int, typer.Option(help="Events per batched request.")] = 64,
+    concurrency: Annotated[
+        list[int] | None, typer.Option(help="Concurrent clients (repeat; default 1 and 8).")
+    ] = None,
+    port: Annotated[int, typer.Option(help="Loopback port of the benchmarked server.")] = 18766,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the figures here.")
+    ] = None,
+) -> None:
+    """Events/s through POST /v1/events (batched, single) and /v1/context p50/p95 beside the
+    raw embedder, at 1 and 8 clients."""
+    from rich.console import Console
+
+    from memsvc.bench.ingest import render, run_ingest_bench
+
+    console = Console()
+    result = run_ingest_bench(
+        memories_n=memories,
+        events=events,
+        batch=batch,
+        concurrency=tuple(concurrency or (1, 8)),
+        port=port,
+        console=console,
+    )
+    render(result, console, json_path)
+
+
 @bench_app.command("locomo")
 def locomo(
     data: Annotated[Path, typer.Option("--data", help="A LoCoMo-schema JSON file.", exists=True)],
