@@ -11,7 +11,7 @@ from collections.abc import Hashable
 import numpy as np
 
 from memsvc.errors import InvalidRequestError
-from memsvc.retrieval.fusion import FusionMethod, fuse
+from memsvc.retrieval.fusion import Fused, FusionMethod, fuse
 from memsvc.retrieval.graph import graph_neighbours
 from memsvc.retrieval.indexes import partition_of
 from memsvc.retrieval.sentences import snippet
@@ -23,12 +23,15 @@ from memsvc.service.deps import ServiceDeps
 from memsvc.service.memories import to_public, to_query
 from memsvc.service.validation import check_text
 from stores import memories as store
+from stores.short_term import Piece
 from stores.vector_index import PartitionKey
 
 __all__ = ["search_memories"]
 
 # How many candidates each retriever contributes before fusion, relative to top_k.
 _DEPTH_FACTOR = 3
+# Rows read beyond what top_k still needs, for the ones left out (archived, deleted).
+_SPARE_ROWS = 8
 
 
 def _candidates(
@@ -95,7 +98,7 @@ def search_memories(deps: ServiceDeps, tenant_id: str, request: SearchRequest) -
         _best(lexical + st_lexical, depth),
         method=FusionMethod(request.fusion or config.fusion),
         # Archived memories are dropped below: take a few more so top_k stays full.
-        limit=request.top_k * 2,
+        limit=request.top_k + 4 * _SPARE_ROWS,
         graph=graph,
         graph_weight=deps.settings.consolidation.graph_weight,
         spread=lambda scores: _within(
@@ -104,6 +107,26 @@ def search_memories(deps: ServiceDeps, tenant_id: str, request: SearchRequest) -
     )
     if request.threshold is not None:
         fused = [f for f in fused if f.score >= request.threshold]
+    results: list[SearchResult] = []
+    position = 0
+    # Load rows a window at a time: most searches need top_k plus a few (archived, deleted).
+    while len(results) < request.top_k and position < len(fused):
+        window = fused[position : position + request.top_k - len(results) + _SPARE_ROWS]
+        position += len(window)
+        results += _results(deps, tenant_id, request, window, pieces, query_vector)
+    return SearchResponse(data=results[: request.top_k], count=min(len(results), request.top_k))
+
+
+def _results(
+    deps: ServiceDeps,
+    tenant_id: str,
+    request: SearchRequest,
+    fused: list[Fused],
+    pieces: dict[str, Piece],
+    query_vector: np.ndarray,
+) -> list[SearchResult]:
+    """Results for fused hits, in order: archived, deleted and promoted pieces left out."""
+    config = deps.settings.retrieval
     with deps.sessions() as session:
         rows = store.rows_by_pks(
             tenant_id, [f.pk for f in fused if isinstance(f.pk, int)], session=session
@@ -111,8 +134,6 @@ def search_memories(deps: ServiceDeps, tenant_id: str, request: SearchRequest) -
     promoted = {e for row in rows.values() for e in row.source_event_ids or ()}
     results = []
     for f in fused:
-        if len(results) == request.top_k:
-            break
         if f.pk in rows and rows[f.pk].archived_at and not request.filters.include_archived:
             continue  # decayed: out of default search
         if f.pk in rows:
@@ -138,4 +159,4 @@ def search_memories(deps: ServiceDeps, tenant_id: str, request: SearchRequest) -
                 tier=tier,
             )
         )
-    return SearchResponse(data=results, count=len(results))
+    return results
