@@ -50,6 +50,8 @@ class Variant:
     kv_tokens: int
     kv_bytes: int
     answer_nll: float
+    first_token_nll: float = 0.0  # mean NLL of each answer's first token (style, casing)
+    later_tokens_nll: float = 0.0  # mean NLL of the answers' other tokens (the content)
 
 
 @dataclass
@@ -159,8 +161,18 @@ def answer_nll(
     """Mean NLL per answer token (all answers' tokens pooled), each answer after its question
     on a fresh copy of ``kv``. Questions run ``batch`` at a time, right-padded: a causal model's
     real positions never see the padding after them."""
+    per_token = answer_token_nll(model, kv, qa, batch)
+    flat = torch.cat(per_token)
+    return float(flat.mean()), flat.numel()
+
+
+@torch.inference_mode()
+def answer_token_nll(
+    model: Any, kv: KVList, qa: list[tuple[torch.Tensor, torch.Tensor]], batch: int = 8
+) -> list[torch.Tensor]:
+    """Per question, the NLL of each answer token (float64, (A,))."""
     device = next(model.parameters()).device
-    total, count = 0.0, 0
+    out = []
     for first in range(0, len(qa), batch):
         group = qa[first : first + batch]
         seqs = [torch.cat([q, a]) for q, a in group]
@@ -172,9 +184,8 @@ def answer_nll(
         logits = model(ids.to(device), cache=kv_to_cache(rows), use_cache=True).logits  # (B, W, V)
         for b, (q, a) in enumerate(group):
             logp = logits[b, q.numel() - 1 : q.numel() + a.numel() - 1].double().log_softmax(-1)
-            total -= float(logp.gather(-1, a.to(device).unsqueeze(-1)).sum())  # (A, V) -> a
-            count += a.numel()
-    return total / max(count, 1), count
+            out.append(-logp.gather(-1, a.to(device).unsqueeze(-1)).squeeze(-1).cpu())  # (A,)
+    return out
 
 
 # --- the run -----------------------------------------------------------------------------------
@@ -228,8 +239,14 @@ def run_cartridge_bench(
     sizes = {n: _fp16_bytes(kv) for n, kv in kvs.items()} | {"cartridge_quantized": packed.nbytes}
     variants, answer_tokens = [], 0
     for name, kv in kvs.items():
-        nll, answer_tokens = answer_nll(model, kv, qa)
-        variants.append(Variant(name, kv[0][0].shape[2], sizes[name], nll))
+        per = answer_token_nll(model, kv, qa)
+        flat, later = torch.cat(per), torch.cat([x[1:] for x in per])
+        answer_tokens = flat.numel()
+        nll = float(flat.mean())
+        firsts = float(torch.stack([x[0] for x in per]).mean())
+        variants.append(
+            Variant(name, kv[0][0].shape[2], sizes[name], nll, firsts, float(later.mean()))
+        )
         log.info("%s: nll %.4f", name, nll)
     return CartridgeBench(
         sample_id=sample_id,
@@ -260,20 +277,26 @@ def render(result: CartridgeBench, console: Console, json_path: Path | None) -> 
         title=f"memsvc bench cartridge ({result.sample_id}: {result.corpus_tokens} corpus tokens, "
         f"{result.questions} questions, {result.answer_tokens} answer tokens)"
     )
-    for col in ("variant", "KV tokens", "KV bytes", "answer NLL", "bytes vs ICL"):
+    for col in ("variant", "KV tokens", "KV bytes", "answer NLL", "1st token", "later tokens",
+                "bytes vs ICL"):  # fmt: skip
         table.add_column(col, justify="left" if col == "variant" else "right")
     icl_bytes = result.kv_bytes("icl")
     for v in result.variants:
         ratio = f"{icl_bytes / v.kv_bytes:.1f}x smaller" if v.name != "icl" else "-"
-        table.add_row(v.name, str(v.kv_tokens), f"{v.kv_bytes:,}", f"{v.answer_nll:.4f}", ratio)
+        table.add_row(v.name, str(v.kv_tokens), f"{v.kv_bytes:,}", f"{v.answer_nll:.4f}",
+                      f"{v.first_token_nll:.3f}", f"{v.later_tokens_nll:.3f}", ratio)  # fmt: skip
     console.print(table)
     curve = result.losses
     marks = [curve[min(len(curve) - 1, i * len(curve) // 8)] for i in range(8)] + curve[-1:]
     console.print("loss curve: " + " ".join(f"{x:.3f}" for x in marks) if curve else "no steps")
+    kept = (
+        f"{100 * result.quantized_retention:.1f}% of the gain"
+        if result.nll("truncated") > result.nll("cartridge")
+        else "n/a (no gain over truncation to keep)"
+    )
     console.print(
-        f"gap closed {100 * result.gap_closed:.1f}% (goal >= 50%) | quantized keeps "
-        f"{100 * result.quantized_retention:.1f}% of the gain (goal >= 95%) | ICL fp16 / quantized "
-        f"cartridge = {result.compression:.1f}x (goal >= 30x)"
+        f"gap closed {100 * result.gap_closed:.1f}% (goal >= 50%) | quantized keeps {kept} "
+        f"(goal >= 95%) | ICL fp16 / quantized cartridge = {result.compression:.1f}x (goal >= 30x)"
     )
     console.print(
         f"self-study {result.selfstudy_seconds:.0f} s, training {result.train_seconds:.0f} s, "
@@ -281,8 +304,7 @@ def render(result: CartridgeBench, console: Console, json_path: Path | None) -> 
         soft_wrap=True,
     )
     if json_path is not None:
-        out = {v.name: {"kv_bytes": v.kv_bytes, "answer_nll": v.answer_nll,
-                        "kv_tokens": v.kv_tokens} for v in result.variants}  # fmt: skip
+        out = {v.name: asdict(v) for v in result.variants}
         out |= {k: v for k, v in asdict(result).items() if k != "variants"}
         out |= {"gap_closed": result.gap_closed, "quantized_retention": result.quantized_retention,
                 "compression": result.compression}  # fmt: skip

@@ -188,6 +188,7 @@ def cartridge(
     from memsvc.bench.cartridge import render, run_cartridge_bench
 
     console = Console()
+    console = console if console.is_terminal else Console(width=150)  # the table is wide
     result = run_cartridge_bench(
         data,
         sample_id=sample,
