@@ -108,13 +108,24 @@ def search_memories(deps: ServiceDeps, tenant_id: str, request: SearchRequest) -
     if request.threshold is not None:
         fused = [f for f in fused if f.score >= request.threshold]
     results: list[SearchResult] = []
+    repeats: list[SearchResult] = []
+    covered: set[str] = set()
     position = 0
     # Load rows a window at a time: most searches need top_k plus a few (archived, deleted).
     while len(results) < request.top_k and position < len(fused):
         window = fused[position : position + request.top_k - len(results) + _SPARE_ROWS]
         position += len(window)
-        results += _results(deps, tenant_id, request, window, pieces, query_vector)
-    return SearchResponse(data=results[: request.top_k], count=min(len(results), request.top_k))
+        for result in _results(deps, tenant_id, request, window, pieces, query_vector):
+            # Near-duplicates (a fact restating a message already shown, an episode quoting
+            # turns already shown) go after the results that bring new events.
+            sources = set(result.memory.source_event_ids)
+            if sources and sources <= covered:
+                repeats.append(result)
+            else:
+                results.append(result)
+                covered |= sources
+    results = (results + repeats)[: request.top_k]
+    return SearchResponse(data=results, count=len(results))
 
 
 def _results(

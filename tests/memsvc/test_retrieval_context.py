@@ -146,3 +146,20 @@ def test_long_messages_are_found_by_one_sentence_and_quoted_by_it(
     assert found[0].snippet is not None and "cat knocked over a lamp" in found[0].snippet
     assert "running shoes" not in found[0].snippet
     assert result_line(found[0]).startswith("[8 May 2023] Bob: ")
+
+
+def test_results_restating_shown_events_come_after_new_ones(
+    service: MemoryService, tenant: TenantKey
+) -> None:
+    _conversation(service, tenant)
+    request = SearchRequest(query="Ann quit her job at the bank", top_k=10)
+    found = service.search(tenant.tenant_id, request).data
+    covered: set[str] = set()
+    repeating = [False] * len(found)
+    for n, result in enumerate(found):
+        sources = set(result.memory.source_event_ids)
+        repeating[n] = bool(sources) and sources <= covered
+        covered |= sources
+    assert any(repeating), "consolidation restated a message as a fact: expected a repeat"
+    first_repeat = repeating.index(True)
+    assert all(repeating[first_repeat:])  # nothing new after the first repeat
