@@ -113,6 +113,9 @@ def run_training_job(
     last = [0.0]
 
     def progress(phase: str, done: int, total: int, loss: float | None = None) -> None:
+        if phase == "store":  # no counts of its own
+            _update(deps, job_id, step=phase, counts=dict(counts))
+            return
         key = "step" if phase == "train" else f"{phase}_done"
         counts.update({key: done, ("steps" if phase == "train" else f"{phase}_total"): total})
         if loss is not None:
@@ -134,6 +137,7 @@ def run_training_job(
         _update(deps, job_id, state="failed", errors=[error], finished_at=utcnow())
         return
     scope = {"name": request.name, "tokens": request.tokens, "steps": request.steps, "kv_id": kv_id}
+    scope = {k: v for k, v in scope.items() if v is not None}
     _update(deps, job_id, state="succeeded", step="store", counts=counts, scope=scope,
             finished_at=utcnow())  # fmt: skip
 
@@ -158,6 +162,7 @@ def _train_and_store(
     )  # fmt: skip
     if trained.losses:
         progress("train", len(trained.losses), request.steps, trained.losses[-1])
+    progress("store", 0, 1)
     corpus_id = hashlib.sha256(request.corpus.encode()).hexdigest()
     container = cartridge_container(model, trained, quantize=request.quantize, corpus_id=corpus_id)
     metadata = {
