@@ -27,7 +27,8 @@ def percentile(values: list[float], q: float) -> float:
 def raw_embedder(texts: list[str], batch: int, n_queries: int) -> tuple[float, float]:
     """The floor every write and search sits on: (sentences/s in batches, ms per query)."""
     # The same model settings the server runs with; fed the same request-sized batches.
-    embedder = MiniLMEmbedder(batch_size=Settings().embed_batch_size)
+    settings = Settings()
+    embedder = MiniLMEmbedder(batch_size=settings.embed_batch_size, threads=settings.embed_threads)
     embedder.embed(texts[:batch])  # warm-up
     start = time.perf_counter()
     for i in range(0, len(texts), batch):

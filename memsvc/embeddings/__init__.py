@@ -15,4 +15,8 @@ def build_embedder(settings: Settings) -> Embedder:
         return HashingEmbedder(settings.hash_embedder_dim)
     from memsvc.embeddings.minilm import MiniLMEmbedder
 
-    return MiniLMEmbedder(settings.embedder_model_path, batch_size=settings.embed_batch_size)
+    return MiniLMEmbedder(
+        settings.embedder_model_path,
+        batch_size=settings.embed_batch_size,
+        threads=settings.embed_threads,
+    )

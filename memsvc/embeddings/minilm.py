@@ -24,7 +24,9 @@ def default_model_path() -> str:
 class MiniLMEmbedder(Embedder):
     """A sentence-transformers model (384-d MiniLM by default), batched, on the CPU."""
 
-    def __init__(self, model_path: str = "", batch_size: int = 64, device: str = "cpu") -> None:
+    def __init__(
+        self, model_path: str = "", batch_size: int = 64, device: str = "cpu", threads: int = 0
+    ) -> None:
         # The model is on disk; never let the hub client try the network.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -39,6 +41,11 @@ class MiniLMEmbedder(Embedder):
         # each OS thread that enters torch's OpenMP region gets a team of its own whose idle
         # workers spin on the same two cores (server worker threads made queries ~40% slower).
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memsvc-embed")
+        if threads:
+            import torch
+
+            # Set on the thread that runs the model (OpenMP team sizes are per thread).
+            self._thread.submit(torch.set_num_threads, threads).result()
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
