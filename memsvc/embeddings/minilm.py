@@ -41,11 +41,10 @@ class MiniLMEmbedder(Embedder):
         # each OS thread that enters torch's OpenMP region gets a team of its own whose idle
         # workers spin on the same two cores (server worker threads made queries ~40% slower).
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memsvc-embed")
-        if threads:
-            import torch
+        import torch
 
-            # Set on the thread that runs the model (OpenMP team sizes are per thread).
-            self._thread.submit(torch.set_num_threads, threads).result()
+        self._torch = torch
+        self._batch_threads = threads or torch.get_num_threads()
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
@@ -54,6 +53,11 @@ class MiniLMEmbedder(Embedder):
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
     def _encode(self, texts: list[str]) -> np.ndarray:
+        # One thread for a single text (a query); the batch setting for more. Set here, on the
+        # thread that runs the model: OpenMP team sizes are per thread.
+        threads = 1 if len(texts) == 1 else self._batch_threads
+        if self._torch.get_num_threads() != threads:
+            self._torch.set_num_threads(threads)
         return self._model.encode(
             texts,
             batch_size=self.batch_size,
