@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, bindparam, func, or_, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from stores.models import MemoryHistory, MemoryRow
 
@@ -163,12 +163,18 @@ def candidate_pks(query: MemoryQuery, *, session: Session) -> list[tuple[int, st
 
 
 def rows_by_pks(tenant_id: str, pks: Sequence[int], *, session: Session) -> dict[int, MemoryRow]:
+    """Live rows of a tenant by pk. The whole-text embedding is not read (search and the
+    sentences step never need it; it would be loaded on access inside the session)."""
     if not pks:
         return {}
-    stmt = select(MemoryRow).where(
-        MemoryRow.tenant_id == tenant_id,
-        MemoryRow.pk.in_(list(pks)),
-        MemoryRow.deleted_at.is_(None),
+    stmt = (
+        select(MemoryRow)
+        .options(defer(MemoryRow.embedding))
+        .where(
+            MemoryRow.tenant_id == tenant_id,
+            MemoryRow.pk.in_(list(pks)),
+            MemoryRow.deleted_at.is_(None),
+        )
     )
     return {row.pk: row for row in session.scalars(stmt)}
 
