@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from memsvc.embeddings import Embedder
+from memsvc.retrieval.text import SENTENCE_END
 
 __all__ = [
     "MAX_SENTENCES",
@@ -29,7 +30,6 @@ MAX_SENTENCES = 16
 # A sentence shorter than this many words ("Wow!") says too little to be scored on its own.
 MIN_SENTENCE_WORDS = 3
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _SPEAKER = re.compile(r"^([^:\n]{1,80}):\s+")
 
 
@@ -43,7 +43,7 @@ def split_sentences(text: str) -> list[str]:
     match = _SPEAKER.match(text)
     if match:
         prefix, text = match.group(0), text[match.end() :]
-    sentences = [s.strip() for s in _SENTENCE_END.split(text.strip()) if s.strip()]
+    sentences = [s.strip() for s in SENTENCE_END.split(text.strip()) if s.strip()]
     kept = [f"{prefix}{s}" for s in sentences if len(s.split()) >= MIN_SENTENCE_WORDS]
     return kept[:MAX_SENTENCES] if len(kept) > 1 else []
 

@@ -8,10 +8,13 @@ from functools import lru_cache
 
 import Stemmer
 
-__all__ = ["STOP_WORDS", "content_hash", "normalise", "tokenize"]
+__all__ = ["SENTENCE_END", "STOP_WORDS", "content_hash", "normalise", "tokenize"]
 
 _WORD = re.compile(r"\w+")
 _SPACE = re.compile(r"\s+")
+# Where one sentence ends and the next begins: the sensory gate cuts pieces here and search
+# embeds the sentences of a piece, so both must split alike.
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 STOP_WORDS = frozenset(
     """

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
 
+from memsvc.retrieval.text import SENTENCE_END
+
 __all__ = ["GateDecision", "SensoryConfig", "gate"]
 
 _WORD = re.compile(r"[a-z']+|\d+")
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 # Words that carry no memory on their own. A message made only of these is filler.
 FILLER_WORDS = frozenset(
@@ -60,7 +61,7 @@ def _split(content: str, limit: int) -> list[str]:
         return [content]
     pieces: list[str] = []
     current = ""
-    for sentence in _SENTENCE_END.split(content):
+    for sentence in SENTENCE_END.split(content):
         while len(sentence) > limit:  # one endless sentence: cut at the last space
             cut = sentence.rfind(" ", 0, limit)
             cut = cut if cut > limit // 2 else limit
