@@ -115,6 +115,7 @@ def consolidate_session(
     limit = deps.settings.consolidation.batch_events
     report("extract", counts)
     while not deps.stopping:
+        deps.yield_to_requests()  # embedded: sleep-time work goes between requests
         batch = load_batch(deps, tenant_id, session_id, limit=limit)
         if batch is None:
             break

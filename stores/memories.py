@@ -219,7 +219,12 @@ def changes_since(watermark: tuple[int, int], *, limit: int, session: Session) -
             MemoryRow.occurred_at,
             MemoryRow.sentence_vectors,
         )
-        .where(or_(MemoryRow.rev > w_rev, and_(MemoryRow.rev == w_rev, MemoryRow.pk > w_pk)))
+        # The redundant ``rev >= w_rev`` lets SQLite seek the rev index; with the OR alone it
+        # scans the whole index (4.4 ms at 100k memories, on every search's sync).
+        .where(
+            MemoryRow.rev >= w_rev,
+            or_(MemoryRow.rev > w_rev, and_(MemoryRow.rev == w_rev, MemoryRow.pk > w_pk)),
+        )
         .order_by(MemoryRow.rev, MemoryRow.pk)
         .limit(limit)
     )

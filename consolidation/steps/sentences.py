@@ -22,6 +22,7 @@ def embed_sentences(deps: ServiceDeps, tenant_id: str, session_id: str) -> int:
     """Embed the sentences of the session's messages that lack them; returns rows updated."""
     updated = 0
     while not deps.stopping:
+        deps.yield_to_requests()
         with deps.sessions() as session:
             rows = store.messages_without_sentences(
                 tenant_id, session_id, limit=_BATCH, session=session

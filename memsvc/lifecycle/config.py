@@ -22,6 +22,11 @@ class ConsolidationConfig(BaseModel):
     visibility_timeout_seconds: float = Field(default=3600.0, gt=0)
     max_retries: int = Field(default=5, ge=0)
     retry_backoff_max_seconds: int = Field(default=60, ge=1)
+    # Embedded, a background job gives the cores to requests: between batches it waits until
+    # no request has run for yield_quiet_seconds, at most yield_max_seconds (no starvation).
+    # A Celery worker serves no requests and never waits.
+    yield_quiet_seconds: float = Field(default=0.5, ge=0.0)
+    yield_max_seconds: float = Field(default=30.0, ge=0.0)
     # Events extracted per transaction (the watermark advances once per batch).
     batch_events: int = Field(default=200, ge=1)
     # Merge: cosine at or above which two statements about the same entities are one.

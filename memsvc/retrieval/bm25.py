@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["BM25Index"]
+__all__ = ["BM25Index", "bm25_scores"]
 
 PartitionKey = tuple[str, str]
 
@@ -36,6 +36,30 @@ class _Partition:
     df: Counter[str] = field(default_factory=Counter)
     total_len: int = 0
     dead_slots: list[int] = field(default_factory=list)
+    len_array: np.ndarray | None = None  # cached numpy view of doc_len (reset on change)
+
+
+def bm25_scores(
+    docs: list[tuple[Counter[str], int]], tokens: list[str], k1: float = 1.2, b: float = 0.75
+) -> np.ndarray:
+    """BM25 of a small collection scored once, without an index: ``docs`` are each document's
+    (term counts, length). The same formula as :meth:`BM25Index.search`; for working memory,
+    whose pieces change with every write and number a few hundred per session."""
+    scores = np.zeros(len(docs), dtype=np.float32)
+    if not docs or not tokens:
+        return scores
+    doc_len = np.asarray([n for _, n in docs], dtype=np.float32)
+    avg_len = float(doc_len.sum()) / len(docs) or 1.0
+    for term, qtf in Counter(tokens).items():
+        slots = [i for i, (terms, _) in enumerate(docs) if term in terms]
+        if not slots:
+            continue
+        tfs = np.asarray([docs[i][0][term] for i in slots], dtype=np.float32)
+        df = len(slots)
+        idf = math.log(1.0 + (len(docs) - df + 0.5) / (df + 0.5))
+        norm = k1 * (1.0 - b + b * doc_len[slots] / avg_len)
+        scores[slots] += qtf * idf * tfs * (k1 + 1.0) / (tfs + norm)
+    return scores
 
 
 class BM25Index:
@@ -62,6 +86,7 @@ class BM25Index:
             part.pk_at.append(pk)
             part.terms_at.append(terms)
             part.doc_len.append(len(tokens))
+            part.len_array = None
             part.total_len += len(tokens)
             for term, tf in terms.items():
                 postings = part.postings.setdefault(term, _Postings())
@@ -118,7 +143,9 @@ class BM25Index:
                 return []
             n_docs = len(part.slot_of)
             avg_len = part.total_len / n_docs if n_docs else 1.0
-            doc_len = np.asarray(part.doc_len, dtype=np.float32)
+            if part.len_array is None:
+                part.len_array = np.asarray(part.doc_len, dtype=np.float32)
+            doc_len = part.len_array
             scores = np.zeros(len(part.pk_at), dtype=np.float32)
             for term, qtf in Counter(tokens).items():
                 postings = part.postings.get(term)

@@ -12,16 +12,18 @@ import math
 import re
 import threading
 from collections.abc import Hashable
+from dataclasses import dataclass
 from datetime import datetime
 
 import networkx as nx
 import numpy as np
+import scipy.sparse
 
 from memsvc.service.deps import ServiceDeps
 from stores import graph as store
 from stores.vector_index import PartitionKey
 
-__all__ = ["GraphCache", "graph_neighbours"]
+__all__ = ["GraphCache", "UserGraph", "graph_neighbours"]
 
 _WORD = re.compile(r"[\w']+")
 # An entity mentioned by more than this share of the user's memories is a hub.
@@ -31,31 +33,84 @@ _MAX_CACHED = 256  # users whose graphs stay in memory
 LIST_LENGTH = 10
 
 
+@dataclass(frozen=True)
+class UserGraph:
+    """One user's entity graph, ready to rank: built once per index watermark."""
+
+    graph: nx.Graph
+    mentions: dict[int, list[int]]  # entity pk -> memory pks
+    names: dict[str, int]  # lower-cased entity name -> pk
+    nodes: list[int]
+    position: dict[int, int]  # entity pk -> row of ``transition``
+    transition: scipy.sparse.csr_array  # row-normalised adjacency (PageRank's walk)
+    dangling: np.ndarray  # rows without edges
+    linked: int  # memories that mention any entity
+
+    @classmethod
+    def build(cls, graph: nx.Graph, mentions: dict[int, list[int]]) -> UserGraph:
+        nodes = list(graph)
+        names = {str(data["name"]).lower(): pk for pk, data in graph.nodes(data=True)}
+        if nodes:
+            adjacency = nx.to_scipy_sparse_array(graph, nodelist=nodes, dtype=float)
+        else:  # networkx refuses an empty graph
+            adjacency = scipy.sparse.csr_array((0, 0))
+        out = np.asarray(adjacency.sum(axis=1)).ravel()
+        inverse = np.divide(1.0, out, out=np.zeros_like(out), where=out != 0)
+        transition = scipy.sparse.csr_array(scipy.sparse.diags_array(inverse) @ adjacency)
+        return cls(
+            graph=graph,
+            mentions=mentions,
+            names=names,
+            nodes=nodes,
+            position={pk: i for i, pk in enumerate(nodes)},
+            transition=transition,
+            dangling=np.flatnonzero(out == 0),
+            linked=len({m for pks in mentions.values() for m in pks}),
+        )
+
+    def pagerank(
+        self, seeds: set[int], *, alpha: float = 0.85, max_iter: int = 50, tol: float = 1e-4
+    ) -> dict[int, float]:
+        """Personalised PageRank from ``seeds``: networkx's power iteration (same result as
+        ``nx.pagerank``), on the cached walk instead of a matrix rebuilt per query."""
+        n = len(self.nodes)
+        if n == 0:
+            return {}
+        p = np.zeros(n)
+        p[[self.position[s] for s in seeds]] = 1.0
+        p /= p.sum()
+        x = np.full(n, 1.0 / n)
+        for _ in range(max_iter):
+            last = x
+            x = alpha * (x @ self.transition + x[self.dangling].sum() * p) + (1 - alpha) * p
+            if np.abs(x - last).sum() < n * tol:
+                return dict(zip(self.nodes, x.tolist(), strict=True))
+        raise nx.PowerIterationFailedConvergence(max_iter)
+
+
 class GraphCache:
     """Per-partition graphs, rebuilt when the index watermark moved (any memory write)."""
 
     def __init__(self) -> None:
-        self._graphs: dict[PartitionKey, tuple[tuple[int, int], nx.Graph, dict, dict]] = {}
+        self._graphs: dict[PartitionKey, tuple[tuple[int, int], UserGraph]] = {}
         self._lock = threading.Lock()
 
-    def get(
-        self, deps: ServiceDeps, key: PartitionKey, as_of: datetime | None
-    ) -> tuple[nx.Graph, dict[int, list[int]], dict[str, int]]:
-        """(graph, entity pk -> memory pks, entity key -> pk) of one user."""
+    def get(self, deps: ServiceDeps, key: PartitionKey, as_of: datetime | None) -> UserGraph:
+        """The graph of one user (relations valid at ``as_of``; now when None)."""
         watermark = deps.indexes.watermark
         with self._lock:
             cached = self._graphs.get(key)
             if as_of is None and cached is not None and cached[0] == watermark:
-                return cached[1], cached[2], cached[3]
+                return cached[1]
         with deps.sessions() as session:
             graph, mentions = store.partition_graph(key[0], key[1], as_of=as_of, session=session)
-        names = {str(data["name"]).lower(): pk for pk, data in graph.nodes(data=True)}
+        built = UserGraph.build(graph, mentions)
         if as_of is None:
             with self._lock:
                 if len(self._graphs) >= _MAX_CACHED and key not in self._graphs:
                     self._graphs.pop(next(iter(self._graphs)))  # the oldest entry
-                self._graphs[key] = (watermark, graph, mentions, names)
-        return graph, mentions, names
+                self._graphs[key] = (watermark, built)
+        return built
 
 
 def _seeds(query: str, names: dict[str, int]) -> set[int]:
@@ -81,19 +136,19 @@ def graph_neighbours(
     if deps.settings.consolidation.graph_weight <= 0 or len(candidates) != 1:
         return []
     ((key, allowed),) = candidates.items()
-    graph, mentions, names = deps.graph_cache.get(deps, key, as_of)
-    linked = {m for pks in mentions.values() for m in pks}
+    user_graph = deps.graph_cache.get(deps, key, as_of)
+    mentions, linked = user_graph.mentions, user_graph.linked
     if not linked:
         return []
-    hub = max(2, _HUB_SHARE * len(linked))
-    seeds = {s for s in _seeds(query, names) if len(mentions.get(s, ())) <= hub}
+    hub = max(2, _HUB_SHARE * linked)
+    seeds = {s for s in _seeds(query, user_graph.names) if len(mentions.get(s, ())) <= hub}
     if not seeds:
         return []
-    rank = nx.pagerank(graph, personalization=dict.fromkeys(seeds, 1.0), max_iter=50, tol=1e-4)
+    rank = user_graph.pagerank(seeds)
     allowed_set = None if allowed is None else set(allowed.tolist())
     scores: dict[int, float] = {}
     for entity, pks in mentions.items():
-        weight = rank.get(entity, 0.0) * math.log(1 + len(linked) / len(pks))
+        weight = rank.get(entity, 0.0) * math.log(1 + linked / len(pks))
         if weight <= 0:
             continue
         for pk in pks:

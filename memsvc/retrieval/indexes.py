@@ -232,10 +232,15 @@ class DerivedIndexes:
             self._saved_watermark = watermark
             self._last_save = time.monotonic()
 
+    def snapshot_due(self) -> bool:
+        """There are unsaved changes and the snapshot interval has passed."""
+        if self.directory is None or self.watermark == self._saved_watermark:
+            return False
+        return time.monotonic() - self._last_save >= self.snapshot_seconds > 0
+
     def save_if_dirty(self, *, force: bool = False) -> None:
         """Snapshot when there are unsaved changes and the snapshot interval has passed."""
         if self.directory is None or self.watermark == self._saved_watermark:
             return
-        due = time.monotonic() - self._last_save >= self.snapshot_seconds > 0
-        if force or due:
+        if force or self.snapshot_due():
             self.save()

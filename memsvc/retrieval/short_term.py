@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
+from functools import lru_cache
 
 import numpy as np
 
-from memsvc.retrieval.bm25 import BM25Index
+from memsvc.retrieval.bm25 import bm25_scores
 from memsvc.retrieval.text import content_hash, tokenize
 from memsvc.schemas import MemoryFilter, MemoryPublic
 from stores.short_term import Piece, ShortTermStore
 
 __all__ = ["as_memory", "scoped_pieces", "score_pieces"]
-
-_KEY = ("st", "")
 
 
 def scoped_pieces(store: ShortTermStore, tenant_id: str, filters: MemoryFilter) -> list[Piece]:
@@ -61,13 +61,19 @@ def score_pieces(
     cosine = matrix @ query_vector
     order = np.argsort(-cosine)[:depth]
     dense = [(pieces[i].id, float(cosine[i])) for i in order]
-    index = BM25Index()
-    slot_of = {}
-    for n, piece in enumerate(pieces):
-        index.upsert(_KEY, n, tokenize(piece.text))
-        slot_of[n] = piece.id
-    lexical = [(slot_of[n], score) for n, score in index.search(_KEY, query_tokens, depth)]
+    lexical_scores = bm25_scores([_terms(p.text) for p in pieces], query_tokens)
+    hits = np.flatnonzero(lexical_scores > 0)
+    hits = hits[np.argsort(-lexical_scores[hits], kind="stable")][:depth]
+    lexical = [(pieces[i].id, float(lexical_scores[i])) for i in hits.tolist()]
     return dense, lexical
+
+
+@lru_cache(maxsize=65_536)
+def _terms(text: str) -> tuple[Counter[str], int]:
+    """A piece's term counts and length, tokenized once: every search scores every piece of
+    the sessions in scope, and pieces never change (callers must not mutate the Counter)."""
+    tokens = tokenize(text)
+    return Counter(tokens), len(tokens)
 
 
 def as_memory(piece: Piece) -> MemoryPublic:

@@ -5,9 +5,11 @@ It only delegates: each capability lives in its own module of this package.
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import redis
 
@@ -64,6 +66,26 @@ __all__ = ["LOCAL_TENANT_ID", "MemoryService", "Principal", "ServiceDeps"]
 
 log = logging.getLogger(__name__)
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _serving(
+    method: Callable[Concatenate[MemoryService, _P], _R],
+) -> Callable[Concatenate[MemoryService, _P], _R]:
+    """Mark a call as foreground work: embedded consolidation waits while it runs.
+
+    Only the calls that embed or search (CPU-bound) are marked; cheap reads such as
+    ``get``/``list`` are not, so a client polling them does not hold consolidation back.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self: MemoryService, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with self.deps.activity.request():
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
 
 class MemoryService:
     """Memory operations for one process. Every data method takes the caller's tenant first."""
@@ -101,7 +123,9 @@ class MemoryService:
         Celery beat and workers do that.
         """
         self.deps.indexes.sync()
-        self.deps.indexes.save_if_dirty()
+        if self.deps.indexes.snapshot_due():
+            self.deps.yield_to_requests()  # copying a large index would stall searches
+            self.deps.indexes.save_if_dirty()
         jobs.flush_access(self.deps)
         if not self.settings.redis_url:
             jobs.maintenance(self.deps, self._upkeep)
@@ -136,6 +160,7 @@ class MemoryService:
 
     # -- long-term memories ----------------------------------------------------------------
 
+    @_serving
     def add(
         self, tenant_id: str, items: list[MemoryCreate], *, actor: str, single: bool = False
     ) -> list[MemoryWriteResult]:
@@ -171,6 +196,7 @@ class MemoryService:
     def history(self, tenant_id: str, memory_id: str) -> list[MemoryHistoryEntry]:
         return memories.memory_history(self.deps, tenant_id, memory_id)
 
+    @_serving
     def search(self, tenant_id: str, request: SearchRequest) -> SearchResponse:
         found = search.search_memories(self.deps, tenant_id, request)
         # Retrieval reinforces a memory against decay (written to SQL in batches).
@@ -183,6 +209,7 @@ class MemoryService:
 
     # -- events, sessions, context ---------------------------------------------------------
 
+    @_serving
     def add_events(self, tenant_id: str, batch: EventBatch) -> list[EventPublic]:
         """Commit events, feed working memory, and promote what overflows its budget."""
         written = events.ingest_events(self.deps, tenant_id, batch)
@@ -224,6 +251,7 @@ class MemoryService:
         jobs.consolidate_closed(self.deps, tenant_id, session_id)
         return sessions.get_session(self.deps, tenant_id, session_id)
 
+    @_serving
     def context(self, tenant_id: str, request: ContextRequest) -> ContextResponse:
         return context.assemble_context(self.deps, tenant_id, request)
 

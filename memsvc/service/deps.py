@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from memsvc.embeddings import Embedder, build_embedder
 from memsvc.retrieval.indexes import DerivedIndexes
+from memsvc.service.activity import ForegroundActivity
 from memsvc.settings import Settings
 from stores.blobs import BlobStore, LocalBlobStore
 from stores.db import make_engine, make_sessionmaker
@@ -57,6 +58,9 @@ class ServiceDeps:
         self._access_lock = threading.Lock()
         self._graph_cache: GraphCache | None = None
         self._blobs: BlobStore | None = None
+        # Requests being served; background work in this process yields to them.
+        self.activity = ForegroundActivity()
+        self._thread_role = threading.local()
 
     @property
     def embedder(self) -> Embedder:
@@ -126,6 +130,7 @@ class ServiceDeps:
             return
 
         def loop() -> None:
+            self._thread_role.background = True
             while not self._stop.wait(interval_s):
                 try:
                     tick()
@@ -145,9 +150,25 @@ class ServiceDeps:
         with self._load_lock:
             if self._jobs is None:
                 self._jobs = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memsvc-job")
-        future = self._jobs.submit(fn, *args)
+        future = self._jobs.submit(self._as_background, fn, *args)
         future.add_done_callback(_log_failure)
         return future
+
+    def _as_background(self, fn: Callable[..., Any], *args: Any) -> Any:
+        self._thread_role.background = True
+        return fn(*args)
+
+    def yield_to_requests(self) -> float:
+        """Called by long background work between units of work: on a background thread of a
+        process that serves requests, wait until they have paused (see ForegroundActivity).
+        A no-op anywhere else (a request's own thread, a Celery worker). Returns seconds waited.
+        """
+        if not getattr(self._thread_role, "background", False):
+            return 0.0
+        config = self.settings.consolidation
+        return self.activity.wait_for_quiet(
+            config.yield_quiet_seconds, config.yield_max_seconds, self._stop
+        )
 
     def record_access(self, memory_ids: list[str]) -> None:
         """Count retrievals now; they reach SQL in batches (reinforcement is not urgent)."""

@@ -231,6 +231,57 @@ def test_overflow_consolidates_in_the_background_and_keeps_working_memory(
         svc.close()
 
 
+def test_background_consolidation_waits_while_requests_are_served(
+    tmp_path: Path, db_url: str
+) -> None:
+    """Embedded, an overflow job runs in sleep time: not while a request is in flight."""
+    settings = make_settings(
+        tmp_path,
+        db_url,
+        working={"token_budget": 64, "segment_similarity": 0.95},
+        consolidation={"yield_quiet_seconds": 0.2, "yield_max_seconds": 60},
+    )
+    svc = MemoryService.from_settings(settings)
+    try:
+        t = new_tenant(svc).tenant_id
+        chat = [("Ann", f"I play chess with my friend number {n} in the park.") for n in range(8)]
+        with svc.deps.activity.request():  # a long request, e.g. another client's search
+            _write(svc, t, "s", chat, T0)
+            assert svc.get_session(t, "s").promoted_count > 0
+            time.sleep(1.0)
+            assert _memories(svc, t, FACT_KINDS) == [], "ran during a request"
+        deadline = time.monotonic() + 30
+        while not _memories(svc, t, FACT_KINDS):
+            assert time.monotonic() < deadline, "the job did not run once requests paused"
+            time.sleep(0.05)
+        # On a request's own thread nothing waits (close_session consolidates in the request).
+        with svc.deps.activity.request():
+            assert svc.deps.yield_to_requests() == 0.0
+    finally:
+        svc.close()
+
+
+def test_background_consolidation_is_not_starved_by_requests(tmp_path: Path, db_url: str) -> None:
+    settings = make_settings(
+        tmp_path,
+        db_url,
+        working={"token_budget": 64, "segment_similarity": 0.95},
+        consolidation={"yield_quiet_seconds": 0.2, "yield_max_seconds": 0.3},
+    )
+    svc = MemoryService.from_settings(settings)
+    try:
+        t = new_tenant(svc).tenant_id
+        chat = [("Ann", f"I play chess with my friend number {n} in the park.") for n in range(8)]
+        with svc.deps.activity.request():
+            _write(svc, t, "s", chat, T0)
+            deadline = time.monotonic() + 30
+            while not _memories(svc, t, FACT_KINDS):
+                assert time.monotonic() < deadline, "starved by a request that never ends"
+                time.sleep(0.05)
+    finally:
+        svc.close()
+
+
 def test_idle_sessions_are_consolidated_by_the_embedded_tick(tmp_path: Path, db_url: str) -> None:
     svc = MemoryService.from_settings(make_settings(tmp_path, db_url, session_idle_seconds=0.05))
     try:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-import numpy as np
+from collections import Counter
 
-from memsvc.retrieval.bm25 import BM25Index
+import networkx as nx
+import numpy as np
+import pytest
+
+from memsvc.retrieval.bm25 import BM25Index, bm25_scores
 from memsvc.retrieval.fusion import FusionMethod, fuse
+from memsvc.retrieval.graph import UserGraph
 from memsvc.retrieval.text import content_hash, tokenize
 
 KEY = ("t", "u")
@@ -55,6 +60,44 @@ def test_bm25_allowed_filter_and_compaction_keep_results_right() -> None:
         2600,
         2601,
     }
+
+
+def test_bm25_scores_without_an_index_equal_the_index() -> None:
+    rng = np.random.default_rng(3)
+    vocab = [f"w{n}" for n in range(40)]
+    docs = [list(rng.choice(vocab, size=int(rng.integers(1, 12)))) for _ in range(60)]
+    index = BM25Index()
+    for pk, tokens in enumerate(docs):
+        index.upsert(KEY, pk, tokens)
+    index.remove([7, 8])  # freed slots must not change the live documents' scores
+    live = [pk for pk in range(len(docs)) if pk not in (7, 8)]
+    query = ["w1", "w5", "w5", "w33", "absent"]
+    direct = bm25_scores([(Counter(docs[pk]), len(docs[pk])) for pk in live], query)
+    expected = dict(index.search(KEY, query, k=len(docs)))
+    got = {pk: float(score) for pk, score in zip(live, direct, strict=True) if score > 0}
+    assert got.keys() == expected.keys() and len(got) > 5
+    for pk, score in got.items():
+        assert score == pytest.approx(expected[pk], rel=1e-5)
+    assert bm25_scores([], query).shape == (0,)
+
+
+def test_cached_pagerank_walk_equals_networkx() -> None:
+    graph = nx.Graph()
+    graph.add_nodes_from([(n, {"name": f"e{n}"}) for n in range(12)])  # 10, 11: no edges
+    edges = [(0, 1, 2.0), (1, 2, 1.0), (2, 3, 1.0), (3, 0, 3.0), (4, 5, 1.0), (5, 6, 1.0)]
+    graph.add_weighted_edges_from(edges)
+    graph.add_edge(6, 7, weight=1.0)
+    graph.add_edge(8, 9, weight=0.5)
+    user = UserGraph.build(graph, {n: [100 + n] for n in range(12)})
+    for seeds in ({0}, {4, 9}, {10}, {3, 11}):
+        ours = user.pagerank(seeds)
+        personal = dict.fromkeys(seeds, 1.0)
+        theirs = nx.pagerank(graph, personalization=personal, max_iter=50, tol=1e-4)
+        assert ours.keys() == theirs.keys()
+        for node, rank in theirs.items():
+            assert ours[node] == pytest.approx(rank, abs=1e-12)
+    assert user.names["e3"] == 3 and user.linked == 12
+    assert UserGraph.build(nx.Graph(), {}).pagerank(set()) == {}
 
 
 def test_rrf_scores_are_normalised_and_reward_agreement() -> None:
