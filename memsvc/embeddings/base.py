@@ -29,3 +29,7 @@ class Embedder(ABC):
     def count_tokens(self, text: str) -> int:
         """Tokens ``text`` takes; the default is a stated approximation (4 characters a token)."""
         return max(1, (len(text) + 3) // 4)
+
+    def count_tokens_many(self, texts: Sequence[str]) -> list[int]:
+        """:meth:`count_tokens` of each text (a tokenizer may do them in one call)."""
+        return [self.count_tokens(text) for text in texts]

@@ -67,5 +67,11 @@ class MiniLMEmbedder(Embedder):
         )
 
     def count_tokens(self, text: str) -> int:
-        tokenizer = self._model.tokenizer
-        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+        return self.count_tokens_many([text])[0]
+
+    def count_tokens_many(self, texts: Sequence[str]) -> list[int]:
+        if not texts:
+            return []
+        # One batched call into the Rust tokenizer: context assembly counts dozens of lines.
+        encoded = self._model.tokenizer(list(texts), add_special_tokens=False, verbose=False)
+        return [len(ids) for ids in encoded["input_ids"]]

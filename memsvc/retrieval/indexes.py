@@ -195,12 +195,12 @@ class DerivedIndexes:
             self.lexical.upsert(key, change.pk, tokenize(change.text))
             self._index_turn(change)
         for key, rows in by_part.items():
-            usable = [
-                c
-                for c in rows
-                if c.embedding is not None and c.embedding_model == self.embedding_model
-            ]
-            stale = [c.pk for c in rows if c not in usable]
+            usable, stale = [], []
+            for c in rows:
+                if c.embedding is not None and c.embedding_model == self.embedding_model:
+                    usable.append(c)
+                else:
+                    stale.append(c.pk)
             # A rewritten text may have fewer sentences than before: drop the old ones first.
             self._forget_sentences([c.pk for c in rows])
             if stale:

@@ -51,17 +51,20 @@ def _minute(value: datetime) -> str:
 
 
 def _working_items(
-    pieces: list[Piece], budget: int, count: Callable[[str], int]
+    pieces: list[Piece], budget: int, count_many: Callable[[list[str]], list[int]]
 ) -> tuple[list[ContextItem], int]:
     """The newest pieces that fit ``budget``, returned oldest first."""
+    # Only the newest pieces can fit: a piece takes at least one token, so never count more.
+    recent = pieces[-budget:] if budget > 0 else []
+    lines = [f"[{_minute(p.event_time)}] {p.text}" for p in recent]
     chosen: list[ContextItem] = []
     used = 0
-    for piece in reversed(pieces):
-        line = f"[{_minute(piece.event_time)}] {piece.text}"
-        tokens = count(line) + 1
-        if used + tokens > budget:
+    for piece, line, tokens in zip(
+        reversed(recent), reversed(lines), reversed(count_many(lines)), strict=True
+    ):
+        if used + tokens + 1 > budget:
             break
-        used += tokens
+        used += tokens + 1
         chosen.append(
             ContextItem(
                 section="working_memory",
@@ -103,9 +106,10 @@ def assemble_context(deps: ServiceDeps, tenant_id: str, request: ContextRequest)
     """The best of working and long-term memory for ``request``, within its token budget."""
     query = _query(request)
     count = deps.embedder.count_tokens
+    count_many = deps.embedder.count_tokens_many
     budget = request.token_budget
     pieces = deps.short_term.pieces(tenant_id, request.session_id) if request.session_id else []
-    working, used = _working_items(pieces, int(budget * WORKING_SHARE), count)
+    working, used = _working_items(pieces, int(budget * WORKING_SHARE), count_many)
     shown_events = {e for item in working for e in item.source_event_ids}
     found = search_memories(
         deps,
@@ -116,22 +120,25 @@ def assemble_context(deps: ServiceDeps, tenant_id: str, request: ContextRequest)
             top_k=min(request.top_k, deps.settings.max_top_k),
         ),
     )
-    remaining = budget - used - sum(count(h) + 2 for h in HEADERS.values())
+    remaining = budget - used - sum(n + 2 for n in count_many(list(HEADERS.values())))
+    candidates = [
+        _long_term_item(result)
+        for result in found.data
+        # Not what the working-memory section already shows.
+        if not shown_events.intersection(result.memory.source_event_ids)
+    ]
     long_term: list[ContextItem] = []
-    for result in found.data:
-        if shown_events.intersection(result.memory.source_event_ids):
-            continue  # already in the working-memory section
-        item = _long_term_item(result)
-        tokens = count(item.text) + 1
+    for item, n in zip(candidates, count_many([i.text for i in candidates]), strict=True):
+        tokens = n + 1
         if tokens <= remaining:
             long_term.append(item)
             remaining -= tokens
     items = long_term + working
     text = _render(items)
+    tokens = count(text) if text else 0
     # Tokenisers are not additive across joins in every case: count the block itself.
-    while items and count(text) > budget:
+    while items and tokens > budget:
         items.pop(0 if not long_term else items.index(long_term.pop()))
         text = _render(items)
-    return ContextResponse(
-        context=text, tokens=count(text) if text else 0, token_budget=budget, items=items
-    )
+        tokens = count(text) if text else 0
+    return ContextResponse(context=text, tokens=tokens, token_budget=budget, items=items)
