@@ -212,6 +212,8 @@ def mark_promoted(
             EventRow.promoted_at.is_(None),
         )
         .values(promoted_at=at)
+        # The caller's session holds the rows just written; nothing there needs refreshing.
+        .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)
 

@@ -82,11 +82,7 @@ def draft_episodes(
 ) -> list[EpisodeDraft]:
     """One draft per topic segment (or run of short ones) with ``episode_min_events`` events."""
     config = deps.settings.consolidation
-    pieces = [
-        p
-        for row in sorted(batch.kept, key=lambda e: (e.event_time, e.pk))
-        for p in pieces_of(row, deps)
-    ]
+    pieces = pieces_of(sorted(batch.kept, key=lambda e: (e.event_time, e.pk)), deps)
     drafts = []
     for group in _groups(segment(pieces, deps.settings.working), config.episode_min_events):
         event_ids = list(dict.fromkeys(e for seg in group for e in seg.event_ids))

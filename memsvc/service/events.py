@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 
 import numpy as np
@@ -47,11 +48,18 @@ def piece_text(speaker: str | None, text: str) -> str:
     return f"{speaker}: {text}" if speaker else text
 
 
-def pieces_of(row: EventRow, deps: ServiceDeps) -> list[Piece]:
-    """The working-memory pieces of a kept event, rebuilt from its row (vectors included)."""
-    if row.decision != "kept" or not row.pieces:
-        return []
-    vectors = np.frombuffer(row.embeddings or b"", dtype=np.float32).reshape(len(row.pieces), -1)
+def pieces_of(rows: Sequence[EventRow], deps: ServiceDeps) -> list[Piece]:
+    """The working-memory pieces of kept events, rebuilt from their rows (vectors included),
+    in the rows' order. Tokens are counted in one tokenizer call for all of them."""
+    found: list[tuple[EventRow, int, str, np.ndarray]] = []
+    for row in rows:
+        if row.decision != "kept" or not row.pieces:
+            continue
+        vectors = np.frombuffer(row.embeddings or b"", dtype=np.float32)
+        vectors = vectors.reshape(len(row.pieces), -1)
+        for n, text in enumerate(row.pieces):
+            found.append((row, n, piece_text(row.speaker, text), vectors[n]))
+    tokens = deps.embedder.count_tokens_many([text for _, _, text, _ in found])
     return [
         Piece(
             id=f"{row.pk:012d}.{n}",
@@ -62,12 +70,12 @@ def pieces_of(row: EventRow, deps: ServiceDeps) -> list[Piece]:
             agent_id=row.agent_id,
             role=row.role,
             speaker=row.speaker,
-            text=piece_text(row.speaker, text),
+            text=text,
             event_time=row.event_time,
-            vector=vectors[n],
-            tokens=deps.embedder.count_tokens(piece_text(row.speaker, text)),
+            vector=vector,
+            tokens=count,
         )
-        for n, text in enumerate(row.pieces)
+        for (row, n, text, vector), count in zip(found, tokens, strict=True)
     ]
 
 
@@ -207,7 +215,7 @@ def ingest_events(deps: ServiceDeps, tenant_id: str, batch: EventBatch) -> list[
                 session=session,
             )
     # Durable from here on. Working memory is derived: if this fails, it is rebuilt from SQL.
-    pieces = [p for row in rows for p in pieces_of(row, deps)]
+    pieces = pieces_of(rows, deps)
     try:
         deps.short_term.add(tenant_id, pieces)
     except Exception:

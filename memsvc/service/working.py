@@ -38,7 +38,7 @@ def rebuild_short_term(deps: ServiceDeps) -> int:
     for tenant_id, session_id in backlog:
         with deps.sessions() as session:
             rows = store.unpromoted_events(tenant_id, session_id, session=session)
-        pieces = [p for row in rows for p in pieces_of(row, deps)]
+        pieces = pieces_of(rows, deps)
         deps.short_term.add(tenant_id, pieces)
         added += len(pieces)
     return added
@@ -66,7 +66,8 @@ def _promote_rows(deps: ServiceDeps, tenant_id: str, session_id: str, rows: list
     """Write the rows' pieces to long-term memory and stamp the rows, in one transaction."""
     if not rows:
         return 0
-    pieces = [(p, row) for row in rows for p in pieces_of(row, deps)]
+    row_of = {row.pk: row for row in rows}
+    pieces = [(p, row_of[p.event_pk]) for p in pieces_of(rows, deps)]
     items = [_memory_for(p, row) for p, row in pieces]
     vectors = np.stack([p.vector for p, _ in pieces]) if pieces else None
     now = utcnow()
