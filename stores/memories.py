@@ -10,13 +10,25 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, func, or_, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import Session, defer
 
 from stores.models import MemoryHistory, MemoryRow
 
 __all__ = [
     "Change",
+    "HistoryEntry",
     "MemoryQuery",
     "add_history",
     "archive_rows",
@@ -251,8 +263,24 @@ def tombstone(
     )
 
 
-def add_history(entries: Sequence[MemoryHistory], *, session: Session) -> None:
-    session.add_all(entries)
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One mutation to record (a ``memory_history`` row, written in bulk by add_history)."""
+
+    tenant_id: str
+    memory_id: str
+    op: str
+    old_value: dict[str, Any] | None
+    new_value: dict[str, Any] | None
+    actor: str
+    created_at: datetime
+
+
+def add_history(entries: Sequence[HistoryEntry], *, session: Session) -> None:
+    """Insert history rows in one executemany, in the order given (no ORM objects: a batch
+    of memories writes as many history rows, and instrumented objects cost more than SQL)."""
+    if entries:
+        session.execute(insert(MemoryHistory), [vars(e) for e in entries])
 
 
 def history_of(tenant_id: str, memory_id: str, *, session: Session) -> list[MemoryHistory]:

@@ -15,12 +15,13 @@ from consolidation.steps.merge import Outcome
 from memsvc.service.memories import history_entry, snapshot
 from stores import graph as graph_store
 from stores import memories as store
-from stores.models import MemoryHistory, MemoryRow, utcnow
+from stores.memories import HistoryEntry
+from stores.models import MemoryRow, utcnow
 
 __all__ = ["invalidate_contradicted"]
 
 
-def _close(row: MemoryRow, at: datetime, actor: str, rev: int, session: Session) -> MemoryHistory:
+def _close(row: MemoryRow, at: datetime, actor: str, rev: int, session: Session) -> HistoryEntry:
     before = snapshot(row)
     row.valid_to = at
     row.rev = rev

@@ -23,7 +23,7 @@ from memsvc.schemas import (
 from memsvc.service.deps import ServiceDeps
 from memsvc.service.validation import check_metadata, check_text, decode_cursor, encode_cursor
 from stores import memories as store
-from stores.models import MemoryHistory, MemoryRow, utcnow
+from stores.models import MemoryRow, utcnow
 
 __all__ = [
     "add_memories",
@@ -155,7 +155,7 @@ def insert_memories(
         for row in store.find_live_by_hash(tenant_id, digests, session=session)
     }
     results: list[tuple[MemoryRow, str]] = []
-    history: list[MemoryHistory] = []
+    history: list[store.HistoryEntry] = []
     for n, (item, digest) in enumerate(zip(items, digests, strict=True)):
         key = _dedupe_key(tenant_id, item, digest)
         if key in seen:
@@ -219,8 +219,8 @@ def _new_row(
 
 def history_entry(
     tenant_id: str, memory_id: str, op: str, old: Any, new: Any, actor: str
-) -> MemoryHistory:
-    return MemoryHistory(
+) -> store.HistoryEntry:
+    return store.HistoryEntry(
         tenant_id=tenant_id,
         memory_id=memory_id,
         op=op,
