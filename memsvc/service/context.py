@@ -54,22 +54,26 @@ def _working_items(
     pieces: list[Piece], budget: int, count_many: Callable[[list[str]], list[int]]
 ) -> tuple[list[ContextItem], int]:
     """The newest pieces that fit ``budget``, returned oldest first."""
-    # Only the newest pieces can fit: a piece takes at least one token, so never count more.
+    # Only the newest pieces can fit: a piece takes at least one token, so never look further.
     recent = pieces[-budget:] if budget > 0 else []
-    lines = [f"[{_minute(p.event_time)}] {p.text}" for p in recent]
+    prefixes = [f"[{_minute(p.event_time)}] " for p in recent]
+    # A piece's own tokens were counted when it was written; only its date prefix is new here
+    # (the embedder's WordPiece splits at the space, so the counts add up; the whole block is
+    # counted again at the end in any case).
+    distinct = list(dict.fromkeys(prefixes))
+    prefix_tokens = dict(zip(distinct, count_many(distinct), strict=True))
     chosen: list[ContextItem] = []
     used = 0
-    for piece, line, tokens in zip(
-        reversed(recent), reversed(lines), reversed(count_many(lines)), strict=True
-    ):
-        if used + tokens + 1 > budget:
+    for piece, prefix in zip(reversed(recent), reversed(prefixes), strict=True):
+        tokens = prefix_tokens[prefix] + piece.tokens + 1
+        if used + tokens > budget:
             break
-        used += tokens + 1
+        used += tokens
         chosen.append(
             ContextItem(
                 section="working_memory",
                 tier="short_term",
-                text=line,
+                text=prefix + piece.text,
                 occurred_at=piece.event_time,
                 score=None,
                 memory_id=None,
