@@ -126,7 +126,9 @@ def consolidate_session(
             continue
         report("extract", counts)
     report("sentences", counts)
-    counts["sentences_embedded"] += embed_sentences(deps, tenant_id, session_id)
+    counts["sentences_embedded"] += embed_sentences(
+        deps, tenant_id, session_id, on_batch=lambda n: report("sentences", counts)
+    )
     return counts
 
 

@@ -8,6 +8,8 @@ is harmless: only rows still without sentence vectors are read, and the result i
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from memsvc.retrieval.sentences import encode_sentences
 from memsvc.service.deps import ServiceDeps
 from stores import memories as store
@@ -18,8 +20,17 @@ __all__ = ["embed_sentences"]
 _BATCH = 256
 
 
-def embed_sentences(deps: ServiceDeps, tenant_id: str, session_id: str) -> int:
-    """Embed the sentences of the session's messages that lack them; returns rows updated."""
+def embed_sentences(
+    deps: ServiceDeps,
+    tenant_id: str,
+    session_id: str,
+    on_batch: Callable[[int], None] | None = None,
+) -> int:
+    """Embed the sentences of the session's messages that lack them; returns rows updated.
+
+    ``on_batch(updated so far)`` runs after each batch: a job reports progress with it, so a
+    job that yields to requests between batches is not taken for a stale one.
+    """
     updated = 0
     while not deps.stopping:
         deps.yield_to_requests()
@@ -42,6 +53,8 @@ def embed_sentences(deps: ServiceDeps, tenant_id: str, session_id: str) -> int:
                 row.rev = rev  # derived indexes pick the vectors up on their next sync
                 row.updated_at = utcnow()
                 updated += 1
+        if on_batch is not None:
+            on_batch(updated)
         if len(todo) < _BATCH:
             break
     return updated

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import os
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -45,6 +47,11 @@ class MiniLMEmbedder(Embedder):
 
         self._torch = torch
         self._batch_threads = threads or torch.get_num_threads()
+        # Token counts are asked for on request threads while the model thread tokenizes: a fast
+        # tokenizer switches its truncation settings per call and must not be shared, so the
+        # counting one is a copy of its own, used one call at a time.
+        self._counter = copy.deepcopy(self._model.tokenizer)
+        self._count_lock = threading.Lock()
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
@@ -73,5 +80,6 @@ class MiniLMEmbedder(Embedder):
         if not texts:
             return []
         # One batched call into the Rust tokenizer: context assembly counts dozens of lines.
-        encoded = self._model.tokenizer(list(texts), add_special_tokens=False, verbose=False)
+        with self._count_lock:
+            encoded = self._counter(list(texts), add_special_tokens=False, verbose=False)
         return [len(ids) for ids in encoded["input_ids"]]

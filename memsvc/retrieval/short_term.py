@@ -68,10 +68,12 @@ def score_pieces(
     return dense, lexical
 
 
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=8_192)
 def _terms(text: str) -> tuple[Counter[str], int]:
     """A piece's term counts and length, tokenized once: every search scores every piece of
-    the sessions in scope, and pieces never change (callers must not mutate the Counter)."""
+    the sessions in scope, and pieces never change (callers must not mutate the Counter).
+    Bounded by entries (a few KB each): enough for the working memory of the sessions being
+    searched now, small beside the indexes."""
     tokens = tokenize(text)
     return Counter(tokens), len(tokens)
 

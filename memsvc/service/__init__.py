@@ -75,8 +75,9 @@ def _serving(
 ) -> Callable[Concatenate[MemoryService, _P], _R]:
     """Mark a call as foreground work: embedded consolidation waits while it runs.
 
-    Only the calls that embed or search (CPU-bound) are marked; cheap reads such as
-    ``get``/``list`` are not, so a client polling them does not hold consolidation back.
+    Marked: the hot paths that embed or search (``add``, ``add_events``, ``search``,
+    ``context``). Cheap reads such as ``get``/``list`` are not, so a client polling them does
+    not hold consolidation back; nor are rarer writes (``update``, KV and cartridge calls).
     """
 
     @functools.wraps(method)
