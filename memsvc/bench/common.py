@@ -42,10 +42,13 @@ def raw_embedder(texts: list[str], batch: int, n_queries: int) -> tuple[float, f
     return per_s, statistics.median(times)
 
 
-def start_server(data_dir: Path, port: int) -> tuple[subprocess.Popen, str, Path]:
-    """``memsvc serve`` (embedded default, MiniLM) on ``data_dir``; returns it once ready."""
+def start_server(
+    data_dir: Path, port: int, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen, str, Path]:
+    """``memsvc serve`` (embedded default, MiniLM unless ``env`` says otherwise) on
+    ``data_dir``; returns it, its URL and its log once it is ready."""
     log_path = data_dir.parent / "server.log"
-    env = {**os.environ, "MEMSVC_EMBEDDER": "minilm", "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "MEMSVC_EMBEDDER": "minilm", "HF_HUB_OFFLINE": "1", **(env or {})}
     cmd = [
         sys.executable,
         "-m",

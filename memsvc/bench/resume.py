@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -28,13 +26,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import torch
 from rich.console import Console
 from rich.table import Table
 
 from kv_cartridges.adapters import cache_layers
 from kv_cartridges.quant import QuantSpec, warm_up
+from memsvc.bench.common import start_server
 from memsvc.bench.kv import CONTEXT, CONTINUATION, load_model, load_tokens
 
 __all__ = ["SETTINGS", "ResumeRow", "render", "run_resume_bench"]
@@ -65,32 +63,10 @@ class ResumeRow:
 
 
 def _start_server(data_dir: Path, port: int, threads: int) -> tuple[subprocess.Popen, str]:
-    env = {**os.environ, "MEMSVC_EMBEDDER": "hash", "HF_HUB_OFFLINE": "1",
-           "OMP_NUM_THREADS": str(threads), "NUMBA_NUM_THREADS": str(threads)}  # fmt: skip
-    log_path = data_dir.parent / "server.log"
-    cmd = [
-        sys.executable,
-        "-m",
-        "memsvc",
-        "serve",
-        "--port",
-        str(port),
-        "--data-dir",
-        str(data_dir),
-    ]
-    with log_path.open("w") as out:
-        process = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited:\n{log_path.read_text()}")
-        try:
-            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            time.sleep(0.3)
-    process.kill()
-    raise RuntimeError(f"server not ready:\n{log_path.read_text()}")
+    """The server with the hash embedder (no model to load) and ``threads`` codec threads."""
+    threads_env = {"OMP_NUM_THREADS": str(threads), "NUMBA_NUM_THREADS": str(threads)}
+    process, url, _ = start_server(data_dir, port, {"MEMSVC_EMBEDDER": "hash", **threads_env})
+    return process, url
 
 
 @torch.inference_mode()

@@ -209,17 +209,35 @@ def test_decay_archives_and_restore_brings_back(service, tenant: TenantKey) -> N
     assert service.delete_all(t, MemoryFilter(user_id="u"), actor="test") == 2
 
 
+# Eight distinct turns that overflow a 64-token working memory at once.
+CHESS = [("Ann", f"I play chess with my friend number {n} in the park.") for n in range(8)]
+
+
+def _overflowing(tmp_path: Path, db_url: str, **consolidation: float) -> MemoryService:
+    """A service whose working memory overflows on CHESS (one topic segment per turn)."""
+    settings = make_settings(
+        tmp_path,
+        db_url,
+        working={"token_budget": 64, "segment_similarity": 0.95},
+        consolidation=consolidation,
+    )
+    return MemoryService.from_settings(settings)
+
+
+def _wait_for_facts(svc: MemoryService, tenant_id: str, failure: str) -> None:
+    deadline = time.monotonic() + 30
+    while not _memories(svc, tenant_id, FACT_KINDS):
+        assert time.monotonic() < deadline, failure
+        time.sleep(0.05)
+
+
 def test_overflow_consolidates_in_the_background_and_keeps_working_memory(
     tmp_path: Path, db_url: str
 ) -> None:
-    settings = make_settings(
-        tmp_path, db_url, working={"token_budget": 64, "segment_similarity": 0.95}
-    )
-    svc = MemoryService.from_settings(settings)
+    svc = _overflowing(tmp_path, db_url)
     try:
         t = new_tenant(svc).tenant_id
-        chat = [("Ann", f"I play chess with my friend number {n} in the park.") for n in range(8)]
-        _write(svc, t, "s", chat, T0)
+        _write(svc, t, "s", CHESS, T0)
         session = svc.get_session(t, "s")
         assert 0 < session.promoted_count < 8 and session.working_pieces > 0
         deadline = time.monotonic() + 30
@@ -235,25 +253,15 @@ def test_background_consolidation_waits_while_requests_are_served(
     tmp_path: Path, db_url: str
 ) -> None:
     """Embedded, an overflow job runs in sleep time: not while a request is in flight."""
-    settings = make_settings(
-        tmp_path,
-        db_url,
-        working={"token_budget": 64, "segment_similarity": 0.95},
-        consolidation={"yield_quiet_seconds": 0.2, "yield_max_seconds": 60},
-    )
-    svc = MemoryService.from_settings(settings)
+    svc = _overflowing(tmp_path, db_url, yield_quiet_seconds=0.2, yield_max_seconds=60)
     try:
         t = new_tenant(svc).tenant_id
-        chat = [("Ann", f"I play chess with my friend number {n} in the park.") for n in range(8)]
         with svc.deps.activity.request():  # a long request, e.g. another client's search
-            _write(svc, t, "s", chat, T0)
+            _write(svc, t, "s", CHESS, T0)
             assert svc.get_session(t, "s").promoted_count > 0
             time.sleep(1.0)
             assert _memories(svc, t, FACT_KINDS) == [], "ran during a request"
-        deadline = time.monotonic() + 30
-        while not _memories(svc, t, FACT_KINDS):
-            assert time.monotonic() < deadline, "the job did not run once requests paused"
-            time.sleep(0.05)
+        _wait_for_facts(svc, t, "the job did not run once requests paused")
         # On a request's own thread nothing waits (close_session consolidates in the request).
         with svc.deps.activity.request():
             assert svc.deps.yield_to_requests() == 0.0
@@ -262,22 +270,12 @@ def test_background_consolidation_waits_while_requests_are_served(
 
 
 def test_background_consolidation_is_not_starved_by_requests(tmp_path: Path, db_url: str) -> None:
-    settings = make_settings(
-        tmp_path,
-        db_url,
-        working={"token_budget": 64, "segment_similarity": 0.95},
-        consolidation={"yield_quiet_seconds": 0.2, "yield_max_seconds": 0.3},
-    )
-    svc = MemoryService.from_settings(settings)
+    svc = _overflowing(tmp_path, db_url, yield_quiet_seconds=0.2, yield_max_seconds=0.3)
     try:
         t = new_tenant(svc).tenant_id
-        chat = [("Ann", f"I play chess with my friend number {n} in the park.") for n in range(8)]
         with svc.deps.activity.request():
-            _write(svc, t, "s", chat, T0)
-            deadline = time.monotonic() + 30
-            while not _memories(svc, t, FACT_KINDS):
-                assert time.monotonic() < deadline, "starved by a request that never ends"
-                time.sleep(0.05)
+            _write(svc, t, "s", CHESS, T0)
+            _wait_for_facts(svc, t, "starved by a request that never ends")
     finally:
         svc.close()
 
