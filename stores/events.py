@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -185,9 +185,14 @@ def sessions_idle_since(cutoff: datetime, *, session: Session) -> list[SessionRo
 
 
 def unpromoted_events(
-    tenant_id: str, session_id: str | None = None, *, session: Session
+    tenant_id: str,
+    session_id: str | None = None,
+    *,
+    pks: Collection[int] | None = None,
+    session: Session,
 ) -> list[EventRow]:
-    """Kept events whose pieces have not reached long-term memory, in event-time order."""
+    """Kept events whose pieces have not reached long-term memory, in event-time order;
+    only those among ``pks`` when given."""
     stmt = select(EventRow).where(
         EventRow.tenant_id == tenant_id,
         EventRow.decision == "kept",
@@ -195,6 +200,8 @@ def unpromoted_events(
     )
     if session_id is not None:
         stmt = stmt.where(EventRow.session_id == session_id)
+    if pks is not None:
+        stmt = stmt.where(EventRow.pk.in_(list(pks)))
     return list(session.scalars(stmt.order_by(EventRow.event_time, EventRow.pk)))
 
 

@@ -40,6 +40,7 @@ __all__ = [
     "find_live_by_hash",
     "get_live",
     "history_of",
+    "insert_rows",
     "list_page",
     "messages_without_sentences",
     "open_slot_facts",
@@ -274,6 +275,15 @@ class HistoryEntry:
     new_value: dict[str, Any] | None
     actor: str
     created_at: datetime
+
+
+def insert_rows(values: Sequence[dict[str, Any]], *, session: Session) -> list[MemoryRow]:
+    """Insert memory rows (column values keyed by ORM attribute) in one batched
+    INSERT .. RETURNING; returns them as ORM objects of ``session``, in the order given."""
+    if not values:
+        return []
+    stmt = insert(MemoryRow).returning(MemoryRow, sort_by_parameter_order=True)
+    return list(session.scalars(stmt, list(values)))
 
 
 def add_history(entries: Sequence[HistoryEntry], *, session: Session) -> None:

@@ -137,8 +137,13 @@ def _check(deps: ServiceDeps, events: list[EventCreate]) -> None:
 
 
 def _check_sessions_scope(session: Session, tenant_id: str, events: list[EventCreate]) -> None:
+    # _check made every event of one session agree on its scope: one lookup per session.
+    rows = {
+        session_id: store.get_session(tenant_id, session_id, session=session)
+        for session_id in {e.session_id for e in events}
+    }
     for n, event in enumerate(events):
-        row = store.get_session(tenant_id, event.session_id, session=session)
+        row = rows[event.session_id]
         if row is not None and (row.user_id, row.agent_id) != (event.user_id, event.agent_id):
             raise ConflictError(
                 f"session {event.session_id} belongs to user {row.user_id!r}, agent "

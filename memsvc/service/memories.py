@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -154,23 +155,26 @@ def insert_memories(
         _dedupe_key(tenant_id, row, row.content_hash): row
         for row in store.find_live_by_hash(tenant_id, digests, session=session)
     }
-    results: list[tuple[MemoryRow, str]] = []
-    history: list[store.HistoryEntry] = []
+    # An item equal to a stored memory, or to an earlier item of the batch, is a NOOP.
+    ops: list[tuple[tuple, str]] = []
+    fresh: dict[tuple, dict[str, Any]] = {}
     for n, (item, digest) in enumerate(zip(items, digests, strict=True)):
         key = _dedupe_key(tenant_id, item, digest)
-        if key in seen:
-            results.append((seen[key], "NOOP"))
+        if key in seen or key in fresh:
+            ops.append((key, "NOOP"))
             continue
-        row = _new_row(deps, tenant_id, item, digest, vectors[n], rev=top - len(items) + 1 + n)
-        row.created_at = row.updated_at = now
-        row.occurred_at = item.occurred_at or now
-        session.add(row)
-        seen[key] = row
-        results.append((row, "ADD"))
-        history.append(history_entry(tenant_id, row.id, "ADD", None, snapshot(row), actor))
-    session.flush()
-    store.add_history(history, session=session)
-    return results
+        rev = top - len(items) + 1 + n
+        fresh[key] = _new_values(deps, tenant_id, item, digest, vectors[n], rev, now)
+        ops.append((key, "ADD"))
+    # One INSERT .. RETURNING for the batch (``id`` is its sentinel, so SQLite batches it too);
+    # the rows come back as ORM objects in this session, for callers that go on changing them.
+    added = store.insert_rows(list(fresh.values()), session=session)
+    seen.update(zip(fresh, added, strict=True))
+    store.add_history(
+        [history_entry(tenant_id, row.id, "ADD", None, snapshot(row), actor) for row in added],
+        session=session,
+    )
+    return [(seen[key], op) for key, op in ops]
 
 
 def add_memories(
@@ -194,10 +198,17 @@ def add_memories(
     return [MemoryWriteResult(**to_public(row).model_dump(), event=event) for row, event in results]
 
 
-def _new_row(
-    deps: ServiceDeps, tenant_id: str, item: MemoryCreate, digest: str, vector: np.ndarray, rev: int
-) -> MemoryRow:
-    return MemoryRow(
+def _new_values(
+    deps: ServiceDeps,
+    tenant_id: str,
+    item: MemoryCreate,
+    digest: str,
+    vector: np.ndarray,
+    rev: int,
+    now: datetime,
+) -> dict[str, Any]:
+    """The column values of a new memory row, keyed by ORM attribute."""
+    return dict(
         id=str(uuid.uuid4()),
         tenant_id=tenant_id,
         user_id=item.user_id,
@@ -214,6 +225,9 @@ def _new_row(
         content_hash=digest,
         source_event_ids=list(item.source_event_ids),
         rev=rev,
+        created_at=now,
+        updated_at=now,
+        occurred_at=item.occurred_at or now,
     )
 
 

@@ -93,15 +93,11 @@ def promote_due(deps: ServiceDeps, tenant_id: str, session_id: str) -> int:
     due = overflow(segment(pieces, deps.settings.working), deps.settings.working)
     if not due:
         return 0
+    # An event is promoted whole: pieces of it in a kept segment go with it (waiting for them
+    # could hold back an event longer than the budget forever). Only the due rows are read.
     due_events = {p.event_pk for seg in due for p in seg.pieces}
-    # An event is promoted whole: skip one whose later pieces are still in a kept segment.
-    kept_events = {p.event_pk for p in pieces} - due_events
     with deps.sessions() as session:
-        rows = [
-            r
-            for r in store.unpromoted_events(tenant_id, session_id, session=session)
-            if r.pk in due_events and r.pk not in kept_events
-        ]
+        rows = store.unpromoted_events(tenant_id, session_id, pks=due_events, session=session)
     return _promote_rows(deps, tenant_id, session_id, rows)
 
 

@@ -41,6 +41,21 @@ def test_add_batch_dedupes_and_writes_history(service: MemoryService, tenant: Te
     assert history[0].new_value["text"] == "Alice adopted a cat named Miso"
 
 
+def test_batch_insert_returns_each_item_its_own_row(
+    service: MemoryService, tenant: TenantKey
+) -> None:
+    # One INSERT .. RETURNING writes the batch: every returned row must be its item's.
+    texts = [f"note {n}: the {n}th thing worth keeping" for n in range(300)]
+    written = service.add(
+        tenant.tenant_id, [MemoryCreate(text=t, user_id="u") for t in texts], actor="test"
+    )
+    assert [w.text for w in written] == texts
+    assert [service.get(tenant.tenant_id, w.id).text for w in written] == texts
+    assert [
+        h.new_value["text"] for w in written[:3] for h in service.history(tenant.tenant_id, w.id)
+    ] == texts[:3]
+
+
 def test_invalid_batch_writes_nothing(service: MemoryService, tenant: TenantKey) -> None:
     with pytest.raises(InvalidRequestError) as info:
         service.add(
