@@ -25,6 +25,8 @@ class RetrievalConfig(BaseModel):
     neighbour_after: float = Field(default=0.1, ge=0, le=1)
     neighbour_after_question: float = Field(default=0.5, ge=0, le=1)
     neighbour_before: float = Field(default=0.2, ge=0, le=1)
+    # Share lent to the turn after next when the next turn asks a question (its answer).
+    neighbour_answer: float = Field(default=0.4, ge=0, le=1)
     # A long memory's result carries a snippet: its sentences closest to the query, within
     # this many words (0: no snippets).
     snippet_words: int = Field(default=30, ge=0, le=1000)
@@ -34,4 +36,5 @@ class RetrievalConfig(BaseModel):
             after=self.neighbour_after,
             after_question=self.neighbour_after_question,
             before=self.neighbour_before,
+            answer=self.neighbour_answer,
         )

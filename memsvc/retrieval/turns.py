@@ -90,6 +90,9 @@ class NeighbourWeights:
     after: float = 0.1
     after_question: float = 0.5
     before: float = 0.2
+    # To the turn after next when the next one asks a question: "I finished my screenplay" /
+    # "What is it about?" / "A mix of drama and romance" (the answer is two turns on).
+    answer: float = 0.0
 
 
 def spread_to_neighbours(
@@ -105,6 +108,10 @@ def spread_to_neighbours(
         if after is not None:
             share = weights.after_question if catalog.asks(pk) else weights.after
             spread[after] = spread.get(after, 0.0) + share * score
+            if weights.answer and catalog.asks(after):
+                answer = catalog.neighbours(after)[1]
+                if answer is not None:
+                    spread[answer] = spread.get(answer, 0.0) + weights.answer * score
         if before is not None:
             spread[before] = spread.get(before, 0.0) + weights.before * score
     return spread

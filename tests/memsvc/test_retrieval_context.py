@@ -80,6 +80,19 @@ def test_spread_lends_more_after_a_question() -> None:
     assert spread_to_neighbours({1: 1.0}, catalog, off) == {1: 1.0, 2: 0.0}
 
 
+def test_spread_reaches_the_answer_to_a_follow_up_question() -> None:
+    catalog = TurnCatalog()
+    lines = ["I finished my screenplay!", "What is it about?", "Drama and romance.", "Cool."]
+    for pk, text in enumerate(lines, start=1):
+        catalog.upsert(pk, KEY, T0 + timedelta(seconds=pk), text)
+    weights = NeighbourWeights(after=0.1, after_question=0.5, before=0.2, answer=0.4)
+    # The matching statement lends to the reply two turns on, through the question between.
+    assert spread_to_neighbours({1: 1.0}, catalog, weights) == {1: 1.0, 2: 0.1, 3: 0.4}
+    # No question between: nothing reaches two turns on.
+    assert spread_to_neighbours({2: 1.0}, catalog, weights) == {1: 0.2, 2: 1.0, 3: 0.5}
+    assert spread_to_neighbours({3: 1.0}, catalog, weights) == {2: 0.2, 3: 1.0, 4: 0.1}
+
+
 def _conversation(service: MemoryService, tenant: TenantKey) -> None:
     lines = [
         ("Ann", "Hey Bob, long time no see! How was the trip to the mountains?"),
@@ -121,6 +134,7 @@ def test_the_answer_after_a_matching_question_is_found(
     with_spreading = rank()
     config = service.deps.settings.retrieval
     config.neighbour_after = config.neighbour_after_question = config.neighbour_before = 0
+    config.neighbour_answer = 0
     assert with_spreading < 5 <= rank()
 
 
