@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Row,
     Select,
     and_,
     bindparam,
@@ -46,6 +47,7 @@ __all__ = [
     "open_slot_facts",
     "record_access",
     "reserve_revs",
+    "result_rows_by_pks",
     "rows_by_pks",
     "select_live",
     "set_strengths",
@@ -190,6 +192,47 @@ def rows_by_pks(tenant_id: str, pks: Sequence[int], *, session: Session) -> dict
         )
     )
     return {row.pk: row for row in session.scalars(stmt)}
+
+
+# What a search result shows of a row (every field of ``MemoryPublic``, and the sentence
+# vectors its snippet is cut with), read as plain rows: building ORM objects for the hundred
+# rows of a deep search cost as much again as reading them.
+_RESULT_COLUMNS = (
+    MemoryRow.pk,
+    MemoryRow.id,
+    MemoryRow.text,
+    MemoryRow.kind,
+    MemoryRow.user_id,
+    MemoryRow.agent_id,
+    MemoryRow.session_id,
+    MemoryRow.metadata_,
+    MemoryRow.importance,
+    MemoryRow.created_at,
+    MemoryRow.updated_at,
+    MemoryRow.occurred_at,
+    MemoryRow.valid_from,
+    MemoryRow.valid_to,
+    MemoryRow.content_hash,
+    MemoryRow.source_event_ids,
+    MemoryRow.strength,
+    MemoryRow.access_count,
+    MemoryRow.archived_at,
+    MemoryRow.episode_id,
+    MemoryRow.sentence_vectors,
+)
+
+
+def result_rows_by_pks(tenant_id: str, pks: Sequence[int], *, session: Session) -> dict[int, Row]:
+    """Live rows of a tenant by pk, read only: named tuples with the attributes of
+    :class:`MemoryRow` that a search result needs."""
+    if not pks:
+        return {}
+    stmt = select(*_RESULT_COLUMNS).where(
+        MemoryRow.tenant_id == tenant_id,
+        MemoryRow.pk.in_(list(pks)),
+        MemoryRow.deleted_at.is_(None),
+    )
+    return {row.pk: row for row in session.execute(stmt)}
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from memsvc.errors import InvalidRequestError, NotFoundError
@@ -46,7 +47,8 @@ __all__ = [
 _UPDATABLE = ("text", "kind", "metadata", "importance", "occurred_at", "valid_from", "valid_to")
 
 
-def to_public(row: MemoryRow) -> MemoryPublic:
+def to_public(row: MemoryRow | Row) -> MemoryPublic:
+    """The API view of a row: an ORM row, or a read-only row of the same attribute names."""
     return MemoryPublic(
         id=row.id,
         text=row.text,

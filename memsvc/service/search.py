@@ -139,7 +139,7 @@ def _results(
     """Results for fused hits, in order: archived, deleted and promoted pieces left out."""
     config = deps.settings.retrieval
     with deps.sessions() as session:
-        rows = store.rows_by_pks(
+        rows = store.result_rows_by_pks(
             tenant_id, [f.pk for f in fused if isinstance(f.pk, int)], session=session
         )
     promoted = {e for row in rows.values() for e in row.source_event_ids or ()}
