@@ -326,7 +326,9 @@ def insert_rows(values: Sequence[dict[str, Any]], *, session: Session) -> list[M
     if not values:
         return []
     stmt = insert(MemoryRow).returning(MemoryRow, sort_by_parameter_order=True)
-    return list(session.scalars(stmt, list(values)))
+    # render_nulls: rows whose None keys differ (user_id set or not) still share one statement.
+    options = {"render_nulls": True}
+    return list(session.scalars(stmt, list(values), execution_options=options))
 
 
 def add_history(entries: Sequence[HistoryEntry], *, session: Session) -> None:
