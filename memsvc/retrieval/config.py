@@ -27,6 +27,8 @@ class RetrievalConfig(BaseModel):
     neighbour_before: float = Field(default=0.2, ge=0, le=1)
     # Share lent to the turn after next when the next turn asks a question (its answer).
     neighbour_answer: float = Field(default=0.4, ge=0, le=1)
+    # And back: share lent to the turn before last when the previous turn asks a question.
+    neighbour_statement: float = Field(default=0.3, ge=0, le=1)
     # A long memory's result carries a snippet: its sentences closest to the query, within
     # this many words (0: no snippets).
     snippet_words: int = Field(default=30, ge=0, le=1000)
@@ -37,4 +39,5 @@ class RetrievalConfig(BaseModel):
             after_question=self.neighbour_after_question,
             before=self.neighbour_before,
             answer=self.neighbour_answer,
+            statement=self.neighbour_statement,
         )

@@ -93,6 +93,10 @@ class NeighbourWeights:
     # To the turn after next when the next one asks a question: "I finished my screenplay" /
     # "What is it about?" / "A mix of drama and romance" (the answer is two turns on).
     answer: float = 0.0
+    # The other way: to the turn before last when the previous one asks a question, so a
+    # matching answer brings up the statement it answers about (a question's evidence is
+    # often both).
+    statement: float = 0.0
 
 
 def spread_to_neighbours(
@@ -114,4 +118,8 @@ def spread_to_neighbours(
                     spread[answer] = spread.get(answer, 0.0) + weights.answer * score
         if before is not None:
             spread[before] = spread.get(before, 0.0) + weights.before * score
+            if weights.statement and catalog.asks(before):
+                statement = catalog.neighbours(before)[0]
+                if statement is not None:
+                    spread[statement] = spread.get(statement, 0.0) + weights.statement * score
     return spread

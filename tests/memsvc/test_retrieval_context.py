@@ -93,6 +93,18 @@ def test_spread_reaches_the_answer_to_a_follow_up_question() -> None:
     assert spread_to_neighbours({3: 1.0}, catalog, weights) == {2: 0.2, 3: 1.0, 4: 0.1}
 
 
+def test_spread_reaches_the_statement_a_matching_answer_is_about() -> None:
+    catalog = TurnCatalog()
+    lines = ["Hi.", "I finished my screenplay!", "What is it about?", "Drama and romance."]
+    for pk, text in enumerate(lines, start=1):
+        catalog.upsert(pk, KEY, T0 + timedelta(seconds=pk), text)
+    weights = NeighbourWeights(after=0.1, after_question=0.5, before=0.2, statement=0.3)
+    # The matching answer lends to the statement two turns back, through the question.
+    assert spread_to_neighbours({4: 1.0}, catalog, weights) == {2: 0.3, 3: 0.2, 4: 1.0}
+    # No question before: nothing reaches two turns back.
+    assert spread_to_neighbours({3: 1.0}, catalog, weights) == {2: 0.2, 3: 1.0, 4: 0.5}
+
+
 def _conversation(service: MemoryService, tenant: TenantKey) -> None:
     lines = [
         ("Ann", "Hey Bob, long time no see! How was the trip to the mountains?"),
@@ -134,7 +146,7 @@ def test_the_answer_after_a_matching_question_is_found(
     with_spreading = rank()
     config = service.deps.settings.retrieval
     config.neighbour_after = config.neighbour_after_question = config.neighbour_before = 0
-    config.neighbour_answer = 0
+    config.neighbour_answer = config.neighbour_statement = 0
     assert with_spreading < 5 <= rank()
 
 
