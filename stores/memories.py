@@ -18,6 +18,7 @@ from sqlalchemy import (
     bindparam,
     func,
     insert,
+    inspect,
     or_,
     select,
     text,
@@ -177,61 +178,41 @@ def candidate_pks(query: MemoryQuery, *, session: Session) -> list[tuple[int, st
     return [(int(pk), user) for pk, user in session.execute(stmt)]
 
 
+def _live_by_pks(tenant_id: str, pks: Sequence[int]) -> tuple[ColumnElement[bool], ...]:
+    return (
+        MemoryRow.tenant_id == tenant_id,
+        MemoryRow.pk.in_(list(pks)),
+        MemoryRow.deleted_at.is_(None),
+    )
+
+
 def rows_by_pks(tenant_id: str, pks: Sequence[int], *, session: Session) -> dict[int, MemoryRow]:
     """Live rows of a tenant by pk. The whole-text embedding is not read (search and the
     sentences step never need it; it would be loaded on access inside the session)."""
     if not pks:
         return {}
     stmt = (
-        select(MemoryRow)
-        .options(defer(MemoryRow.embedding))
-        .where(
-            MemoryRow.tenant_id == tenant_id,
-            MemoryRow.pk.in_(list(pks)),
-            MemoryRow.deleted_at.is_(None),
-        )
+        select(MemoryRow).options(defer(MemoryRow.embedding)).where(*_live_by_pks(tenant_id, pks))
     )
     return {row.pk: row for row in session.scalars(stmt)}
 
 
-# What a search result shows of a row (every field of ``MemoryPublic``, and the sentence
-# vectors its snippet is cut with), read as plain rows: building ORM objects for the hundred
-# rows of a deep search cost as much again as reading them.
-_RESULT_COLUMNS = (
-    MemoryRow.pk,
-    MemoryRow.id,
-    MemoryRow.text,
-    MemoryRow.kind,
-    MemoryRow.user_id,
-    MemoryRow.agent_id,
-    MemoryRow.session_id,
-    MemoryRow.metadata_,
-    MemoryRow.importance,
-    MemoryRow.created_at,
-    MemoryRow.updated_at,
-    MemoryRow.occurred_at,
-    MemoryRow.valid_from,
-    MemoryRow.valid_to,
-    MemoryRow.content_hash,
-    MemoryRow.source_event_ids,
-    MemoryRow.strength,
-    MemoryRow.access_count,
-    MemoryRow.archived_at,
-    MemoryRow.episode_id,
-    MemoryRow.sentence_vectors,
+# A search result's view of a row: every mapped column but the whole-text embedding, read as
+# plain rows keyed by ORM attribute (``metadata_``): building ORM objects for the hundred rows
+# of a deep search cost as much again as reading them.
+_RESULT_COLUMNS = tuple(
+    getattr(MemoryRow, attr.key)
+    for attr in inspect(MemoryRow).column_attrs
+    if attr.key != "embedding"
 )
 
 
 def result_rows_by_pks(tenant_id: str, pks: Sequence[int], *, session: Session) -> dict[int, Row]:
     """Live rows of a tenant by pk, read only: named tuples with the attributes of
-    :class:`MemoryRow` that a search result needs."""
+    :class:`MemoryRow`, the whole-text embedding left out."""
     if not pks:
         return {}
-    stmt = select(*_RESULT_COLUMNS).where(
-        MemoryRow.tenant_id == tenant_id,
-        MemoryRow.pk.in_(list(pks)),
-        MemoryRow.deleted_at.is_(None),
-    )
+    stmt = select(*_RESULT_COLUMNS).where(*_live_by_pks(tenant_id, pks))
     return {row.pk: row for row in session.execute(stmt)}
 
 

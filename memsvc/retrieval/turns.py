@@ -112,14 +112,21 @@ def spread_to_neighbours(
         if after is not None:
             share = weights.after_question if catalog.asks(pk) else weights.after
             spread[after] = spread.get(after, 0.0) + share * score
-            if weights.answer and catalog.asks(after):
-                answer = catalog.neighbours(after)[1]
-                if answer is not None:
-                    spread[answer] = spread.get(answer, 0.0) + weights.answer * score
+            # The answer to a question the next turn asks (its own next turn).
+            _lend_past_question(spread, catalog, after, 1, weights.answer * score)
         if before is not None:
             spread[before] = spread.get(before, 0.0) + weights.before * score
-            if weights.statement and catalog.asks(before):
-                statement = catalog.neighbours(before)[0]
-                if statement is not None:
-                    spread[statement] = spread.get(statement, 0.0) + weights.statement * score
+            # The statement a question in the previous turn asks about (its own previous turn).
+            _lend_past_question(spread, catalog, before, 0, weights.statement * score)
     return spread
+
+
+def _lend_past_question(
+    spread: dict[Hashable, float], catalog: TurnCatalog, question: int, side: int, amount: float
+) -> None:
+    """Add ``amount`` to the turn beyond ``question`` on ``side`` (0 before, 1 after) when
+    that turn asks a question."""
+    if amount and catalog.asks(question):
+        beyond = catalog.neighbours(question)[side]
+        if beyond is not None:
+            spread[beyond] = spread.get(beyond, 0.0) + amount

@@ -68,10 +68,16 @@ def test_catalog_orders_turns_by_time_and_follows_removal() -> None:
     assert catalog.neighbours(2) == (None, None)
 
 
-def test_spread_lends_more_after_a_question() -> None:
+def _catalog(*lines: str) -> TurnCatalog:
+    """One session's turns, pks 1, 2, ... in that order."""
     catalog = TurnCatalog()
-    for pk, text in [(1, "What made you leave?"), (2, "I wanted more time."), (3, "Nice.")]:
+    for pk, text in enumerate(lines, start=1):
         catalog.upsert(pk, KEY, T0 + timedelta(seconds=pk), text)
+    return catalog
+
+
+def test_spread_lends_more_after_a_question() -> None:
+    catalog = _catalog("What made you leave?", "I wanted more time.", "Nice.")
     weights = NeighbourWeights(after=0.1, after_question=0.5, before=0.2)
     spread = spread_to_neighbours({1: 1.0, 3: 0.5}, catalog, weights)
     assert spread == {1: 1.0, 2: 0.5 + 0.2 * 0.5, 3: 0.5}
@@ -81,10 +87,9 @@ def test_spread_lends_more_after_a_question() -> None:
 
 
 def test_spread_reaches_the_answer_to_a_follow_up_question() -> None:
-    catalog = TurnCatalog()
-    lines = ["I finished my screenplay!", "What is it about?", "Drama and romance.", "Cool."]
-    for pk, text in enumerate(lines, start=1):
-        catalog.upsert(pk, KEY, T0 + timedelta(seconds=pk), text)
+    catalog = _catalog(
+        "I finished my screenplay!", "What is it about?", "Drama and romance.", "Cool."
+    )
     weights = NeighbourWeights(after=0.1, after_question=0.5, before=0.2, answer=0.4)
     # The matching statement lends to the reply two turns on, through the question between.
     assert spread_to_neighbours({1: 1.0}, catalog, weights) == {1: 1.0, 2: 0.1, 3: 0.4}
@@ -94,10 +99,9 @@ def test_spread_reaches_the_answer_to_a_follow_up_question() -> None:
 
 
 def test_spread_reaches_the_statement_a_matching_answer_is_about() -> None:
-    catalog = TurnCatalog()
-    lines = ["Hi.", "I finished my screenplay!", "What is it about?", "Drama and romance."]
-    for pk, text in enumerate(lines, start=1):
-        catalog.upsert(pk, KEY, T0 + timedelta(seconds=pk), text)
+    catalog = _catalog(
+        "Hi.", "I finished my screenplay!", "What is it about?", "Drama and romance."
+    )
     weights = NeighbourWeights(after=0.1, after_question=0.5, before=0.2, statement=0.3)
     # The matching answer lends to the statement two turns back, through the question.
     assert spread_to_neighbours({4: 1.0}, catalog, weights) == {2: 0.3, 3: 0.2, 4: 1.0}
