@@ -19,6 +19,9 @@ from sqlalchemy.engine import make_url
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Hundreds of services open in one test process: no full collection and freeze for each (one
+# test turns it on, see test_retrieval_context.py).
+os.environ.setdefault("MEMSVC_GC_FREEZE", "false")
 
 from api.main import create_app
 from memsvc.service import MemoryService

@@ -29,6 +29,14 @@ class RetrievalConfig(BaseModel):
     neighbour_answer: float = Field(default=0.4, ge=0, le=1)
     # And back: share lent to the turn before last when the previous turn asks a question.
     neighbour_statement: float = Field(default=0.3, ge=0, le=1)
+    # A message result carries its exchange (``SearchResult.context``): the question it answers
+    # and the statement that question is about, the answer to the question it asks, a
+    # question about it and its answer. One result then shows "I finished my screenplay" /
+    # "What is it about?" / "Drama and romance" together (see ``TurnCatalog.exchange``).
+    exchange_context: bool = True
+    # A long context turn is quoted by its sentences closest to the query, within this many
+    # words (at least its best sentence).
+    context_words: int = Field(default=20, ge=1, le=1000)
     # A long memory's result carries a snippet: its sentences closest to the query, within
     # this many words (0: no snippets).
     snippet_words: int = Field(default=30, ge=0, le=1000)

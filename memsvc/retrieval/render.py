@@ -22,7 +22,9 @@ def memory_line(memory: MemoryPublic) -> str:
 
 
 def result_line(result: SearchResult) -> str:
-    """A search result as it goes into a prompt: dated, its snippet when it has one."""
-    if result.snippet is None:
-        return memory_line(result.memory)
-    return f"[{format_day(result.memory.occurred_at)}] {result.snippet}"
+    """A search result as it goes into a prompt: dated, its snippet when it has one, and its
+    exchange around it in conversation order (``question / result / answer``)."""
+    before = [t.snippet or t.text for t in result.context if t.side == "before"]
+    after = [t.snippet or t.text for t in result.context if t.side == "after"]
+    parts = [*before, result.snippet or result.memory.text, *after]
+    return f"[{format_day(result.memory.occurred_at)}] " + " / ".join(parts)

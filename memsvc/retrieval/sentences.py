@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,8 +19,10 @@ from memsvc.retrieval.text import SENTENCE_END
 
 __all__ = [
     "MAX_SENTENCES",
+    "RankedSentences",
     "decode_vectors",
     "encode_sentences",
+    "rank_sentences",
     "snippet",
     "split_sentences",
 ]
@@ -74,13 +77,42 @@ def decode_vectors(blob: bytes | None, dim: int) -> np.ndarray:
     return np.frombuffer(blob, dtype=np.float32).reshape(-1, dim)
 
 
-def snippet(text: str, blob: bytes | None, query_vector: np.ndarray, max_words: int) -> str | None:
-    """The sentences of ``text`` closest to the query, in their order, within ``max_words``.
+@dataclass(frozen=True)
+class RankedSentences:
+    """A text's sentences ordered by closeness to a query: cut to any length without scoring
+    them again (a search quotes a turn at one length as a result, at another as context)."""
 
-    None when the text already fits (or has no sentence vectors): the whole text is the snippet.
-    Cut places are marked with an ellipsis; the speaker prefix is kept once, at the front.
-    """
-    if len(text.split()) <= max_words or not blob:
+    prefix: str  # the speaker prefix, kept once at the front
+    bodies: list[str]
+    best_first: list[int]
+
+    def cut(self, max_words: int) -> str:
+        """The closest sentences, in text order, within ``max_words`` (at least the closest
+        one); cut places marked with an ellipsis."""
+        chosen: list[int] = []
+        used = len(self.prefix.split())
+        for n in self.best_first:
+            words = len(self.bodies[n].split())
+            if chosen and used + words > max_words:
+                continue
+            chosen.append(n)
+            used += words
+        chosen.sort()
+        parts: list[str] = []
+        for position, n in enumerate(chosen):
+            if (position == 0 and n > 0) or (position > 0 and n != chosen[position - 1] + 1):
+                parts.append("…")
+            parts.append(self.bodies[n])
+        if chosen[-1] != len(self.bodies) - 1:
+            parts.append("…")
+        return self.prefix + " ".join(parts)
+
+
+def rank_sentences(
+    text: str, blob: bytes | None, query_vector: np.ndarray
+) -> RankedSentences | None:
+    """``text``'s sentences, closest to the query first; None without sentence vectors."""
+    if not blob:
         return None
     sentences = split_sentences(text)
     vectors = decode_vectors(blob, len(query_vector))
@@ -88,22 +120,17 @@ def snippet(text: str, blob: bytes | None, query_vector: np.ndarray, max_words: 
         return None  # the text changed since its sentences were embedded
     match = _SPEAKER.match(text)
     prefix = match.group(0) if match else ""
-    bodies = [s[len(prefix) :] for s in sentences]
     order = np.argsort(-(vectors @ query_vector), kind="stable")
-    chosen: list[int] = []
-    used = len(prefix.split())
-    for n in order:
-        words = len(bodies[n].split())
-        if chosen and used + words > max_words:
-            continue
-        chosen.append(int(n))
-        used += words
-    chosen.sort()
-    parts: list[str] = []
-    for position, n in enumerate(chosen):
-        if (position == 0 and n > 0) or (position > 0 and n != chosen[position - 1] + 1):
-            parts.append("…")
-        parts.append(bodies[n])
-    if chosen[-1] != len(bodies) - 1:
-        parts.append("…")
-    return prefix + " ".join(parts)
+    return RankedSentences(prefix, [s[len(prefix) :] for s in sentences], order.tolist())
+
+
+def snippet(text: str, blob: bytes | None, query_vector: np.ndarray, max_words: int) -> str | None:
+    """The sentences of ``text`` closest to the query, in their order, within ``max_words``.
+
+    None when the text already fits (or has no sentence vectors): the whole text is the snippet.
+    Cut places are marked with an ellipsis; the speaker prefix is kept once, at the front.
+    """
+    if not blob or len(text.split()) <= max_words:  # the cheap tests first
+        return None
+    ranked = rank_sentences(text, blob, query_vector)
+    return ranked.cut(max_words) if ranked else None

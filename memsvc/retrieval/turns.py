@@ -75,6 +75,32 @@ class TurnCatalog:
         """Whether the turn contains a question (its answer is likely the next turn)."""
         return pk in self._asks
 
+    def exchange(self, pk: int) -> tuple[list[int], list[int]]:
+        """The turns around ``pk`` that make it read on its own, before and after it, in order.
+
+        A question is read with its answer (the turn after it). An answer is read with its
+        question (the turn before it) and the statement that question was about (the turn
+        before that, unless it asks too). A statement someone asks about is read with that
+        question and its answer. So "I finished my screenplay" and "Drama and romance" each
+        come with the other two turns of "I finished my screenplay" / "What is it about?" /
+        "Drama and romance". Nothing is added around a turn that neither asks nor answers.
+        """
+        before, after = self.neighbours(pk)
+        turns_before: list[int] = []
+        turns_after: list[int] = []
+        if before is not None and self.asks(before):
+            turns_before.append(before)
+            statement = self.neighbours(before)[0]
+            if statement is not None and not self.asks(statement):
+                turns_before.insert(0, statement)
+        if after is not None and (self.asks(pk) or self.asks(after)):
+            turns_after.append(after)
+            if not self.asks(pk):  # a question about ``pk``: its answer too
+                answer = self.neighbours(after)[1]
+                if answer is not None:
+                    turns_after.append(answer)
+        return turns_before, turns_after
+
     def clear(self) -> None:
         with self._lock:
             self._where.clear()

@@ -42,7 +42,7 @@ from memsvc.schemas.memories import (
     MemoryWriteResult,
     Scope,
 )
-from memsvc.schemas.search import SearchRequest, SearchResponse, SearchResult
+from memsvc.schemas.search import ContextTurn, SearchRequest, SearchResponse, SearchResult
 from memsvc.schemas.tenants import ApiKeyCreated, ApiKeyPublic, TenantCreate, TenantPublic
 
 __all__ = [
@@ -54,6 +54,7 @@ __all__ = [
     "ContextMessage",
     "ContextRequest",
     "ContextResponse",
+    "ContextTurn",
     "DeleteResult",
     "EntityDetail",
     "EntityPublic",

@@ -6,10 +6,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, StrictStr
 
-from memsvc.schemas.common import Strict
+from memsvc.schemas.common import Strict, UtcDatetime
 from memsvc.schemas.memories import MemoryFilter, MemoryPublic
 
-__all__ = ["SearchRequest", "SearchResponse", "SearchResult"]
+__all__ = ["ContextTurn", "SearchRequest", "SearchResponse", "SearchResult"]
 
 
 class SearchRequest(Strict):
@@ -28,6 +28,25 @@ class SearchRequest(Strict):
     )
 
 
+class ContextTurn(BaseModel):
+    """A turn of the same conversation shown with a message result so it reads on its own."""
+
+    side: Literal["before", "after"] = Field(
+        description="Where the turn goes: before the result (the question it answers, the "
+        "statement that question is about) or after it (the answer to the question it asks, "
+        "a question about it and its answer)."
+    )
+    id: str = Field(description="The turn's memory id (GET /v1/memories/{id} for the rest).")
+    text: str
+    snippet: str | None = Field(
+        default=None,
+        description="For a long turn, its sentences closest to the query "
+        "(MEMSVC_RETRIEVAL__CONTEXT_WORDS); what a prompt should quote.",
+    )
+    occurred_at: UtcDatetime
+    source_event_ids: list[str] = Field(description="Provenance: the events the turn states.")
+
+
 class SearchResult(BaseModel):
     """A memory found, with its scores and provenance (``memory.source_event_ids``)."""
 
@@ -43,6 +62,11 @@ class SearchResult(BaseModel):
         default=None,
         description="For a long memory, its sentences closest to the query (cuts marked …); "
         "what a prompt should quote. None: the whole text is short enough.",
+    )
+    context: list[ContextTurn] = Field(
+        default_factory=list,
+        description="For a conversation turn: the turns of its exchange, in conversation order "
+        "(MEMSVC_RETRIEVAL__EXCHANGE_CONTEXT); each carries its own provenance.",
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections import Counter
@@ -86,6 +87,9 @@ class ServiceDeps:
                     )
                     indexes.open()
                     self._indexes = indexes
+                    if self.settings.gc_freeze:
+                        gc.collect()
+                        gc.freeze()
         return self._indexes
 
     @property

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 
@@ -12,7 +14,7 @@ from memsvc.retrieval.sentences import encode_sentences, snippet, split_sentence
 from memsvc.retrieval.turns import NeighbourWeights, TurnCatalog, spread_to_neighbours
 from memsvc.schemas import EventBatch, EventCreate, MemoryFilter, SearchRequest
 from memsvc.service import MemoryService
-from tests.conftest import TenantKey
+from tests.conftest import TenantKey, make_settings
 
 T0 = datetime(2023, 5, 8, 13, 56, tzinfo=UTC)
 KEY = ("t", "u", "s1")
@@ -66,6 +68,22 @@ def test_catalog_orders_turns_by_time_and_follows_removal() -> None:
     catalog.remove([2])
     assert catalog.neighbours(1) == (None, 3)
     assert catalog.neighbours(2) == (None, None)
+
+
+def test_exchange_links_a_statement_the_question_about_it_and_the_answer() -> None:
+    catalog = _catalog(
+        "I finished my screenplay!",  # 1: a statement someone asks about
+        "What is it about?",  # 2
+        "Drama and romance. Do you write?",  # 3: answers 2, asks
+        "Never.",  # 4: answers 3
+        "Nice weather today.",  # 5: neither asks nor answers
+    )
+    assert catalog.exchange(1) == ([], [2, 3])  # the question about it and its answer
+    assert catalog.exchange(2) == ([], [3])  # a question: its answer
+    assert catalog.exchange(3) == ([1, 2], [4])
+    assert catalog.exchange(4) == ([3], [])  # 3's question is about 2, itself a question
+    assert catalog.exchange(5) == ([], [])
+    assert catalog.exchange(99) == ([], [])
 
 
 def _catalog(*lines: str) -> TurnCatalog:
@@ -142,16 +160,63 @@ def test_the_answer_after_a_matching_question_is_found(
     _conversation(service, tenant)
     answer = "Ann: I wanted to focus on things that align with my values and passions."
 
+    config = service.deps.settings.retrieval
+    config.exchange_context = False  # the answer on its own: ranked by spreading alone
+
     def rank() -> int:
         request = SearchRequest(query="What made Ann quit her bank job?", top_k=10)
         found = [r.memory.text for r in service.search(tenant.tenant_id, request).data]
         return found.index(answer)
 
     with_spreading = rank()
-    config = service.deps.settings.retrieval
     config.neighbour_after = config.neighbour_after_question = config.neighbour_before = 0
     config.neighbour_answer = config.neighbour_statement = 0
     assert with_spreading < 5 <= rank()
+
+
+def _shown(results: list) -> list[str]:
+    """Texts in the order a prompt shows them: each result's exchange around it."""
+    texts = []
+    for result in results:
+        before = [t.text for t in result.context if t.side == "before"]
+        after = [t.text for t in result.context if t.side == "after"]
+        texts += [*before, result.text, *after]
+    return texts
+
+
+def test_a_turn_comes_with_the_question_it_answers_and_the_answer_it_gets(
+    service: MemoryService, tenant: TenantKey
+) -> None:
+    _conversation(service, tenant)
+    question = "Bob: Oh wow, that is a big step. What made you do it?"
+    answer = "Ann: I wanted to focus on things that align with my values and passions."
+    found = _search(service, tenant, "Bob says a big step and asks what made her do it")
+    top = found[0]
+    assert top.memory.text == question
+    assert [(t.side, t.text) for t in top.context] == [("after", answer)]
+    assert result_line(top) == f"[8 May 2023] {question} / {answer}"
+    found = _search(service, tenant, "focus on things that align with values and passions")
+    top = found[0]
+    assert top.memory.text == answer
+    statement = "Ann: I quit my job at the bank last month, which was a tough call."
+    assert [(t.side, t.text) for t in top.context] == [
+        ("before", statement),
+        ("before", question),
+    ]
+    assert result_line(top) == f"[8 May 2023] {statement} / {question} / {answer}"
+    # Provenance stays per memory: each context turn names its own event.
+    assert set(top.context[0].source_event_ids).isdisjoint(top.memory.source_event_ids)
+    service.deps.settings.retrieval.exchange_context = False
+    assert all(not r.context for r in _search(service, tenant, "what made you do it"))
+
+
+def test_exchange_respects_the_request_filters(service: MemoryService, tenant: TenantKey) -> None:
+    _conversation(service, tenant)
+    question = "Bob: Oh wow, that is a big step. What made you do it?"
+    cutoff = T0 + timedelta(seconds=4)  # the answer (turn 5) is after it
+    found = _search(service, tenant, "what made you do it", kind="message", occurred_before=cutoff)
+    assert found and question in [r.memory.text for r in found]
+    assert all(t.occurred_at < cutoff for r in found for t in r.context)
 
 
 def test_neighbours_respect_the_request_filters(service: MemoryService, tenant: TenantKey) -> None:
@@ -188,8 +253,28 @@ def test_results_restating_shown_events_come_after_new_ones(
     repeating = [False] * len(found)
     for n, result in enumerate(found):
         sources = set(result.memory.source_event_ids)
+        sources.update(e for turn in result.context for e in turn.source_event_ids)
         repeating[n] = bool(sources) and sources <= covered
         covered |= sources
     assert any(repeating), "consolidation restated a message as a fact: expected a repeat"
     first_repeat = repeating.index(True)
     assert all(repeating[first_repeat:])  # nothing new after the first repeat
+
+
+def test_loaded_indexes_leave_the_collectors_reach(tmp_path: Path) -> None:
+    """With ``gc_freeze`` the objects alive once the indexes load are frozen (a full
+    collection no longer walks them); without it nothing is."""
+    gc.unfreeze()
+    off = MemoryService.from_settings(make_settings(tmp_path / "off", gc_freeze=False))
+    try:
+        off.warm_up()
+        assert gc.get_freeze_count() == 0
+    finally:
+        off.close()
+    on = MemoryService.from_settings(make_settings(tmp_path / "on", gc_freeze=True))
+    try:
+        on.warm_up()
+        assert gc.get_freeze_count() > 0
+    finally:
+        on.close()
+        gc.unfreeze()

@@ -84,6 +84,14 @@ def test_close_session_promotes_to_long_term(sdk) -> None:
     assert hits[0].tier == "long_term" and hits[0].memory.kind == "message"
     assert hits[0].memory.source_event_ids == [written[2].id]
     assert hits[0].memory.occurred_at == T0 + timedelta(minutes=2)
+    # The turn comes with its exchange: the question it answers and what that question
+    # followed, each with its own provenance.
+    assert [(t.side, t.text) for t in hits[0].context] == [
+        ("before", "Caroline: " + CHAT[0][1]),
+        ("before", "Melanie: " + CHAT[1][1]),
+    ]
+    assert [t.source_event_ids for t in hits[0].context] == [[written[0].id], [written[1].id]]
+    assert hits[0].context[1].occurred_at == T0 + timedelta(minutes=1)
     # One message memory per kept turn; consolidation adds facts and episodes beside them.
     messages = {"kind": "message"}
     assert sdk.get_all(user_id="caroline", filters=messages).count == 5
