@@ -118,6 +118,8 @@ class DerivedIndexes:
         if row.kind == "message" and row.session_id is not None and row.occurred_at:
             key = (row.tenant_id, row.user_id or "", row.session_id)
             self.turns.upsert(row.pk, key, row.occurred_at, row.text)
+        else:  # no longer a turn (its kind or session changed): out of the conversation
+            self.turns.remove([row.pk])
 
     def _index_sentences(self, key: PartitionKey, pk: int, blob: bytes | None) -> None:
         vectors = decode_vectors(blob, self.vectors.dim)

@@ -59,7 +59,7 @@ def _candidates(
 def _allowed_pks(candidates: dict[PartitionKey, np.ndarray | None]) -> set[int] | None:
     """The memories the request's filters allow; None when whole partitions are searched (a
     neighbour shares its turn's session, so its tenant and user too)."""
-    if all(allowed is None for allowed in candidates.values()):
+    if candidates and all(allowed is None for allowed in candidates.values()):
         return None
     return {int(pk) for pks in candidates.values() if pks is not None for pk in pks}
 
@@ -129,7 +129,7 @@ def search_memories(deps: ServiceDeps, tenant_id: str, request: SearchRequest) -
             # Near-duplicates (a fact restating a message already shown, an episode quoting
             # turns already shown, a turn shown in another's exchange) go after the results
             # that bring new events.
-            if hit.sources and hit.sources <= covered:
+            if hit.own_sources and hit.sources <= covered:
                 repeats.append(hit)
             else:
                 hits.append(hit)
@@ -150,6 +150,7 @@ class _Hit:
     fused: Fused
     tier: Literal["long_term", "short_term"]
     context: list[tuple[Side, int]]  # its exchange's turns, in conversation order
+    own_sources: set[str]  # the events its memory states (none: written without provenance)
     sources: set[str]  # the events it shows, its context's included
 
 
@@ -184,18 +185,16 @@ class _ResultBuilder:
         for f in fused:
             if self._shown(f.pk):
                 context = [(side, p) for side, p in exchanges.get(f.pk, ()) if self._shown(p)]
-                sources = {
-                    e
-                    for pk in (f.pk, *(p for _, p in context))
-                    for e in self.rows[pk].source_event_ids or ()
-                }
-                hits.append(_Hit(f, "long_term", context, sources))
+                own = set(self.rows[f.pk].source_event_ids or ())
+                shown = own.union(*(self.rows[p].source_event_ids or () for _, p in context))
+                hits.append(_Hit(f, "long_term", context, own, shown))
             elif (
                 f.pk not in self.rows
                 and f.pk in self.pieces
                 and self.pieces[f.pk].event_id not in self.promoted
             ):
-                hits.append(_Hit(f, "short_term", [], {self.pieces[f.pk].event_id}))
+                event = {self.pieces[f.pk].event_id}
+                hits.append(_Hit(f, "short_term", [], event, event))
             # else: archived, deleted since the index synced, or just promoted
         return hits
 

@@ -12,7 +12,7 @@ from memsvc.embeddings import HashingEmbedder
 from memsvc.retrieval.render import result_line
 from memsvc.retrieval.sentences import encode_sentences, snippet, split_sentences
 from memsvc.retrieval.turns import NeighbourWeights, TurnCatalog, spread_to_neighbours
-from memsvc.schemas import EventBatch, EventCreate, MemoryFilter, SearchRequest
+from memsvc.schemas import EventBatch, EventCreate, MemoryCreate, MemoryFilter, SearchRequest
 from memsvc.service import MemoryService
 from tests.conftest import TenantKey, make_settings
 
@@ -208,6 +208,33 @@ def test_a_turn_comes_with_the_question_it_answers_and_the_answer_it_gets(
     assert set(top.context[0].source_event_ids).isdisjoint(top.memory.source_event_ids)
     service.deps.settings.retrieval.exchange_context = False
     assert all(not r.context for r in _search(service, tenant, "what made you do it"))
+
+
+def test_a_turn_no_longer_a_message_leaves_its_neighbours_exchange(
+    service: MemoryService, tenant: TenantKey
+) -> None:
+    _conversation(service, tenant)
+    answer = "Ann: I wanted to focus on things that align with my values and passions."
+    found = _search(service, tenant, "Bob says a big step and asks what made her do it")
+    assert [t.text for t in found[0].context] == [answer]
+    (answer_id,) = [t.id for t in found[0].context]
+    service.update(tenant.tenant_id, answer_id, {"kind": "fact"}, actor="test")
+    found = _search(service, tenant, "Bob says a big step and asks what made her do it")
+    assert found[0].memory.text.endswith("What made you do it?")
+    # The conversation closes over the gap: the next turn is now the one after it.
+    assert [t.text[:18] for t in found[0].context] == ["Bob: Totally fair."]
+
+
+def test_a_memory_without_provenance_is_never_a_repeat(
+    service: MemoryService, tenant: TenantKey
+) -> None:
+    _conversation(service, tenant)
+    # Written directly, no source events: its text is new whatever the results above show.
+    note = MemoryCreate(text="Ann left the bank to focus on her values", user_id="ann")
+    service.add(tenant.tenant_id, [note], actor="test")
+    found = _search(service, tenant, "why did Ann leave the bank to focus on her values")
+    texts = [r.memory.text for r in found]
+    assert "Ann left the bank to focus on her values" in texts[:2]
 
 
 def test_exchange_respects_the_request_filters(service: MemoryService, tenant: TenantKey) -> None:

@@ -135,6 +135,9 @@ def test_context_block_has_dates_working_memory_and_stays_in_budget(sdk) -> None
     # Closing "old" consolidated it: its episode summary may make the cut too.
     assert {"facts", "working_memory"} <= sections <= {"facts", "episodes", "working_memory"}
     assert all(i.source_event_ids for i in ctx.items)
+    # A line quoting an exchange names every turn it quotes among its sources.
+    quoting = [i for i in ctx.items if " / " in i.text]
+    assert quoting and all(len(i.source_event_ids) == i.text.count(" / ") + 1 for i in quoting)
     tiny = sdk.get_context("painting", user_id="caroline", session_id="new", token_budget=32)
     assert tiny.tokens <= 32
 
