@@ -57,7 +57,8 @@ class Settings(BaseSettings):
     max_top_k: int = Field(default=100, ge=1)
     # Vector index: snapshot to disk this many seconds after a change (0: only at close).
     index_snapshot_seconds: float = Field(default=30.0, ge=0)
-    # Once the derived indexes are loaded, move every object alive to the collector's permanent
+    # Once the derived indexes are loaded, and again each time they have grown by 20,000
+    # changes, collect and then move every object alive to the collector's permanent
     # generation (``gc.freeze``): they live as long as the process, and a full collection that
     # walks half a million of them paused a search for ~0.3 s. Process-wide; turn it off when
     # embedding memsvc in a program that relies on collecting cycles created before that.

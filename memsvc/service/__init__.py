@@ -123,7 +123,7 @@ class MemoryService:
         Embedded, it also consolidates idle sessions and decays; in the stack (Redis set) the
         Celery beat and workers do that.
         """
-        self.deps.indexes.sync()
+        self.deps.sync_indexes()
         if self.deps.indexes.snapshot_due():
             self.deps.yield_to_requests()  # copying a large index would stall searches
             self.deps.indexes.save_if_dirty()

@@ -84,7 +84,7 @@ def search_memories(deps: ServiceDeps, tenant_id: str, request: SearchRequest) -
         raise InvalidRequestError(
             f"top_k is {request.top_k}; the limit is {deps.settings.max_top_k}", field="top_k"
         )
-    deps.indexes.sync()
+    deps.sync_indexes()
     query_vector = deps.embedder.embed_query(request.query)
     query_tokens = tokenize(request.query)
     config = deps.settings.retrieval

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from memsvc.embeddings import HashingEmbedder
 from memsvc.retrieval.render import result_line
@@ -14,7 +15,8 @@ from memsvc.retrieval.sentences import encode_sentences, snippet, split_sentence
 from memsvc.retrieval.turns import NeighbourWeights, TurnCatalog, spread_to_neighbours
 from memsvc.schemas import EventBatch, EventCreate, MemoryCreate, MemoryFilter, SearchRequest
 from memsvc.service import MemoryService
-from tests.conftest import TenantKey, make_settings
+from memsvc.service import deps as deps_module
+from tests.conftest import TenantKey, make_settings, new_tenant
 
 T0 = datetime(2023, 5, 8, 13, 56, tzinfo=UTC)
 KEY = ("t", "u", "s1")
@@ -288,7 +290,9 @@ def test_results_restating_shown_events_come_after_new_ones(
     assert all(repeating[first_repeat:])  # nothing new after the first repeat
 
 
-def test_loaded_indexes_leave_the_collectors_reach(tmp_path: Path) -> None:
+def test_loaded_indexes_leave_the_collectors_reach(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """With ``gc_freeze`` the objects alive once the indexes load are frozen (a full
     collection no longer walks them); without it nothing is."""
     gc.unfreeze()
@@ -301,6 +305,18 @@ def test_loaded_indexes_leave_the_collectors_reach(tmp_path: Path) -> None:
     on = MemoryService.from_settings(make_settings(tmp_path / "on", gc_freeze=True))
     try:
         on.warm_up()
+        assert gc.get_freeze_count() > 0
+        # Indexes that grow past the re-freeze mark are frozen again at the next sync.
+        monkeypatch.setattr(deps_module, "_REFREEZE_CHANGES", 3)
+        tenant_id = new_tenant(on).tenant_id
+        gc.unfreeze()
+        on.add(
+            tenant_id, [MemoryCreate(text=f"note {n}", user_id="u") for n in range(2)], actor="t"
+        )
+        on.deps.sync_indexes()
+        assert gc.get_freeze_count() == 0  # 2 changes: under the mark
+        on.add(tenant_id, [MemoryCreate(text="note 3", user_id="u")], actor="t")
+        on.deps.sync_indexes()
         assert gc.get_freeze_count() > 0
     finally:
         on.close()
