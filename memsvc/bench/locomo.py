@@ -25,7 +25,6 @@ from rich.table import Table
 from memsvc.bench.locomo_data import Conversation, load
 from memsvc.bench.locomo_metrics import DumpedResult, QuestionScore, score_question
 from memsvc.retrieval.render import result_line
-from memsvc.schemas import SearchResult
 
 __all__ = ["LocomoRun", "run_locomo"]
 
@@ -108,11 +107,6 @@ def _dia_map(memory: Any, conv: Conversation) -> dict[str, str]:
             return mapping
 
 
-def _sources(hit: SearchResult) -> list[str]:
-    """The events a result states: its memory's and those of the turns shown with it."""
-    return [*hit.memory.source_event_ids, *(e for t in hit.context for e in t.source_event_ids)]
-
-
 def _ask(
     memory: Any, conv: Conversation, dia_of: dict[str, str], run: LocomoRun, dump: Any
 ) -> None:
@@ -124,7 +118,7 @@ def _ask(
         results = [
             DumpedResult(
                 result_line(h),
-                tuple(dict.fromkeys(dia_of[e] for e in _sources(h) if e in dia_of)),
+                tuple(dict.fromkeys(dia_of[e] for e in h.shown_event_ids() if e in dia_of)),
             )
             for h in hits
         ]

@@ -22,6 +22,7 @@ __all__ = [
     "RankedSentences",
     "decode_vectors",
     "encode_sentences",
+    "quoted_whole",
     "rank_sentences",
     "snippet",
     "split_sentences",
@@ -124,13 +125,19 @@ def rank_sentences(
     return RankedSentences(prefix, [s[len(prefix) :] for s in sentences], order.tolist())
 
 
+def quoted_whole(text: str, blob: bytes | None, max_words: int) -> bool:
+    """Whether ``text`` goes into a prompt whole: it fits ``max_words``, or it has no sentence
+    vectors to cut it by. The cheap tests, before any sentence is ranked."""
+    return not blob or len(text.split()) <= max_words
+
+
 def snippet(text: str, blob: bytes | None, query_vector: np.ndarray, max_words: int) -> str | None:
     """The sentences of ``text`` closest to the query, in their order, within ``max_words``.
 
     None when the text already fits (or has no sentence vectors): the whole text is the snippet.
     Cut places are marked with an ellipsis; the speaker prefix is kept once, at the front.
     """
-    if not blob or len(text.split()) <= max_words:  # the cheap tests first
+    if quoted_whole(text, blob, max_words):
         return None
     ranked = rank_sentences(text, blob, query_vector)
     return ranked.cut(max_words) if ranked else None

@@ -69,6 +69,13 @@ class SearchResult(BaseModel):
         "(MEMSVC_RETRIEVAL__EXCHANGE_CONTEXT); each carries its own provenance.",
     )
 
+    def shown_event_ids(self) -> list[str]:
+        """The events this result puts in a prompt: its memory's, then its context turns'."""
+        return [
+            *self.memory.source_event_ids,
+            *(e for t in self.context for e in t.source_event_ids),
+        ]
+
 
 class SearchResponse(BaseModel):
     data: list[SearchResult]

@@ -94,10 +94,7 @@ def _long_term_item(result: SearchResult) -> ContextItem:
         score=result.score,
         memory_id=None if result.tier == "short_term" else memory.id,
         # The line quotes the result's exchange too: its turns are sources of the line.
-        source_event_ids=[
-            *memory.source_event_ids,
-            *(e for turn in result.context for e in turn.source_event_ids),
-        ],
+        source_event_ids=result.shown_event_ids(),
     )
 
 

@@ -17,7 +17,7 @@ from memsvc.errors import InvalidRequestError
 from memsvc.retrieval.fusion import Fused, FusionMethod, fuse
 from memsvc.retrieval.graph import graph_neighbours
 from memsvc.retrieval.indexes import partition_of
-from memsvc.retrieval.sentences import RankedSentences, rank_sentences
+from memsvc.retrieval.sentences import RankedSentences, quoted_whole, rank_sentences
 from memsvc.retrieval.short_term import as_memory, scoped_pieces, score_pieces
 from memsvc.retrieval.text import tokenize
 from memsvc.retrieval.turns import spread_to_neighbours
@@ -214,17 +214,18 @@ class _ResultBuilder:
             lexical_score=f.lexical_score,
             graph_score=f.graph_score,
             tier=hit.tier,
-            context=[
-                ContextTurn(
-                    side=side,
-                    id=self.rows[p].id,
-                    text=self.rows[p].text,
-                    snippet=self._snippet(p, self.config.context_words),
-                    occurred_at=self.rows[p].occurred_at,
-                    source_event_ids=list(self.rows[p].source_event_ids or ()),
-                )
-                for side, p in hit.context
-            ],
+            context=[self._context_turn(side, p) for side, p in hit.context],
+        )
+
+    def _context_turn(self, side: Side, pk: int) -> ContextTurn:
+        row = self.rows[pk]
+        return ContextTurn(
+            side=side,
+            id=row.id,
+            text=row.text,
+            snippet=self._snippet(pk, self.config.context_words),
+            occurred_at=row.occurred_at,
+            source_event_ids=list(row.source_event_ids or ()),
         )
 
     def _exchanges(self, pks: list[int]) -> dict[int, list[tuple[Side, int]]]:
@@ -258,7 +259,7 @@ class _ResultBuilder:
         """The row's query-focused snippet within ``words``; its sentences are ranked once
         per search whatever lengths are asked for."""
         row = self.rows[pk]
-        if not words or not row.sentence_vectors or len(row.text.split()) <= words:
+        if not words or quoted_whole(row.text, row.sentence_vectors, words):
             return None
         if pk not in self.ranked:
             self.ranked[pk] = rank_sentences(row.text, row.sentence_vectors, self.query_vector)

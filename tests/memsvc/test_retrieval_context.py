@@ -281,8 +281,7 @@ def test_results_restating_shown_events_come_after_new_ones(
     covered: set[str] = set()
     repeating = [False] * len(found)
     for n, result in enumerate(found):
-        sources = set(result.memory.source_event_ids)
-        sources.update(e for turn in result.context for e in turn.source_event_ids)
+        sources = set(result.shown_event_ids())
         repeating[n] = bool(sources) and sources <= covered
         covered |= sources
     assert any(repeating), "consolidation restated a message as a fact: expected a repeat"
