@@ -12,6 +12,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import torch
+
 __all__ = ["ModelFingerprint", "config_hash"]
 
 # Config keys that describe how a model is run, not what it computes.
@@ -64,6 +66,31 @@ class ModelFingerprint:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def rope_inv_freq(self) -> torch.Tensor | None:
+        """The RoPE frequencies of the model's keys, ``(R,)`` float32 (None: no RoPE settings).
+
+        From ``rope_theta`` as transformers' default RoPE computes them, over
+        ``head_dim * partial_rotary_factor`` channels, divided by the factor of ``linear``
+        scaling. Other RoPE types (llama3, yarn, dynamic) get the default frequencies: the codec
+        undoes exactly the rotation it applied, so this only bounds how much their keys gain
+        from being quantized before RoPE (``kv_cartridges.quant.rope``)."""
+        params = self.rope.get("rope_parameters") or self.rope.get("rope_scaling") or {}
+        params = params if isinstance(params, dict) else {}
+        theta = self.rope.get("rope_theta", params.get("rope_theta"))
+        factor = self.rope.get("partial_rotary_factor", params.get("partial_rotary_factor", 1.0))
+        try:
+            theta, factor = float(theta), float(factor)
+        except (TypeError, ValueError):
+            return None
+        dim = int(self.head_dim * factor) // 2 * 2
+        if not (theta > 1 and 2 <= dim <= self.head_dim):
+            return None
+        exponents = torch.arange(0, dim, 2, dtype=torch.int64).to(torch.float32) / dim
+        inv_freq = 1.0 / (theta**exponents)  # transformers' _compute_default_rope_parameters
+        if params.get("rope_type", params.get("type")) == "linear":
+            inv_freq = inv_freq / float(params.get("factor", 1.0))
+        return inv_freq
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelFingerprint:

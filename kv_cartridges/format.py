@@ -33,6 +33,7 @@ from safetensors.torch import save_file
 from kv_cartridges.fingerprint import ModelFingerprint
 from kv_cartridges.manifest import DTYPES, FORMAT, VERSION, FormatError, Manifest
 from kv_cartridges.quant import (
+    KeyRope,
     LayerwiseSpec,
     PackedKV,
     QuantError,
@@ -90,6 +91,8 @@ class KVContainer:
             raise FormatError(f"{len(layers)} layers given; the model has {L}")
         tensors: dict[str, torch.Tensor] = {}
         headers: list[dict[str, Any]] = []
+        inv_freq = model.rope_inv_freq()
+        key_rope = None if inv_freq is None else KeyRope(inv_freq, start_position)
         B = T = dtype = None
         for i in range(L):
             k, v = layers[i]
@@ -107,7 +110,7 @@ class KVContainer:
                 tensors[f"layers.{i}.k"], tensors[f"layers.{i}.v"] = k.detach(), v.detach()
                 continue
             try:
-                packed = encode(k.detach(), v.detach(), spec_for_layer(spec, i))
+                packed = encode(k.detach(), v.detach(), spec_for_layer(spec, i), key_rope=key_rope)
             except QuantError as exc:
                 raise FormatError(f"layer {i}: {exc}") from exc
             flat, header = packed.to_flat(f"layers.{i}.")

@@ -9,17 +9,19 @@
 plain-torch reference otherwise (``impl="reference"`` forces it). See docs/kv-quantization.md.
 """
 
-from kv_cartridges.quant.codec import Impl, decode, encode, expected_tensors
+from kv_cartridges.quant.codec import Impl, decode, encode, expected_tensors, key_rope_of
 from kv_cartridges.quant.errors import QuantError
 from kv_cartridges.quant.fused import available as fused_available
 from kv_cartridges.quant.fused import warm_up
 from kv_cartridges.quant.packed import PackedKV
+from kv_cartridges.quant.rope import KeyRope
 from kv_cartridges.quant.spec import BITS, PRESETS, LayerwiseSpec, QuantSpec, spec_for_layer
 
 __all__ = [
     "BITS",
     "PRESETS",
     "Impl",
+    "KeyRope",
     "LayerwiseSpec",
     "PackedKV",
     "QuantError",
@@ -28,6 +30,7 @@ __all__ = [
     "encode",
     "expected_tensors",
     "fused_available",
+    "key_rope_of",
     "spec_for_layer",
     "warm_up",
 ]

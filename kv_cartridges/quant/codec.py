@@ -2,7 +2,8 @@
 and dispatch to the fused kernels (``fused.py``, numba, CPU) or the torch reference.
 
 Per side: tokens ``[0, S)`` (sinks) and ``[T - W, T)`` (window) are stored in 16-bit; tokens
-``[S, T - W)`` are (optionally rotated,) quantized and bit-packed.
+``[S, T - W)`` are (optionally rotated,) quantized and bit-packed. With ``spec.pre_rope_k`` and a
+``key_rope``, the quantized keys are first turned back to before RoPE (``rope.py``).
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import torch
 
 from kv_cartridges.quant import fused, reference
 from kv_cartridges.quant.errors import QuantError
-from kv_cartridges.quant.packed import FORMAT, VERSION, PackedKV
+from kv_cartridges.quant.packed import FORMAT, VERSION, VERSION_KEY_ROPE, PackedKV
 from kv_cartridges.quant.packing import packed_nbytes
+from kv_cartridges.quant.rope import KeyRope, rotate_keys
 from kv_cartridges.quant.rotation import random_signs
 from kv_cartridges.quant.spec import QuantSpec
 
-__all__ = ["Impl", "decode", "encode"]
+__all__ = ["Impl", "decode", "encode", "expected_tensors", "key_rope_of"]
 
 Impl = Literal["auto", "fused", "reference"]
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
@@ -66,13 +68,25 @@ def _kept(x: torch.Tensor, store: torch.dtype, name: str) -> torch.Tensor:
 
 
 def encode(
-    k: torch.Tensor, v: torch.Tensor, spec: QuantSpec | None = None, *, impl: Impl = "auto"
+    k: torch.Tensor,
+    v: torch.Tensor,
+    spec: QuantSpec | None = None,
+    *,
+    impl: Impl = "auto",
+    key_rope: KeyRope | None = None,
 ) -> PackedKV:
-    """Quantize one layer's K and V ``[B, H, T, D]`` (float32, float16, bfloat16)."""
+    """Quantize one layer's K and V ``[B, H, T, D]`` (float32, float16, bfloat16).
+
+    ``key_rope``: the rotary embedding the keys carry (the model's frequencies and the cache's
+    first position). With ``spec.pre_rope_k`` the keys are quantized before it; without one they
+    are quantized as given."""
     spec = QuantSpec() if spec is None else spec
     if not isinstance(spec, QuantSpec):
         raise QuantError(f"spec must be a QuantSpec (see spec_for_layer): {type(spec).__name__}")
+    if key_rope is not None and not isinstance(key_rope, KeyRope):
+        raise QuantError(f"key_rope must be a KeyRope: {type(key_rope).__name__}")
     _check_input(k, v)
+    rope = key_rope if spec.pre_rope_k else None
     backend = _backend(impl, k.device)
     B, H, T, D = k.shape
     S = min(spec.sink_tokens, T)
@@ -82,6 +96,9 @@ def encode(
     for s, x in zip(SIDES, (k, v), strict=True):
         bits, rotated = (spec.k_bits, spec.rotate_k) if s == "k" else (spec.v_bits, spec.rotate_v)
         x32 = x.to(torch.float32).contiguous()  # (B, H, T, D); no copy for contiguous float32
+        if s == "k" and rope is not None:
+            x32 = x32.clone() if x32.data_ptr() == x.data_ptr() else x32  # never the caller's
+            rotate_keys(x32, rope, S, T - W, inverse=True)
         signs = random_signs(D, spec.seed) if rotated else None
         codes, scale, zero = backend.encode_side(x32, S, T - W, s, bits, spec.group_size, signs, s)
         tensors.update({f"{s}.codes": codes, f"{s}.scale": scale, f"{s}.zero": zero})
@@ -100,7 +117,32 @@ def encode(
         "sink": S,
         "window": W,
     }
+    if rope is not None:  # version 2: a version-1 reader must refuse, not decode rotated keys
+        header |= {
+            "version": VERSION_KEY_ROPE,
+            "key_rope": {"start": rope.start, "pairs": rope.pairs},
+        }
+        tensors["k.rope_freq"] = rope.inv_freq.clone()
     return PackedKV(tensors, header)
+
+
+def _key_rope_header(header: dict[str, Any], D: int) -> tuple[int, int] | None:
+    """``(start, pairs)`` of a pack whose keys were quantized before RoPE, else None."""
+    if "key_rope" not in header:
+        return None
+    if header.get("version") != VERSION_KEY_ROPE:
+        raise QuantError(
+            f"bad kvquant header: key_rope in a version {header.get('version')} header"
+        )
+    try:
+        start, pairs = int(header["key_rope"]["start"]), int(header["key_rope"]["pairs"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise QuantError(f"bad kvquant header: key_rope {exc!r}") from exc
+    if start < 0 or not 1 <= pairs <= D // 2:
+        raise QuantError(
+            f"bad kvquant header: key_rope start {start}, pairs {pairs} (head_dim {D})"
+        )
+    return start, pairs
 
 
 def expected_tensors(header: dict[str, Any]) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
@@ -127,6 +169,8 @@ def expected_tensors(header: dict[str, Any]) -> dict[str, tuple[tuple[int, ...],
             out[f"{s}.window"] = ((B, H, W, D), store)
         if rotated:
             out[f"{s}.signs"] = ((D,), torch.int8)
+    if (rope := _key_rope_header(header, D)) is not None:
+        out["k.rope_freq"] = ((rope[1],), torch.float32)
     return out
 
 
@@ -145,6 +189,16 @@ def _check_packed(packed: PackedKV) -> None:
         signs = have.get(f"{s}.signs")
         if signs is not None and not bool((signs.abs() == 1).all()):
             raise QuantError(f"{s}.signs must be +1/-1")
+    freq = have.get("k.rope_freq")
+    if freq is not None and not bool(torch.isfinite(freq).all()):
+        raise QuantError("k.rope_freq contains NaN/Inf")
+
+
+def key_rope_of(packed: PackedKV) -> KeyRope | None:
+    """The rotary embedding a pack's keys were quantized before (None: quantized as given), e.g.
+    to re-encode them at other bits with the same positions."""
+    rope = _key_rope_header(packed.header, int(packed.header["shape"][3]))
+    return None if rope is None else KeyRope(packed.tensors["k.rope_freq"], rope[0])
 
 
 def decode(packed: PackedKV, *, impl: Impl = "auto") -> tuple[torch.Tensor, torch.Tensor]:
@@ -156,6 +210,7 @@ def decode(packed: PackedKV, *, impl: Impl = "auto") -> tuple[torch.Tensor, torc
     B, H, T, D = h["shape"]
     S, W = h["sink"], h["window"]
     spec = QuantSpec.from_dict(h["spec"])
+    rope = key_rope_of(packed)
     backend = _backend(impl, t["k.codes"].device)
     result = []
     for s in SIDES:
@@ -165,6 +220,8 @@ def decode(packed: PackedKV, *, impl: Impl = "auto") -> tuple[torch.Tensor, torc
             t[f"{s}.codes"], t[f"{s}.scale"], t[f"{s}.zero"], s, bits, spec.group_size,
             t.get(f"{s}.signs"), out, S, T - W,
         )  # fmt: skip
+        if s == "k" and rope is not None:
+            rotate_keys(out, rope, S, T - W, inverse=False)
         if S:
             out[:, :, :S] = t[f"{s}.sink"]
         if W:

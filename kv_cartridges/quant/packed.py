@@ -9,6 +9,7 @@ S, W = kept sink / window tokens; Tq = T - S - W quantized tokens; G = group siz
     s.sink    16-bit       (B, H, S, D)   only when S > 0 (bfloat16 if the input was, else float16)
     s.window  16-bit       (B, H, W, D)   only when W > 0
     s.signs   int8         (D,)           only when that side is rotated
+    k.rope_freq float32    (R,)           only when keys were quantized before RoPE (version 2)
 
 Nothing is pickled: ``to_flat``/``from_flat`` prefix the names (one file can hold many layers) and
 ``to_bytes``/``from_bytes`` write a single safetensors blob with the header in its metadata.
@@ -27,10 +28,12 @@ from safetensors.torch import save as st_save
 
 from kv_cartridges.quant.errors import QuantError
 
-__all__ = ["FORMAT", "HEADER_KEY", "VERSION", "PackedKV"]
+__all__ = ["FORMAT", "HEADER_KEY", "VERSION", "VERSIONS", "VERSION_KEY_ROPE", "PackedKV"]
 
 FORMAT = "memsvc.kvquant"
 VERSION = 1
+VERSION_KEY_ROPE = 2  # a pack whose keys were quantized before RoPE (header "key_rope")
+VERSIONS = (VERSION, VERSION_KEY_ROPE)
 HEADER_KEY = "kvquant"  # safetensors metadata key holding the JSON header
 
 
@@ -68,9 +71,9 @@ class PackedKV:
         cls, tensors: dict[str, torch.Tensor], header: dict[str, Any], prefix: str = ""
     ) -> PackedKV:
         """The layer under ``prefix`` of a flat dict (other prefixes are ignored)."""
-        if header.get("format") != FORMAT or header.get("version") != VERSION:
+        if header.get("format") != FORMAT or header.get("version") not in VERSIONS:
             raise QuantError(
-                f"not a {FORMAT} v{VERSION} header: format={header.get('format')!r}, "
+                f"not a {FORMAT} header of version {VERSIONS}: format={header.get('format')!r}, "
                 f"version={header.get('version')!r}"
             )
         own = {n[len(prefix) :]: t for n, t in tensors.items() if n.startswith(prefix)}

@@ -30,7 +30,16 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from kv_cartridges.quant import LayerwiseSpec, QuantSpec, decode, encode, spec_for_layer, warm_up
+from kv_cartridges.fingerprint import ModelFingerprint
+from kv_cartridges.quant import (
+    KeyRope,
+    LayerwiseSpec,
+    QuantSpec,
+    decode,
+    encode,
+    spec_for_layer,
+    warm_up,
+)
 
 __all__ = ["CONFIGS", "KVBenchRow", "render", "run_kv_bench"]
 
@@ -58,11 +67,14 @@ class KVBenchRow:
 
 
 class OursCodec:
-    def __init__(self, spec: QuantSpec | LayerwiseSpec, impl: str = "auto") -> None:
-        self.spec, self.impl = spec, impl
+    def __init__(
+        self, spec: QuantSpec | LayerwiseSpec, impl: str = "auto", key_rope: KeyRope | None = None
+    ) -> None:
+        self.spec, self.impl, self.key_rope = spec, impl, key_rope
 
     def encode(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> Any:
-        return encode(k, v, spec_for_layer(self.spec, layer), impl=self.impl)
+        spec = spec_for_layer(self.spec, layer)
+        return encode(k, v, spec, impl=self.impl, key_rope=self.key_rope)
 
     def decode(self, packed: Any) -> tuple[torch.Tensor, torch.Tensor]:
         return decode(packed, impl=self.impl)
@@ -113,31 +125,36 @@ def _q(
     *,
     rot_k: bool = False,
     rot_v: bool = False,
+    pre_rope: bool = False,
     sink: int = 0,
     window: int = 0,
     group: int = 64,
     layers: dict[int, dict[str, Any]] | None = None,
     impl: str = "auto",
-) -> Callable[[], OursCodec]:
-    """Our codec with every option spelled out (QuantSpec's defaults are not assumed)."""
+) -> Codec:
+    """Our codec with every option spelled out (QuantSpec's defaults are not assumed);
+    ``pre_rope``: keys quantized before the model's RoPE (given when the codec is made)."""
     spec = QuantSpec(
         k_bits=bits,
         v_bits=bits if v_bits is None else v_bits,
         group_size=group,
         rotate_k=rot_k,
         rotate_v=rot_v,
+        pre_rope_k=pre_rope,
         sink_tokens=sink,
         window_tokens=window,
     )
-    return lambda: OursCodec(LayerwiseSpec(spec, layers) if layers else spec, impl)
+    full = LayerwiseSpec(spec, layers) if layers else spec
+    return lambda rope: OursCodec(full, impl, rope if pre_rope else None)
 
 
-def _peer(backend: str, bits: int) -> Callable[[], PeerCodec]:
-    return lambda: PeerCodec(backend, bits)
+def _peer(backend: str, bits: int) -> Codec:
+    return lambda _rope: PeerCodec(backend, bits)
 
 
+Codec = Callable[[KeyRope | None], Any]  # the model's key RoPE -> a codec under test
 FIRST4_K4 = {i: {"k_bits": 4} for i in range(4)}  # per-layer bits: keys of layers 0-3 at 4 bits
-CONFIGS: dict[str, Callable[[], Any]] = {
+CONFIGS: dict[str, Codec] = {
     # KIVI as published (no extras), eager reference then fused kernels
     "kivi-4 eager reference": _q(4, impl="reference"),
     "kivi-4": _q(4),
@@ -148,23 +165,31 @@ CONFIGS: dict[str, Callable[[], Any]] = {
     "4 +sink4 = fast": _q(4, sink=4),
     "4 +rotK": _q(4, rot_k=True),
     "4 +rotV": _q(4, rot_v=True),
+    "4 +preRoPE": _q(4, pre_rope=True),
     "4 +window16": _q(4, window=16),
     # the recommended default, and neighbours
-    "4 +sink4 +rotK = QuantSpec()": _q(4, sink=4, rot_k=True),
+    "4 +sink4 +rotK": _q(4, sink=4, rot_k=True),
     "4 +sink4 +rotK +rotV": _q(4, sink=4, rot_k=True, rot_v=True),
+    "4 +sink4 +rotK +preRoPE": _q(4, sink=4, rot_k=True, pre_rope=True),
+    "4 +sink4 +rotK +rotV +preRoPE = QuantSpec()": _q(
+        4, sink=4, rot_k=True, rot_v=True, pre_rope=True
+    ),
     "4 +sink4 G128": _q(4, sink=4, group=128),
     # one option at a time, 3 bits
     "3 +sink4": _q(3, sink=4),
     "3 +rotK": _q(3, rot_k=True),
     "3 +rotV": _q(3, rot_v=True),
+    "3 +preRoPE": _q(3, pre_rope=True),
     "3 +window16": _q(3, window=16),
     "3 +layers0-3 K4": _q(3, layers=FIRST4_K4),
     # the <= 3.6-bit preset (PRESETS["compact"]), and neighbours
-    "3 +sink4 +rotK = compact": _q(3, sink=4, rot_k=True),
+    "3 +sink4 +rotK": _q(3, sink=4, rot_k=True),
     "3 +sink4 +rotK +window8": _q(3, sink=4, rot_k=True, window=8),
     "3 +sink4 +rotK +layers0-3 K4": _q(3, sink=4, rot_k=True, layers=FIRST4_K4),
     "3 +sink4 +rotK +rotV": _q(3, sink=4, rot_k=True, rot_v=True),
-    "2 +sink4 +rotK = tiny": _q(2, sink=4, rot_k=True),
+    "3 +sink4 +rotK +rotV +preRoPE = compact": _q(3, sink=4, rot_k=True, rot_v=True, pre_rope=True),
+    "2 +sink4 +rotK": _q(2, sink=4, rot_k=True),
+    "2 +sink4 +rotK +rotV +preRoPE = tiny": _q(2, sink=4, rot_k=True, rot_v=True, pre_rope=True),
     # peers: transformers' quantized-cache layers at their default axes, group 64
     "hqq-8": _peer("hqq", 8),
     "hqq-4": _peer("hqq", 4),
@@ -301,13 +326,16 @@ def run_kv_bench(
     model, tokenizer = load_model()
     ids = load_tokens(data, sample_id, tokenizer)
     kv, logp = _prefill(model, ids)
+    inv_freq = ModelFingerprint.from_model(model).rope_inv_freq()
+    key_rope = None if inv_freq is None else KeyRope(inv_freq, 0)  # the context starts at 0
     warm_up()
     rows = []
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("kv codecs", total=len(names))
         for name in names:
             progress.update(task, description=name)
-            rows.append(_evaluate(name, CONFIGS[name](), model, ids, kv, logp, reps))
+            codec = CONFIGS[name](key_rope)
+            rows.append(_evaluate(name, codec, model, ids, kv, logp, reps))
             log.info("%s", rows[-1])
             progress.advance(task)
     return rows

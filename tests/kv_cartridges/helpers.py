@@ -23,7 +23,8 @@ def steps(packed: PackedKV, side: str) -> torch.Tensor:
 
 def assert_round_trip(packed: PackedKV, side: str, x: torch.Tensor, y: torch.Tensor) -> None:
     """y = decode(encode(x)): quantized tokens within half a step of x (per element, or per
-    row in L2 when that side was rotated), kept tokens as exact as 16-bit storage allows."""
+    row in L2 when that side was rotated, by the Hadamard rotation or, keys, by RoPE), kept
+    tokens as exact as 16-bit storage allows."""
     assert y.shape == x.shape and y.dtype == x.dtype
     T = x.shape[2]
     S, W = packed.header["sink"], packed.header["window"]
@@ -34,7 +35,7 @@ def assert_round_trip(packed: PackedKV, side: str, x: torch.Tensor, y: torch.Ten
     assert ((kept - kept_y).abs() <= kept_tol).all()
     xq, yq = x[:, :, S : T - W], y[:, :, S : T - W]
     half = 0.5 * steps(packed, side)
-    rotated = packed.tensors.get(f"{side}.signs") is not None
+    rotated = f"{side}.signs" in packed.tensors or f"{side}.rope_freq" in packed.tensors
     if rotated:  # orthogonal: the L2 error of a row is that of its rotated codes
         err = (xq - yq).norm(dim=-1)
         bound = half.norm(dim=-1) * (1 + 1e-5) + xq.norm(dim=-1) * (rel + 1e-6) + 1e-30

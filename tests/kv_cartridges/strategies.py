@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from hypothesis import strategies as st
 
-from kv_cartridges.quant import BITS, QuantSpec
+from kv_cartridges.quant import BITS, KeyRope, QuantSpec
 
 DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
@@ -21,7 +21,23 @@ def specs(draw: st.DrawFn) -> QuantSpec:
         sink_tokens=draw(st.integers(0, 5)),
         window_tokens=draw(st.integers(0, 9)),
         seed=draw(st.integers(0, 3)),
+        pre_rope_k=draw(st.booleans()),
     )
+
+
+@st.composite
+def key_ropes(draw: st.DrawFn, D: int) -> KeyRope | None:
+    """None, or RoPE over 1 to D/2 channel pairs: model-like frequencies (1 down to 1e-4) or
+    arbitrary ones, from position 0 or far into a conversation."""
+    if D < 2 or draw(st.booleans()):
+        return None
+    R = draw(st.integers(1, D // 2))
+    if draw(st.booleans()):
+        inv_freq = 1e4 ** -(torch.arange(R, dtype=torch.float32) / R)
+    else:
+        seed = draw(st.integers(0, 2**31 - 1))
+        inv_freq = torch.rand(R, generator=torch.Generator().manual_seed(seed)) * 3
+    return KeyRope(inv_freq, draw(st.sampled_from((0, 1, 37, 4096, 100_000))))
 
 
 @st.composite

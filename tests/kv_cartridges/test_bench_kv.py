@@ -37,3 +37,16 @@ def test_configs_cover_the_measured_options():
     for option in ("kivi-4 eager reference", "rotK", "rotV", "sink4", "window", "layers0-3"):
         assert option in names
     assert "= QuantSpec()" in names and "hqq-4" in names and "quanto-4" in names
+
+
+def test_rows_named_after_a_preset_run_exactly_that_preset():
+    from kv_cartridges.quant import PRESETS, KeyRope
+
+    rope = KeyRope(torch.ones(4))
+    named = {"QuantSpec()": PRESETS["default"], "fast": PRESETS["fast"],
+             "compact": PRESETS["compact"], "tiny": PRESETS["tiny"]}  # fmt: skip
+    for preset, spec in named.items():
+        (name,) = [n for n in CONFIGS if n.endswith(f"= {preset}")]
+        codec = CONFIGS[name](rope)
+        assert codec.spec == spec, name
+        assert codec.key_rope is (rope if spec.pre_rope_k else None), name

@@ -7,9 +7,10 @@ import re
 import pytest
 import torch
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kv_cartridges.quant import QuantError, QuantSpec, decode, encode, fused_available
-from tests.kv_cartridges.strategies import kv_pairs, specs
+from tests.kv_cartridges.strategies import key_ropes, kv_pairs, specs
 
 pytestmark = pytest.mark.skipif(not fused_available(), reason="numba is not installed")
 BITS_VIEW = {torch.float32: torch.int32, torch.float16: torch.int16, torch.bfloat16: torch.int16}
@@ -21,14 +22,14 @@ def assert_bits_equal(a: torch.Tensor, b: torch.Tensor, name: str) -> None:
     assert torch.equal(a.view(view), b.view(view)) if view else torch.equal(a, b), name
 
 
-def assert_same(k: torch.Tensor, v: torch.Tensor, spec: QuantSpec) -> None:
+def assert_same(k: torch.Tensor, v: torch.Tensor, spec: QuantSpec, key_rope=None) -> None:
     try:
-        ref = encode(k, v, spec, impl="reference")
+        ref = encode(k, v, spec, impl="reference", key_rope=key_rope)
     except QuantError as exc:  # then the kernels refuse it with the same message
         with pytest.raises(QuantError, match=re.escape(str(exc))):
-            encode(k, v, spec, impl="fused")
+            encode(k, v, spec, impl="fused", key_rope=key_rope)
         return
-    fast = encode(k, v, spec, impl="fused")
+    fast = encode(k, v, spec, impl="fused", key_rope=key_rope)
     assert ref.header == fast.header
     assert ref.tensors.keys() == fast.tensors.keys()
     for name in ref.tensors:
@@ -38,9 +39,9 @@ def assert_same(k: torch.Tensor, v: torch.Tensor, spec: QuantSpec) -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(kv=kv_pairs(), spec=specs())
-def test_fused_equals_reference(kv, spec):
-    assert_same(*kv, spec)
+@given(kv=kv_pairs(), spec=specs(), data=st.data())
+def test_fused_equals_reference(kv, spec, data):
+    assert_same(*kv, spec, data.draw(key_ropes(kv[0].shape[-1])))
 
 
 @pytest.mark.parametrize(
