@@ -152,6 +152,16 @@ def _peer(backend: str, bits: int) -> Codec:
     return lambda _rope: PeerCodec(backend, bits)
 
 
+PEER_MODULES = {"hqq": "hqq", "quanto": "optimum.quanto"}  # row prefix -> what it imports
+
+
+def _missing_peers(names: Sequence[str]) -> list[str]:
+    """The peer libraries the chosen rows need and this environment lacks."""
+    wanted = {m for n in names for p, m in PEER_MODULES.items() if n.startswith(f"{p}-")}
+    return sorted(m for m in wanted if importlib.util.find_spec(m.split(".")[0]) is None or
+                  importlib.util.find_spec(m) is None)  # fmt: skip
+
+
 Codec = Callable[[KeyRope | None], Any]  # the model's key RoPE -> a codec under test
 FIRST4_K4 = {i: {"k_bits": 4} for i in range(4)}  # per-layer bits: keys of layers 0-3 at 4 bits
 CONFIGS: dict[str, Codec] = {
@@ -323,6 +333,11 @@ def run_kv_bench(
         torch.set_num_threads(threads)
         numba.set_num_threads(threads)
     names = [n for n in CONFIGS if not only or any(o in n for o in only)]
+    if missing := _missing_peers(names):  # refuse now, not after the other rows' minutes
+        raise RuntimeError(
+            f"peer rows need {', '.join(missing)}: pip install -e '.[peers]', "
+            "or leave them out with --only"
+        )
     model, tokenizer = load_model()
     ids = load_tokens(data, sample_id, tokenizer)
     kv, logp = _prefill(model, ids)

@@ -125,9 +125,13 @@ def kv(
 
     console = Console()
     console = console if console.is_terminal else Console(width=160)  # the table is wide
-    rows = run_kv_bench(
-        data, sample_id=sample, only=only or (), reps=reps, threads=threads, console=console
-    )
+    try:
+        rows = run_kv_bench(
+            data, sample_id=sample, only=only or (), reps=reps, threads=threads, console=console
+        )
+    except RuntimeError as exc:  # a missing model or peer package: say which, no traceback
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
     render(rows, console, json_path)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from memsvc.bench.kv import CONFIGS, _tensor_bytes, render_conversation
@@ -50,3 +51,23 @@ def test_rows_named_after_a_preset_run_exactly_that_preset():
         codec = CONFIGS[name](rope)
         assert codec.spec == spec, name
         assert codec.key_rope is (rope if spec.pre_rope_k else None), name
+
+
+def test_missing_peer_packages_are_named_before_any_work(monkeypatch, tmp_path):
+    import importlib.util
+
+    import memsvc.bench.kv as bench
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "hqq" else real(name, *a)
+    )
+    assert bench._missing_peers(["kivi-4", "hqq-4", "hqq-2"]) == ["hqq"]
+    assert bench._missing_peers(["kivi-4", "4 +sink4 = fast"]) == []
+
+    def no_model():
+        raise AssertionError("the model was loaded before the peers were checked")
+
+    monkeypatch.setattr(bench, "load_model", no_model)
+    with pytest.raises(RuntimeError, match=r"peer rows need hqq: pip install -e '\.\[peers\]'"):
+        bench.run_kv_bench(tmp_path / "unused.json", only=["hqq-4"])
