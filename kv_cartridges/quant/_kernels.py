@@ -72,6 +72,33 @@ def _block(x, o, n, D, rot, sf, P, c):
     return buf
 
 
+@njit(cache=True, inline="always")
+def _turn_rows(r, n, D, rc, rs, R, t):
+    """RoPE turn of n rows of flat r (row i is token t + i of the tables rc/rs, (Tq, R) flat):
+    ``a' = a*c - b*s``, ``b' = b*c + a*s``, the operations of ``rope.apply_rope``."""
+    for i in range(n):
+        row = r[i * D : (i + 1) * D]
+        cr = rc[(t + i) * R : (t + i + 1) * R]
+        sr = rs[(t + i) * R : (t + i + 1) * R]
+        for j in range(R):
+            a, b = row[j], row[j + R]
+            row[j] = a * cr[j] - b * sr[j]
+            row[j + R] = b * cr[j] + a * sr[j]
+
+
+@njit(cache=True, inline="always")
+def _key_block(x, o, n, D, rot, sf, P, c, rc, rs, R, t):
+    """A key block: as :func:`_block`, the rows first turned by RoPE when R > 0 (a copy)."""
+    if R == 0:
+        return _block(x, o, n, D, rot, sf, P, c)
+    buf = x[o : o + n * D].copy()
+    _turn_rows(buf, n, D, rc, rs, R, t)
+    if rot:  # the butterflies in place: the same stages, in the same order, as load_rotated
+        stages(buf, 1, P // 2)
+        last_stage(buf, P, c, sf, True)
+    return buf
+
+
 @njit(cache=True)
 def _pack_slabs(allc, codes, BH, bits):
     """Serial packing of every slab's codes (rows that do not start on a byte)."""
@@ -89,7 +116,7 @@ def _unpack_slabs(codes, BH, n, bits):
     return allc
 
 
-def _quant_keys(x, BH, T, D, t0, t1, G, bits, sf, rot, c, scale, zero, codes):
+def _quant_keys(x, BH, T, D, t0, t1, G, bits, sf, rot, c, scale, zero, codes, rc, rs, R):
     NG = (t1 - t0 + G - 1) // G
     nbytes = ((t1 - t0) * D * bits + 7) // 8
     P = D & -D
@@ -101,7 +128,7 @@ def _quant_keys(x, BH, T, D, t0, t1, G, bits, sf, rot, c, scale, zero, codes):
         bh, g = blk // NG, blk % NG
         ta = t0 + g * G
         n = min(G, t1 - ta)
-        src = _block(x, (bh * T + ta) * D, n, D, rot, sf, P, c)  # (n*D,)
+        src = _key_block(x, (bh * T + ta) * D, n, D, rot, sf, P, c, rc, rs, R, ta - t0)  # (n*D,)
         mn = src[:D].copy()
         mx = src[:D].copy()
         fine = np.ones(D, np.bool_)
@@ -215,7 +242,7 @@ def _quant_values(x, BH, T, D, t0, t1, G, bits, sf, rot, c, scale, zero, codes):
     return bad.sum()
 
 
-def _dequant_keys(codes, scale, zero, G, bits, sf, rot, c, out, BH, T, D, t0, t1):
+def _dequant_keys(codes, scale, zero, G, bits, sf, rot, c, out, BH, T, D, t0, t1, rc, rs, R):
     NG = (t1 - t0 + G - 1) // G
     nbytes = ((t1 - t0) * D * bits + 7) // 8
     P = D & -D
@@ -245,6 +272,8 @@ def _dequant_keys(codes, scale, zero, G, bits, sf, rot, c, out, BH, T, D, t0, t1
         if rot:
             stages(ob, 1, P // 2)
             last_stage(ob, P, c, sf, False)
+        if R > 0:
+            _turn_rows(ob, n, D, rc, rs, R, ta - t0)
 
 
 def _dequant_values(codes, scale, zero, G, bits, sf, rot, c, out, BH, T, D, t0, t1):

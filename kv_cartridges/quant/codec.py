@@ -17,7 +17,7 @@ from kv_cartridges.quant import fused, reference
 from kv_cartridges.quant.errors import QuantError
 from kv_cartridges.quant.packed import FORMAT, VERSION, VERSION_KEY_ROPE, PackedKV
 from kv_cartridges.quant.packing import packed_nbytes
-from kv_cartridges.quant.rope import KeyRope, rotate_keys
+from kv_cartridges.quant.rope import KeyRope, rope_tables
 from kv_cartridges.quant.rotation import random_signs
 from kv_cartridges.quant.spec import QuantSpec
 
@@ -87,6 +87,11 @@ def encode(
         raise QuantError(f"key_rope must be a KeyRope: {type(key_rope).__name__}")
     _check_input(k, v)
     rope = key_rope if spec.pre_rope_k else None
+    if rope is not None and 2 * rope.pairs > k.shape[-1]:  # before any kernel indexes a pair
+        raise QuantError(
+            f"key_rope has {rope.pairs} channel pairs; head_dim {k.shape[-1]} holds at most "
+            f"{k.shape[-1] // 2}"
+        )
     backend = _backend(impl, k.device)
     B, H, T, D = k.shape
     S = min(spec.sink_tokens, T)
@@ -96,11 +101,11 @@ def encode(
     for s, x in zip(SIDES, (k, v), strict=True):
         bits, rotated = (spec.k_bits, spec.rotate_k) if s == "k" else (spec.v_bits, spec.rotate_v)
         x32 = x.to(torch.float32).contiguous()  # (B, H, T, D); no copy for contiguous float32
-        if s == "k" and rope is not None:
-            x32 = x32.clone() if x32.data_ptr() == x.data_ptr() else x32  # never the caller's
-            rotate_keys(x32, rope, S, T - W, inverse=True)
         signs = random_signs(D, spec.seed) if rotated else None
-        codes, scale, zero = backend.encode_side(x32, S, T - W, s, bits, spec.group_size, signs, s)
+        turn = rope_tables(rope, S, T - W, inverse=True) if s == "k" and rope else None
+        codes, scale, zero = backend.encode_side(
+            x32, S, T - W, s, bits, spec.group_size, signs, s, turn
+        )
         tensors.update({f"{s}.codes": codes, f"{s}.scale": scale, f"{s}.zero": zero})
         if S:
             tensors[f"{s}.sink"] = _kept(x[:, :, :S], store, f"{s} (sink tokens)")
@@ -216,12 +221,11 @@ def decode(packed: PackedKV, *, impl: Impl = "auto") -> tuple[torch.Tensor, torc
     for s in SIDES:
         bits = spec.k_bits if s == "k" else spec.v_bits
         out = torch.empty(B, H, T, D, dtype=torch.float32, device=t["k.codes"].device)
+        turn = rope_tables(rope, S, T - W, inverse=False) if s == "k" and rope else None
         backend.decode_side(
             t[f"{s}.codes"], t[f"{s}.scale"], t[f"{s}.zero"], s, bits, spec.group_size,
-            t.get(f"{s}.signs"), out, S, T - W,
+            t.get(f"{s}.signs"), out, S, T - W, turn,
         )  # fmt: skip
-        if s == "k" and rope is not None:
-            rotate_keys(out, rope, S, T - W, inverse=False)
         if S:
             out[:, :, :S] = t[f"{s}.sink"]
         if W:

@@ -20,6 +20,7 @@ import torch
 from kv_cartridges.quant import reference
 from kv_cartridges.quant.errors import QuantError
 from kv_cartridges.quant.packing import packed_nbytes
+from kv_cartridges.quant.rope import apply_rope
 from kv_cartridges.quant.rotation import hadamard_scale, rotate
 
 __all__ = ["available", "decode_side", "encode_side", "warm_up"]
@@ -73,8 +74,20 @@ def _signs(signs: torch.Tensor | None, D: int) -> tuple[np.ndarray, bool, np.flo
     return _signs_np(signs.to(torch.int8).numpy().tobytes()), True, c
 
 
-def encode_side(x, t0, t1, kind, bits, G, signs, name):
-    """float32 (B, H, T, D), tokens [t0, t1) -> packed uint8 (B, H, nbytes), scale, zero (fp16)."""
+_NO_ROPE = (np.empty(0, np.float32), np.empty(0, np.float32), 0)
+
+
+def _rope(rope: tuple[torch.Tensor, torch.Tensor] | None) -> tuple[np.ndarray, np.ndarray, int]:
+    """(cos, sin) (Tq, R) tables as the kernels take them: flat float32 and R (0: none)."""
+    if rope is None:
+        return _NO_ROPE
+    cos, sin = (t.to(torch.float32).contiguous() for t in rope)
+    return cos.reshape(-1).numpy(), sin.reshape(-1).numpy(), cos.shape[-1]
+
+
+def encode_side(x, t0, t1, kind, bits, G, signs, name, rope=None):
+    """float32 (B, H, T, D), tokens [t0, t1) -> packed uint8 (B, H, nbytes), scale, zero (fp16).
+    ``rope`` (keys only): (cos, sin) tables the tokens are turned by first (``reference``)."""
     k = _kernels()
     B, H, T, D = x.shape
     BH, Tq = B * H, t1 - t0
@@ -83,12 +96,12 @@ def encode_side(x, t0, t1, kind, bits, G, signs, name):
     zero = np.empty(pshape, np.float32)
     nbytes = packed_nbytes(Tq * D, bits)
     codes = np.empty((BH, nbytes), np.uint8) if D % 8 == 0 else np.zeros((BH, nbytes), np.uint8)
-    fn = k.quant_keys if kind == "k" else k.quant_values
     sgn, rot, c = _signs(signs, D)
     xn = x.detach().reshape(-1).numpy()  # (BH*T*D,), a view
-    if fn(xn, BH, T, D, t0, t1, G, bits, sgn, rot, c, scale.reshape(-1), zero.reshape(-1),
-          codes.reshape(-1)):  # fmt: skip
-        _raise_bad(x[:, :, t0:t1], signs, name)
+    args = (xn, BH, T, D, t0, t1, G, bits, sgn, rot, c, scale.reshape(-1), zero.reshape(-1),
+            codes.reshape(-1))  # fmt: skip
+    if k.quant_keys(*args, *_rope(rope)) if kind == "k" else k.quant_values(*args):
+        _raise_bad(x[:, :, t0:t1], signs, name, rope)
     return (
         torch.from_numpy(codes).view(B, H, nbytes),
         torch.from_numpy(scale).view(B, H, *pshape[1:]).to(torch.float16),
@@ -96,24 +109,32 @@ def encode_side(x, t0, t1, kind, bits, G, signs, name):
     )
 
 
-def _raise_bad(x: torch.Tensor, signs: torch.Tensor | None, name: str) -> None:
+def _raise_bad(x: torch.Tensor, signs: torch.Tensor | None, name: str, rope=None) -> None:
     """The kernel found a bad group: let the reference checks name the problem."""
     reference._check(x, name)
+    if rope is not None:
+        x = x.clone()
+        apply_rope(x, *rope)
+        reference._check(x, f"{name} (before RoPE)")
     if signs is not None:
         reference._check(rotate(x, signs), f"{name} (rotated)")
     raise QuantError(f"{name} cannot be quantized (non-finite or out-of-range group)")
 
 
-def decode_side(packed, scale, zero, kind, bits, G, signs, out, t0, t1):
-    """Inverse of :func:`encode_side`: writes float32 tokens [t0, t1) of ``out`` (B, H, T, D)."""
+def decode_side(packed, scale, zero, kind, bits, G, signs, out, t0, t1, rope=None):
+    """Inverse of :func:`encode_side`: writes float32 tokens [t0, t1) of ``out`` (B, H, T, D),
+    turned by ``rope`` (keys only; the forward tables) last."""
     k = _kernels()
     B, H, T, D = out.shape
     BH = B * H
     G, _ = _shapes(kind, BH, t1 - t0, D, G)
     sgn, rot, c = _signs(signs, D)
-    fn = k.dequant_keys if kind == "k" else k.dequant_values
-    fn(
+    args = (
         packed.reshape(-1).numpy(), scale.float().reshape(-1).numpy(),
         zero.float().reshape(-1).numpy(), G, bits, sgn, rot, c, out.view(-1).numpy(),
         BH, T, D, t0, t1,
     )  # fmt: skip
+    if kind == "k":
+        k.dequant_keys(*args, *_rope(rope))
+    else:
+        k.dequant_values(*args)

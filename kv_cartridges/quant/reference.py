@@ -13,6 +13,7 @@ import torch
 
 from kv_cartridges.quant.errors import QuantError
 from kv_cartridges.quant.packing import pack_bits, unpack_bits
+from kv_cartridges.quant.rope import apply_rope
 from kv_cartridges.quant.rotation import rotate, unrotate
 
 __all__ = ["FP16_MAX", "decode_side", "encode_side", "f16_round", "group_params"]
@@ -77,11 +78,16 @@ def _quantize_values(x, bits, G):
     return codes.view(B, H, T, NG * G)[..., :D], scale, zero
 
 
-def encode_side(x, t0, t1, kind, bits, G, signs, name):
-    """float32 (B, H, T, D), tokens [t0, t1) -> packed uint8 (B, H, nbytes), scale, zero (fp16)."""
+def encode_side(x, t0, t1, kind, bits, G, signs, name, rope=None):
+    """float32 (B, H, T, D), tokens [t0, t1) -> packed uint8 (B, H, nbytes), scale, zero (fp16).
+    ``rope``: (cos, sin) (Tq, R) tables the tokens are first turned by (``rope.apply_rope``)."""
     B, H = x.shape[:2]
     x = x[:, :, t0:t1]  # (B, H, Tq, D)
     _check(x, name)
+    if rope is not None:
+        x = x.clone()  # never the caller's tensor
+        apply_rope(x, *rope)
+        _check(x, f"{name} (before RoPE)")
     if signs is not None:
         x = rotate(x, signs)
         _check(x, f"{name} (rotated)")
@@ -91,8 +97,9 @@ def encode_side(x, t0, t1, kind, bits, G, signs, name):
     return packed, scale.to(torch.float16), zero.to(torch.float16)
 
 
-def decode_side(packed, scale, zero, kind, bits, G, signs, out, t0, t1):
-    """Inverse of :func:`encode_side`: writes float32 tokens [t0, t1) of ``out`` (B, H, T, D)."""
+def decode_side(packed, scale, zero, kind, bits, G, signs, out, t0, t1, rope=None):
+    """Inverse of :func:`encode_side`: writes float32 tokens [t0, t1) of ``out`` (B, H, T, D),
+    turned by ``rope`` (the forward tables) last."""
     B, H, _, D = out.shape
     Tq = t1 - t0
     codes = unpack_bits(packed.reshape(B * H, -1), bits, Tq * D).view(B, H, Tq, D).float()
@@ -109,3 +116,5 @@ def decode_side(packed, scale, zero, kind, bits, G, signs, out, t0, t1):
     if signs is not None:
         x = unrotate(x, signs)
     out[:, :, t0:t1] = x
+    if rope is not None:
+        apply_rope(out[:, :, t0:t1], *rope)

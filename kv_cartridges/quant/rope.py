@@ -24,7 +24,7 @@ import torch
 
 from kv_cartridges.quant.errors import QuantError
 
-__all__ = ["KeyRope", "rotate_keys"]
+__all__ = ["KeyRope", "apply_rope", "rope_tables", "rotate_keys"]
 
 
 @dataclass(frozen=True)
@@ -52,9 +52,13 @@ class KeyRope:
         return self.inv_freq.numel()
 
 
-def _cos_sin(rope: KeyRope, first: int, last: int, device: torch.device):
+def rope_tables(
+    rope: KeyRope, first: int, last: int, *, inverse: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(cos, sin)`` float32 ``(last - first, R)`` of tokens ``[first, last)``; for the inverse
+    turn ``sin`` is negated (exactly), so both directions are :func:`apply_rope`."""
     cos, sin = _tables(tuple(rope.inv_freq.tolist()), rope.start + first, rope.start + last)
-    return cos.to(device), sin.to(device)
+    return (cos, -sin) if inverse else (cos, sin)
 
 
 @functools.lru_cache(maxsize=16)  # every layer of a cache turns the same positions
@@ -64,19 +68,23 @@ def _tables(inv_freq: tuple[float, ...], begin: int, end: int) -> tuple[torch.Te
     return angles.cos().to(torch.float32), angles.sin().to(torch.float32)
 
 
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> None:
+    """Turn float32 ``x`` ``[B, H, T, D]`` in place, token t's pair ``(i, i + R)`` by the angle
+    whose cos/sin are ``cos[t, i]``/``sin[t, i]``: ``a' = a*c - b*s``, ``b' = b*c + a*s``, each
+    product rounded to float32 on its own (the fused kernels do exactly these operations)."""
+    R, D = cos.shape[-1], x.shape[-1]
+    if D < 2 * R:
+        raise QuantError(f"key_rope has {R} channel pairs; head_dim {D} holds at most {D // 2}")
+    cos, sin = cos.to(x.device), sin.to(x.device)
+    a, b = x[..., :R], x[..., R : 2 * R]
+    a_sin = a * sin
+    b_sin = b * sin
+    a.mul_(cos).sub_(b_sin)
+    b.mul_(cos).add_(a_sin)
+
+
 def rotate_keys(x: torch.Tensor, rope: KeyRope, first: int, last: int, *, inverse: bool) -> None:
     """Turn tokens ``[first, last)`` of float32 ``x`` ``[B, H, T, D]`` in place: by the RoPE
     angles of their positions, or back (``inverse``, pre-RoPE keys from cached ones)."""
-    R, D = rope.pairs, x.shape[-1]
-    if D < 2 * R:
-        raise QuantError(f"key_rope has {R} channel pairs; head_dim {D} holds at most {D // 2}")
-    if last <= first:
-        return
-    cos, sin = _cos_sin(rope, first, last, x.device)
-    if inverse:
-        sin = -sin
-    a, b = x[:, :, first:last, :R], x[:, :, first:last, R : 2 * R]
-    a_sin = a * sin
-    b_sin = b * sin
-    a.mul_(cos).sub_(b_sin)  # a' = a cos - b sin
-    b.mul_(cos).add_(a_sin)  # b' = b cos + a sin
+    if last > first:
+        apply_rope(x[:, :, first:last], *rope_tables(rope, first, last, inverse=inverse))

@@ -63,3 +63,18 @@ def test_fused_equals_reference_on_special_values(make, rotate):
     for bits in (2, 3, 4, 8):
         spec = QuantSpec(k_bits=bits, v_bits=bits, rotate_k=rotate, rotate_v=rotate)
         assert_same(x, x.flip(2), spec)
+
+
+@pytest.mark.parametrize("rotate", [False, True])
+def test_fused_equals_reference_with_keys_before_rope(rotate):
+    """The kernels turn key rows by RoPE themselves (before the butterflies on encode, after
+    them on decode): bit for bit the reference's torch turn, on model-like frequencies."""
+    from kv_cartridges.quant import KeyRope
+
+    g = torch.Generator().manual_seed(3)
+    k, v = torch.randn(2, 3, 300, 64, generator=g) * 3, torch.randn(2, 3, 300, 64, generator=g)
+    rope = KeyRope(1e5 ** -(torch.arange(32, dtype=torch.float32) / 32), start=4096)
+    spec = QuantSpec(rotate_k=rotate, rotate_v=rotate, sink_tokens=4, window_tokens=5)
+    assert_same(k, v, spec, rope)
+    partial = KeyRope(rope.inv_freq[:8], start=0)  # a partial rotary factor: 8 of 32 pairs
+    assert_same(k, v, spec, partial)
