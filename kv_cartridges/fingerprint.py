@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -38,6 +39,13 @@ def config_hash(config: Any) -> str:
     data = config.to_dict() if hasattr(config, "to_dict") else dict(config)
     kept = {k: v for k, v in data.items() if not k.startswith("_") and k not in _RUNTIME_KEYS}
     return hashlib.sha256(_canonical(kept).encode()).hexdigest()
+
+
+def _number(value: Any) -> float | None:
+    """A finite float from a JSON number, else None (strings, bools, null, NaN, Infinity)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
 
 
 def _rope(config: Any) -> dict[str, Any]:
@@ -77,20 +85,21 @@ class ModelFingerprint:
         from being quantized before RoPE (``kv_cartridges.quant.rope``)."""
         params = self.rope.get("rope_parameters") or self.rope.get("rope_scaling") or {}
         params = params if isinstance(params, dict) else {}
-        theta = self.rope.get("rope_theta", params.get("rope_theta"))
-        factor = self.rope.get("partial_rotary_factor", params.get("partial_rotary_factor", 1.0))
-        try:
-            theta, factor = float(theta), float(factor)
-        except (TypeError, ValueError):
+        theta = _number(self.rope.get("rope_theta", params.get("rope_theta")))
+        factor = _number(
+            self.rope.get("partial_rotary_factor", params.get("partial_rotary_factor", 1.0))
+        )
+        linear = params.get("rope_type", params.get("type")) == "linear"
+        scale = _number(params.get("factor", 1.0)) if linear else 1.0
+        # settings that describe no usable RoPE mean keys are quantized as given, not an error
+        if theta is None or factor is None or scale is None or theta <= 1 or scale <= 0:
             return None
-        dim = int(self.head_dim * factor) // 2 * 2
-        if not (theta > 1 and 2 <= dim <= self.head_dim):
+        dim = int(self.head_dim * min(max(factor, 0.0), 1.0)) // 2 * 2
+        if dim < 2:
             return None
         exponents = torch.arange(0, dim, 2, dtype=torch.int64).to(torch.float32) / dim
-        inv_freq = 1.0 / (theta**exponents)  # transformers' _compute_default_rope_parameters
-        if params.get("rope_type", params.get("type")) == "linear":
-            inv_freq = inv_freq / float(params.get("factor", 1.0))
-        return inv_freq
+        inv_freq = 1.0 / (theta**exponents) / scale  # transformers' default RoPE (and linear)
+        return inv_freq if bool(torch.isfinite(inv_freq).all() and (inv_freq > 0).all()) else None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelFingerprint:

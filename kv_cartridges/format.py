@@ -31,7 +31,7 @@ from safetensors.torch import save as st_save
 from safetensors.torch import save_file
 
 from kv_cartridges.fingerprint import ModelFingerprint
-from kv_cartridges.manifest import DTYPES, FORMAT, VERSION, FormatError, Manifest
+from kv_cartridges.manifest import DTYPES, FORMAT, VERSION, FormatError, Manifest, loads_strict
 from kv_cartridges.quant import (
     KeyRope,
     LayerwiseSpec,
@@ -91,8 +91,11 @@ class KVContainer:
             raise FormatError(f"{len(layers)} layers given; the model has {L}")
         tensors: dict[str, torch.Tensor] = {}
         headers: list[dict[str, Any]] = []
-        inv_freq = model.rope_inv_freq()
-        key_rope = None if inv_freq is None else KeyRope(inv_freq, start_position)
+        inv_freq = None if spec is None else model.rope_inv_freq()
+        try:
+            key_rope = None if inv_freq is None else KeyRope(inv_freq, start_position)
+        except QuantError as exc:
+            raise FormatError(f"start_position: {exc}") from exc
         B = T = dtype = None
         for i in range(L):
             k, v = layers[i]
@@ -238,7 +241,7 @@ def _parse(f: BinaryIO, size: int, max_bytes: int | None) -> tuple[Manifest, int
     if MANIFEST_KEY not in meta:
         raise FormatError(f"no {MANIFEST_KEY!r} manifest in the safetensors metadata")
     try:
-        manifest = Manifest.from_dict(json.loads(meta[MANIFEST_KEY]))
+        manifest = Manifest.from_dict(loads_strict(meta[MANIFEST_KEY]))
     except ValueError as exc:
         raise FormatError(str(exc) if isinstance(exc, FormatError) else f"manifest: {exc}") from exc
     data_len = 0

@@ -25,8 +25,18 @@ from typing import Any
 
 from kv_cartridges.fingerprint import ModelFingerprint
 from kv_cartridges.quant import LayerwiseSpec, QuantError, QuantSpec
+from kv_cartridges.quant.packed import loads_strict
 
-__all__ = ["CODECS", "DTYPES", "FORMAT", "VERSION", "FormatError", "Manifest", "parse_codec_spec"]
+__all__ = [
+    "CODECS",
+    "DTYPES",
+    "FORMAT",
+    "VERSION",
+    "FormatError",
+    "Manifest",
+    "loads_strict",
+    "parse_codec_spec",
+]
 
 FORMAT = "memsvc.kv"
 VERSION = 1

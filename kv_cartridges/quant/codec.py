@@ -17,7 +17,7 @@ from kv_cartridges.quant import fused, reference
 from kv_cartridges.quant.errors import QuantError
 from kv_cartridges.quant.packed import FORMAT, VERSION, VERSION_KEY_ROPE, PackedKV
 from kv_cartridges.quant.packing import packed_nbytes
-from kv_cartridges.quant.rope import KeyRope, rope_tables
+from kv_cartridges.quant.rope import MAX_POSITION, KeyRope, rope_tables
 from kv_cartridges.quant.rotation import random_signs
 from kv_cartridges.quant.spec import QuantSpec
 
@@ -139,11 +139,11 @@ def _key_rope_header(header: dict[str, Any], D: int) -> tuple[int, int] | None:
         raise QuantError(
             f"bad kvquant header: key_rope in a version {header.get('version')} header"
         )
-    try:
-        start, pairs = int(header["key_rope"]["start"]), int(header["key_rope"]["pairs"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise QuantError(f"bad kvquant header: key_rope {exc!r}") from exc
-    if start < 0 or not 1 <= pairs <= D // 2:
+    rope = header["key_rope"]
+    start, pairs = (rope.get(n) if isinstance(rope, dict) else None for n in ("start", "pairs"))
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in (start, pairs)):
+        raise QuantError(f"bad kvquant header: key_rope {rope!r:.100} needs integer start, pairs")
+    if not 0 <= start <= MAX_POSITION or not 1 <= pairs <= D // 2:
         raise QuantError(
             f"bad kvquant header: key_rope start {start}, pairs {pairs} (head_dim {D})"
         )
@@ -156,7 +156,7 @@ def expected_tensors(header: dict[str, Any]) -> dict[str, tuple[tuple[int, ...],
         B, H, T, D = (int(n) for n in header["shape"])
         spec = QuantSpec.from_dict(header["spec"])
         S, W, dtype = int(header["sink"]), int(header["window"]), DTYPES[header["dtype"]]
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise QuantError(f"bad kvquant header: {exc!r}") from exc
     if min(B, H, T, D, S, W, T - S - W) < 0:
         raise QuantError(f"bad kvquant header: shape {[B, H, T, D]}, sink {S}, window {W}")

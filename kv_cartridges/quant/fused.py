@@ -77,12 +77,20 @@ def _signs(signs: torch.Tensor | None, D: int) -> tuple[np.ndarray, bool, np.flo
 _NO_ROPE = (np.empty(0, np.float32), np.empty(0, np.float32), 0)
 
 
-def _rope(rope: tuple[torch.Tensor, torch.Tensor] | None) -> tuple[np.ndarray, np.ndarray, int]:
-    """(cos, sin) (Tq, R) tables as the kernels take them: flat float32 and R (0: none)."""
+def _rope(
+    rope: tuple[torch.Tensor, torch.Tensor] | None, Tq: int, D: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """(cos, sin) (Tq, R) tables as the kernels take them: flat float32 and R (0: none). The
+    kernels index them without bounds checks, so their shapes are checked here."""
     if rope is None:
         return _NO_ROPE
     cos, sin = (t.to(torch.float32).contiguous() for t in rope)
-    return cos.reshape(-1).numpy(), sin.reshape(-1).numpy(), cos.shape[-1]
+    R = cos.shape[-1] if cos.dim() == 2 else -1
+    if cos.shape != (Tq, R) or sin.shape != (Tq, R) or not 1 <= 2 * R <= D:
+        raise QuantError(
+            f"RoPE tables {list(cos.shape)}/{list(sin.shape)} for {Tq} tokens of D={D}"
+        )
+    return cos.reshape(-1).numpy(), sin.reshape(-1).numpy(), R
 
 
 def encode_side(x, t0, t1, kind, bits, G, signs, name, rope=None):
@@ -100,7 +108,7 @@ def encode_side(x, t0, t1, kind, bits, G, signs, name, rope=None):
     xn = x.detach().reshape(-1).numpy()  # (BH*T*D,), a view
     args = (xn, BH, T, D, t0, t1, G, bits, sgn, rot, c, scale.reshape(-1), zero.reshape(-1),
             codes.reshape(-1))  # fmt: skip
-    if k.quant_keys(*args, *_rope(rope)) if kind == "k" else k.quant_values(*args):
+    if k.quant_keys(*args, *_rope(rope, Tq, D)) if kind == "k" else k.quant_values(*args):
         _raise_bad(x[:, :, t0:t1], signs, name, rope)
     return (
         torch.from_numpy(codes).view(B, H, nbytes),
@@ -135,6 +143,6 @@ def decode_side(packed, scale, zero, kind, bits, G, signs, out, t0, t1, rope=Non
         BH, T, D, t0, t1,
     )  # fmt: skip
     if kind == "k":
-        k.dequant_keys(*args, *_rope(rope))
+        k.dequant_keys(*args, *_rope(rope, t1 - t0, D))
     else:
         k.dequant_values(*args)

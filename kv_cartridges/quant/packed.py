@@ -28,13 +28,30 @@ from safetensors.torch import save as st_save
 
 from kv_cartridges.quant.errors import QuantError
 
-__all__ = ["FORMAT", "HEADER_KEY", "VERSION", "VERSIONS", "VERSION_KEY_ROPE", "PackedKV"]
+__all__ = [
+    "FORMAT",
+    "HEADER_KEY",
+    "VERSION",
+    "VERSIONS",
+    "VERSION_KEY_ROPE",
+    "PackedKV",
+    "loads_strict",
+]
 
 FORMAT = "memsvc.kvquant"
 VERSION = 1
 VERSION_KEY_ROPE = 2  # a pack whose keys were quantized before RoPE (header "key_rope")
 VERSIONS = (VERSION, VERSION_KEY_ROPE)
 HEADER_KEY = "kvquant"  # safetensors metadata key holding the JSON header
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (numbers must be finite)")
+
+
+def loads_strict(text: str | bytes) -> Any:
+    """``json.loads`` that refuses ``NaN``/``Infinity``, which standard JSON does not have."""
+    return json.loads(text, parse_constant=_no_constant)
 
 
 @dataclass
@@ -95,4 +112,8 @@ class PackedKV:
             raise QuantError(f"not a safetensors blob: {exc}") from exc
         if HEADER_KEY not in meta:
             raise QuantError(f"safetensors metadata has no {HEADER_KEY!r} header")
-        return cls.from_flat(tensors, json.loads(meta[HEADER_KEY]))
+        try:
+            header = loads_strict(meta[HEADER_KEY])
+        except ValueError as exc:
+            raise QuantError(f"kvquant header: {exc}") from exc
+        return cls.from_flat(tensors, header)

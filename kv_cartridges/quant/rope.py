@@ -24,7 +24,10 @@ import torch
 
 from kv_cartridges.quant.errors import QuantError
 
-__all__ = ["KeyRope", "apply_rope", "rope_tables", "rotate_keys"]
+__all__ = ["MAX_POSITION", "KeyRope", "apply_rope", "rope_tables", "rotate_keys"]
+
+MAX_POSITION = 2**31 - 1  # first positions beyond this are refused (angles stay exact in float64)
+_CACHED_ELEMENTS = 1 << 20  # tables up to this size are cached (4 MiB each), larger ones are not
 
 
 @dataclass(frozen=True)
@@ -43,8 +46,9 @@ class KeyRope:
             raise QuantError("key_rope.inv_freq must be a non-empty 1-d tensor")
         if not bool(torch.isfinite(f).all()):
             raise QuantError("key_rope.inv_freq contains NaN/Inf")
-        if not isinstance(self.start, int) or isinstance(self.start, bool) or self.start < 0:
-            raise QuantError(f"key_rope.start={self.start!r}: must be a non-negative integer")
+        start = self.start
+        if not isinstance(start, int) or isinstance(start, bool) or not 0 <= start <= MAX_POSITION:
+            raise QuantError(f"key_rope.start={start!r}: must be an integer in [0, {MAX_POSITION}]")
         object.__setattr__(self, "inv_freq", f.detach().to("cpu", torch.float32).contiguous())
 
     @property
@@ -57,15 +61,21 @@ def rope_tables(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(cos, sin)`` float32 ``(last - first, R)`` of tokens ``[first, last)``; for the inverse
     turn ``sin`` is negated (exactly), so both directions are :func:`apply_rope`."""
-    cos, sin = _tables(tuple(rope.inv_freq.tolist()), rope.start + first, rope.start + last)
+    key = (tuple(rope.inv_freq.tolist()), rope.start + first, rope.start + last)
+    small = (last - first) * rope.pairs <= _CACHED_ELEMENTS
+    cos, sin = _cached_tables(*key) if small else _tables(*key)
+    if cos.shape != (last - first, rope.pairs):  # the kernels index these without bounds checks
+        raise QuantError(f"RoPE tables {list(cos.shape)} for {last - first} tokens")
     return (cos, -sin) if inverse else (cos, sin)
 
 
-@functools.lru_cache(maxsize=16)  # every layer of a cache turns the same positions
 def _tables(inv_freq: tuple[float, ...], begin: int, end: int) -> tuple[torch.Tensor, torch.Tensor]:
     positions = torch.arange(begin, end, dtype=torch.float64)
     angles = positions[:, None] * torch.tensor(inv_freq, dtype=torch.float64)[None, :]  # (T, R)
     return angles.cos().to(torch.float32), angles.sin().to(torch.float32)
+
+
+_cached_tables = functools.lru_cache(maxsize=8)(_tables)  # every layer turns the same positions
 
 
 def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> None:

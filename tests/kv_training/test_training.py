@@ -123,6 +123,24 @@ def test_trained_cartridge_generates_and_round_trips(model, tok, corpus_ids, tmp
     assert (k2 - k).abs().max() < 0.2 * k.abs().max()
 
 
+def test_quantized_cartridge_is_the_one_the_kv_store_keeps(model, tok, corpus_ids):
+    """With the model's RoPE (what the benchmark passes), quantize_kv encodes exactly as
+    KVContainer.build stores a cartridge: keys before RoPE from position 0."""
+    from kv_cartridges.fingerprint import ModelFingerprint
+    from kv_cartridges.format import KVContainer
+    from kv_cartridges.quant import KeyRope, QuantSpec
+
+    cart, _ = _setup(model, tok, corpus_ids)
+    fp = ModelFingerprint.from_model(model)
+    q = quantize_kv(cart.detached_kv(), key_rope=KeyRope(fp.rope_inv_freq(), 0))
+    assert all(p.header["key_rope"] == {"start": 0, "pairs": fp.head_dim // 2} for p in q.layers)
+    stored = KVContainer.build(
+        cart.detached_kv(), fp, spec=QuantSpec(), origin={"kind": "cartridge"}
+    )
+    for (k, v), (k2, v2) in zip(stored.layers(), q.decode(), strict=True):
+        assert torch.equal(k, k2) and torch.equal(v, v2)
+
+
 def test_a_generated_question_is_its_first_line_ending_in_a_question_mark(tok):
     from kv_cartridges.training.selfstudy import _question_text
 
