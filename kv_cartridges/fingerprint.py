@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 
+from kv_cartridges.quant.rope import KeyRope
+
 __all__ = ["ModelFingerprint", "config_hash"]
 
 # Config keys that describe how a model is run, not what it computes.
@@ -100,6 +102,13 @@ class ModelFingerprint:
         exponents = torch.arange(0, dim, 2, dtype=torch.int64).to(torch.float32) / dim
         inv_freq = 1.0 / (theta**exponents) / scale  # transformers' default RoPE (and linear)
         return inv_freq if bool(torch.isfinite(inv_freq).all() and (inv_freq > 0).all()) else None
+
+    def key_rope(self, start: int = 0) -> KeyRope | None:
+        """The RoPE the model's cached keys carry from position ``start`` (None: no usable RoPE
+        settings, keys are quantized as given). Raises ``QuantError`` for a position beyond
+        ``kv_cartridges.quant.rope.MAX_POSITION``."""
+        inv_freq = self.rope_inv_freq()
+        return None if inv_freq is None else KeyRope(inv_freq, start)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelFingerprint:

@@ -31,9 +31,8 @@ from safetensors.torch import save as st_save
 from safetensors.torch import save_file
 
 from kv_cartridges.fingerprint import ModelFingerprint
-from kv_cartridges.manifest import DTYPES, FORMAT, VERSION, FormatError, Manifest, loads_strict
+from kv_cartridges.manifest import DTYPES, FORMAT, VERSION, FormatError, Manifest
 from kv_cartridges.quant import (
-    KeyRope,
     LayerwiseSpec,
     PackedKV,
     QuantError,
@@ -43,6 +42,7 @@ from kv_cartridges.quant import (
     expected_tensors,
     spec_for_layer,
 )
+from kv_cartridges.quant.packed import loads_strict
 from kv_cartridges.tokens import DEFAULT_CHUNK_TOKENS, chain
 
 __all__ = [
@@ -91,9 +91,8 @@ class KVContainer:
             raise FormatError(f"{len(layers)} layers given; the model has {L}")
         tensors: dict[str, torch.Tensor] = {}
         headers: list[dict[str, Any]] = []
-        inv_freq = None if spec is None else model.rope_inv_freq()
         try:
-            key_rope = None if inv_freq is None else KeyRope(inv_freq, start_position)
+            key_rope = None if spec is None else model.key_rope(start_position)
         except QuantError as exc:
             raise FormatError(f"start_position: {exc}") from exc
         B = T = dtype = None

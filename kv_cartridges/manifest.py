@@ -25,7 +25,6 @@ from typing import Any
 
 from kv_cartridges.fingerprint import ModelFingerprint
 from kv_cartridges.quant import LayerwiseSpec, QuantError, QuantSpec
-from kv_cartridges.quant.packed import loads_strict
 
 __all__ = [
     "CODECS",
@@ -34,7 +33,6 @@ __all__ = [
     "VERSION",
     "FormatError",
     "Manifest",
-    "loads_strict",
     "parse_codec_spec",
 ]
 

@@ -87,11 +87,6 @@ def encode(
         raise QuantError(f"key_rope must be a KeyRope: {type(key_rope).__name__}")
     _check_input(k, v)
     rope = key_rope if spec.pre_rope_k else None
-    if rope is not None and 2 * rope.pairs > k.shape[-1]:  # before any kernel indexes a pair
-        raise QuantError(
-            f"key_rope has {rope.pairs} channel pairs; head_dim {k.shape[-1]} holds at most "
-            f"{k.shape[-1] // 2}"
-        )
     backend = _backend(impl, k.device)
     B, H, T, D = k.shape
     S = min(spec.sink_tokens, T)

@@ -20,7 +20,7 @@ import torch
 from kv_cartridges.quant import reference
 from kv_cartridges.quant.errors import QuantError
 from kv_cartridges.quant.packing import packed_nbytes
-from kv_cartridges.quant.rope import apply_rope
+from kv_cartridges.quant.rope import apply_rope, check_pairs
 from kv_cartridges.quant.rotation import hadamard_scale, rotate
 
 __all__ = ["available", "decode_side", "encode_side", "warm_up"]
@@ -86,10 +86,9 @@ def _rope(
         return _NO_ROPE
     cos, sin = (t.to(torch.float32).contiguous() for t in rope)
     R = cos.shape[-1] if cos.dim() == 2 else -1
-    if cos.shape != (Tq, R) or sin.shape != (Tq, R) or not 1 <= 2 * R <= D:
-        raise QuantError(
-            f"RoPE tables {list(cos.shape)}/{list(sin.shape)} for {Tq} tokens of D={D}"
-        )
+    check_pairs(R, D)
+    if cos.shape != (Tq, R) or sin.shape != (Tq, R):
+        raise QuantError(f"RoPE tables {list(cos.shape)}/{list(sin.shape)} for {Tq} tokens")
     return cos.reshape(-1).numpy(), sin.reshape(-1).numpy(), R
 
 

@@ -24,7 +24,7 @@ import torch
 
 from kv_cartridges.quant.errors import QuantError
 
-__all__ = ["MAX_POSITION", "KeyRope", "apply_rope", "rope_tables", "rotate_keys"]
+__all__ = ["MAX_POSITION", "KeyRope", "apply_rope", "check_pairs", "rope_tables", "rotate_keys"]
 
 MAX_POSITION = 2**31 - 1  # first positions beyond this are refused (angles stay exact in float64)
 _CACHED_ELEMENTS = 1 << 20  # tables up to this size are cached (4 MiB each), larger ones are not
@@ -82,15 +82,21 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> None:
     """Turn float32 ``x`` ``[B, H, T, D]`` in place, token t's pair ``(i, i + R)`` by the angle
     whose cos/sin are ``cos[t, i]``/``sin[t, i]``: ``a' = a*c - b*s``, ``b' = b*c + a*s``, each
     product rounded to float32 on its own (the fused kernels do exactly these operations)."""
-    R, D = cos.shape[-1], x.shape[-1]
-    if D < 2 * R:
-        raise QuantError(f"key_rope has {R} channel pairs; head_dim {D} holds at most {D // 2}")
+    R = cos.shape[-1]
+    check_pairs(R, x.shape[-1])
     cos, sin = cos.to(x.device), sin.to(x.device)
     a, b = x[..., :R], x[..., R : 2 * R]
     a_sin = a * sin
     b_sin = b * sin
     a.mul_(cos).sub_(b_sin)
     b.mul_(cos).add_(a_sin)
+
+
+def check_pairs(R: int, D: int) -> None:
+    """RoPE over ``R`` channel pairs needs ``2R <= head_dim``: checked before any pair is indexed
+    (the fused kernels do not check bounds)."""
+    if not 1 <= R <= D // 2:
+        raise QuantError(f"key_rope has {R} channel pairs; head_dim {D} holds at most {D // 2}")
 
 
 def rotate_keys(x: torch.Tensor, rope: KeyRope, first: int, last: int, *, inverse: bool) -> None:

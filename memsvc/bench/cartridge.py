@@ -26,7 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from kv_cartridges.fingerprint import ModelFingerprint
-from kv_cartridges.quant import KeyRope, QuantSpec, warm_up
+from kv_cartridges.quant import QuantSpec, warm_up
 from kv_cartridges.training import (
     ChatFormat,
     KVList,
@@ -233,8 +233,7 @@ def run_cartridge_bench(
     trunc = [(k[:, :, :tokens], v[:, :, :tokens]) for k, v in icl]
     cart = _fp16(trained.cartridge.detached_kv())
     warm_up()
-    inv_freq = ModelFingerprint.from_model(model).rope_inv_freq()  # as the KV store encodes it
-    key_rope = None if inv_freq is None else KeyRope(inv_freq, 0)
+    key_rope = ModelFingerprint.from_model(model).key_rope(0)  # as the KV store encodes it
     packed = quantize_kv([(k.cpu(), v.cpu()) for k, v in cart], QuantSpec(), key_rope=key_rope)
     device = cart[0][0].device
     cart_q = [(k.to(device).float(), v.to(device).float()) for k, v in packed.decode()]

@@ -345,8 +345,7 @@ def run_kv_bench(
     model, tokenizer = load_model()
     ids = load_tokens(data, sample_id, tokenizer)
     kv, logp = _prefill(model, ids)
-    inv_freq = ModelFingerprint.from_model(model).rope_inv_freq()
-    key_rope = None if inv_freq is None else KeyRope(inv_freq, 0)  # the context starts at 0
+    key_rope = ModelFingerprint.from_model(model).key_rope(0)  # the context starts at 0
     warm_up()
     rows = []
     with Progress(console=console, transient=True) as progress:
