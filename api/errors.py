@@ -11,13 +11,21 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from memsvc.errors import APIStatusError, InvalidRequestError, ServerError, error_for_status
+from memsvc.schemas.common import ErrorResponse
+from memsvc.schemas.untrusted import error_location
 
-__all__ = ["field_path", "install_error_handlers"]
+__all__ = ["ERROR_RESPONSES", "field_path", "install_error_handlers", "json_error"]
 
 log = logging.getLogger(__name__)
 
 # Locations FastAPI prefixes to every error, and the tags of union bodies: not field names.
 _NOISE = {"body", "query", "path", "header", "single", "batch"}
+
+#: Declared on every route, so the OpenAPI document describes the error bodies too.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "4XX": {"model": ErrorResponse, "description": "Refused; nothing was changed."},
+    "5XX": {"model": ErrorResponse, "description": "The service failed; retry later."},
+}
 
 
 def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -33,15 +41,22 @@ def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
     return "".join(parts) or "body"
 
 
-def _json(error: APIStatusError) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if error.status_code == 401 else None
-    return JSONResponse(error.to_dict(), status_code=error.status_code, headers=headers)
+def json_error(error: APIStatusError, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The response for ``error``."""
+    headers = dict(headers or {})
+    if error.status_code == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    if error.status_code == 413:
+        # The rest of the body was not read: the connection cannot carry another request.
+        headers["Connection"] = "close"
+    return JSONResponse(error.to_dict(), status_code=error.status_code, headers=headers or None)
 
 
 def _validation_error(exc: RequestValidationError) -> InvalidRequestError:
     details = []
     for err in exc.errors():
-        details.append({"field": field_path(err.get("loc", ())), "message": err.get("msg", "")})
+        field = field_path(error_location(err))
+        details.append({"field": field, "message": err.get("msg", "")})
     first = details[0] if details else {"field": "body", "message": "invalid request"}
     message = f"{first['field']}: {first['message']}"
     if len(details) > 1:
@@ -50,21 +65,23 @@ def _validation_error(exc: RequestValidationError) -> InvalidRequestError:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers; unexpected exceptions are answered by ``api.guards``."""
+
     @app.exception_handler(APIStatusError)
     async def _api_error(_: Request, exc: APIStatusError) -> JSONResponse:
-        return _json(exc)
+        return json_error(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return _json(_validation_error(exc))
+        return json_error(_validation_error(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         cls = error_for_status(exc.status_code)
-        return _json(cls(str(exc.detail), status_code=exc.status_code))
+        return json_error(cls(str(exc.detail), status_code=exc.status_code), exc.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # Process boundary: record the failure, answer with a JSON 500, never leak internals.
+        # Backstop behind api.guards.RequestGuard (Starlette re-raises to the server after it).
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return _json(ServerError("internal error; the request may be retried"))
+        return json_error(ServerError("internal error; the request may be retried"))

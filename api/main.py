@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
 
-from api.errors import install_error_handlers
+from api.errors import ERROR_RESPONSES, install_error_handlers
+from api.guards import RequestGuard, check_params
 from api.routes import (
     admin,
     cartridge_training,
@@ -71,10 +72,13 @@ def create_app(
         description="Long-term memory for LLM applications.",
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        dependencies=[Depends(check_params)],
     )
     if service is not None:
         app.state.service = service
+    limits = settings or (service.settings if service is not None else get_settings())
+    app.add_middleware(RequestGuard, max_body_bytes=limits.max_body_bytes)
     install_error_handlers(app)
     app.include_router(health.router)
-    app.include_router(api_router, prefix="/v1")
+    app.include_router(api_router, prefix="/v1", responses=ERROR_RESPONSES)
     return app

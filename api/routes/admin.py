@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from api.deps import AdminDep, ServiceDep
 from memsvc.schemas import ApiKeyCreated, ApiKeyPublic, ListEnvelope, TenantCreate, TenantPublic
+from memsvc.schemas.common import Strict
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
 
-class ApiKeyCreate(BaseModel):
+class ApiKeyCreate(Strict):
     name: str = Field(default="", max_length=200)
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from api.deps import ServiceDep, TenantDep
-from memsvc.schemas import EventBatch, EventPublic, EventRole, ListEnvelope, Page
+from memsvc.schemas import EventBatch, EventPublic, EventRole, ListEnvelope, Page, UtcDatetime
 from stores.events import EventQuery
 
 router = APIRouter(prefix="/events", tags=["events"])
@@ -31,8 +30,8 @@ def list_events(
     agent_id: str | None = None,
     session_id: str | None = None,
     role: EventRole | None = None,
-    after: datetime | None = None,
-    before: datetime | None = None,
+    after: UtcDatetime | None = None,
+    before: UtcDatetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: str | None = None,
 ) -> Page[EventPublic]:

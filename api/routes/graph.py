@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from api.deps import ServiceDep, TenantDep
-from memsvc.schemas import EntityDetail, EntityPublic, Page, RelationPublic
+from memsvc.schemas import EntityDetail, EntityPublic, Page, RelationPublic, UtcDatetime
 
 router = APIRouter(prefix="/graph", tags=["graph"])
 
@@ -41,7 +40,7 @@ def list_relations(
     user_id: str | None = None,
     entity_id: str | None = None,
     type: str | None = None,
-    as_of: Annotated[datetime | None, Query(description="Only relations valid then.")] = None,
+    as_of: Annotated[UtcDatetime | None, Query(description="Only relations valid then.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: str | None = None,
 ) -> Page[RelationPublic]:

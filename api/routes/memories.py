@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -10,6 +9,8 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import ValidationError
 
 from api.deps import ServiceDep, TenantDep
+from api.errors import field_path
+from api.uploads import json_object_param
 from memsvc.errors import InvalidRequestError
 from memsvc.schemas import (
     DeleteResult,
@@ -24,6 +25,7 @@ from memsvc.schemas import (
     MemoryWriteResult,
     Page,
 )
+from memsvc.schemas.untrusted import error_location
 
 router = APIRouter(prefix="/memories", tags=["memories"])
 
@@ -44,12 +46,7 @@ async def memory_filter(
     include_archived: bool = False,
 ) -> MemoryFilter:
     """Filters given as query parameters, validated like a ``MemoryFilter`` body."""
-    parsed_metadata = None
-    if metadata is not None:
-        try:
-            parsed_metadata = json.loads(metadata)
-        except ValueError as exc:
-            raise InvalidRequestError("metadata must be a JSON object", field="metadata") from exc
+    parsed_metadata = json_object_param(metadata, "metadata")
     try:
         return MemoryFilter(
             user_id=user_id,
@@ -66,7 +63,7 @@ async def memory_filter(
         )
     except ValidationError as exc:
         err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "filters"
+        field = field_path(error_location(err))
         raise InvalidRequestError(f"{field}: {err['msg']}", field=field) from exc
 
 

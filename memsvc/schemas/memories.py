@@ -13,6 +13,7 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     StrictStr,
+    StringConstraints,
     Tag,
 )
 
@@ -56,7 +57,7 @@ class MemoryCreate(Scope):
     )
     valid_from: UtcDatetime | None = None
     valid_to: UtcDatetime | None = None
-    source_event_ids: list[StrictStr] = Field(
+    source_event_ids: list[Annotated[StrictStr, StringConstraints(max_length=200)]] = Field(
         default_factory=list, max_length=1000, description="Provenance: the events it came from."
     )
 
@@ -122,9 +123,11 @@ class MemoryFilter(Strict):
     user_id: ScopeId | None = None
     agent_id: ScopeId | None = None
     session_id: ScopeId | None = None
-    kind: MemoryKind | list[MemoryKind] | None = None
+    kind: MemoryKind | Annotated[list[MemoryKind], Field(max_length=16)] | None = None
     metadata: dict[str, MetadataValue] | None = Field(
-        default=None, description="Equality on metadata keys (scalar values only)."
+        default=None,
+        description="Equality on metadata keys (scalar values only; a number matches the same "
+        "number, never a string or boolean). At most MEMSVC_MAX_FILTER_KEYS keys.",
     )
     created_after: UtcDatetime | None = None
     created_before: UtcDatetime | None = None

@@ -24,7 +24,7 @@ from memsvc.retrieval.turns import spread_to_neighbours
 from memsvc.schemas import ContextTurn, SearchRequest, SearchResponse, SearchResult
 from memsvc.service.deps import ServiceDeps
 from memsvc.service.memories import to_public, to_query
-from memsvc.service.validation import check_text
+from memsvc.service.validation import check_filter, check_text
 from stores import memories as store
 from stores.short_term import Piece
 from stores.vector_index import PartitionKey
@@ -80,6 +80,7 @@ def _best(hits: list[tuple[Hashable, float]], limit: int) -> list[tuple[Hashable
 def search_memories(deps: ServiceDeps, tenant_id: str, request: SearchRequest) -> SearchResponse:
     """The ``top_k`` memories of the tenant most relevant to ``request.query``."""
     check_text(deps.settings, request.query, "query")
+    check_filter(deps.settings, request.filters)
     if request.top_k > deps.settings.max_top_k:
         raise InvalidRequestError(
             f"top_k is {request.top_k}; the limit is {deps.settings.max_top_k}", field="top_k"
