@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -18,8 +19,10 @@ __all__ = ["ERROR_RESPONSES", "field_path", "install_error_handlers", "json_erro
 
 log = logging.getLogger(__name__)
 
-# Locations FastAPI prefixes to every error, and the tags of union bodies: not field names.
-_NOISE = {"body", "query", "path", "header", "single", "batch"}
+# Where FastAPI says an error is (the first part of each location), and the tags of union
+# bodies (the part after it): not field names.
+_LOCATIONS = {"body", "query", "path", "header", "cookie"}
+_UNION_TAGS = {"single", "batch"}
 
 #: Declared on every route, so the OpenAPI document describes the error bodies too.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -30,15 +33,26 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
     """``("body", "batch", "items", 0, "text")`` -> ``"items[0].text"``."""
+    rest = list(loc)
+    if rest[:1] and rest[0] in _LOCATIONS:
+        rest = rest[1:]
+        if rest[:1] and rest[0] in _UNION_TAGS:
+            rest = rest[1:]
     parts: list[str] = []
-    for n, part in enumerate(loc):
-        if n < 2 and part in _NOISE:
-            continue
+    for part in rest:
         if isinstance(part, int):
             parts.append(f"[{part}]")
         else:
             parts.append(("." if parts else "") + str(part))
     return "".join(parts) or "body"
+
+
+class ErrorJSONResponse(JSONResponse):
+    """JSON with non-ASCII escaped: a message quoting the input (an id, a key) stays encodable
+    even when the input held a lone surrogate."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, allow_nan=False, separators=(",", ":")).encode("ascii")
 
 
 def json_error(error: APIStatusError, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -49,12 +63,18 @@ def json_error(error: APIStatusError, headers: dict[str, str] | None = None) -> 
     if error.status_code == 413:
         # The rest of the body was not read: the connection cannot carry another request.
         headers["Connection"] = "close"
-    return JSONResponse(error.to_dict(), status_code=error.status_code, headers=headers or None)
+    return ErrorJSONResponse(
+        error.to_dict(), status_code=error.status_code, headers=headers or None
+    )
 
 
 def _validation_error(exc: RequestValidationError) -> InvalidRequestError:
     details = []
     for err in exc.errors():
+        if err.get("type") == "json_invalid":  # located at a character offset, not a field
+            reason = err.get("ctx", {}).get("error", "")
+            details.append({"field": "body", "message": f"not valid JSON: {reason}"})
+            continue
         field = field_path(error_location(err))
         details.append({"field": field, "message": err.get("msg", "")})
     first = details[0] if details else {"field": "body", "message": "invalid request"}

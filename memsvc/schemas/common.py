@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -11,6 +12,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -20,14 +22,18 @@ from memsvc.schemas.untrusted import untrusted_error
 __all__ = [
     "EARLIEST",
     "LATEST",
+    "METADATA_KEY_PATTERN",
     "DeleteResult",
     "ErrorBody",
     "ErrorResponse",
     "ListEnvelope",
+    "Metadata",
+    "MetadataKey",
     "Page",
     "ScopeId",
     "Strict",
     "UtcDatetime",
+    "metadata_schema",
 ]
 
 T = TypeVar("T")
@@ -38,6 +44,36 @@ ScopeId = Annotated[
     Field(description="A scope id inside the tenant (user, agent or session)."),
 ]
 
+METADATA_KEY_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+_METADATA_KEY = re.compile(METADATA_KEY_PATTERN)
+
+
+def _metadata_key(key: str) -> str:
+    if not _METADATA_KEY.match(key):
+        raise PydanticCustomError(
+            "metadata_key",
+            "metadata key {key} must be 1-64 characters of letters, digits, _ . : -",
+            {"key": ascii(key)},  # escaped: the key may hold what UTF-8 cannot encode
+        )
+    return key
+
+
+MetadataKey = Annotated[str, AfterValidator(_metadata_key)]
+
+
+def metadata_schema(values: dict[str, Any]) -> WithJsonSchema:
+    """The JSON schema of a metadata object whose members are ``values``."""
+    return WithJsonSchema(
+        {
+            "type": "object",
+            "propertyNames": {"pattern": METADATA_KEY_PATTERN},
+            "additionalProperties": values,
+        }
+    )
+
+
+#: Free-form metadata of a memory or event (limits: MEMSVC_MAX_METADATA_BYTES and _DEPTH).
+Metadata = Annotated[dict[MetadataKey, Any], metadata_schema({})]
 
 # Timestamps are kept a day inside what datetime can hold, so that converting to UTC, adding a
 # tolerance or comparing with "now" never overflows.

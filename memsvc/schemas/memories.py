@@ -17,7 +17,14 @@ from pydantic import (
     Tag,
 )
 
-from memsvc.schemas.common import ScopeId, Strict, UtcDatetime
+from memsvc.schemas.common import (
+    Metadata,
+    MetadataKey,
+    ScopeId,
+    Strict,
+    UtcDatetime,
+    metadata_schema,
+)
 
 __all__ = [
     "MemoryAddBody",
@@ -35,6 +42,7 @@ __all__ = [
 
 MemoryKind = Literal["fact", "preference", "event", "episode", "plan", "note", "message"]
 MetadataValue = StrictStr | StrictInt | StrictFloat | StrictBool | None
+_SCALAR = {"type": ["string", "integer", "number", "boolean", "null"]}
 
 
 class Scope(Strict):
@@ -50,7 +58,7 @@ class MemoryCreate(Scope):
 
     text: StrictStr = Field(description="What to remember; 1 to MEMSVC_MAX_TEXT_CHARS characters.")
     kind: MemoryKind = "fact"
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict)
     importance: float = Field(default=0.5, ge=0.0, le=1.0)
     occurred_at: UtcDatetime | None = Field(
         default=None, description="When what this memory states happened; defaults to now."
@@ -67,7 +75,7 @@ class MemoryUpdate(Strict):
 
     text: StrictStr | None = None
     kind: MemoryKind | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata | None = None
     importance: float | None = Field(default=None, ge=0.0, le=1.0)
     occurred_at: UtcDatetime | None = None
     valid_from: UtcDatetime | None = None
@@ -124,7 +132,7 @@ class MemoryFilter(Strict):
     agent_id: ScopeId | None = None
     session_id: ScopeId | None = None
     kind: MemoryKind | Annotated[list[MemoryKind], Field(max_length=16)] | None = None
-    metadata: dict[str, MetadataValue] | None = Field(
+    metadata: Annotated[dict[MetadataKey, MetadataValue], metadata_schema(_SCALAR)] | None = Field(
         default=None,
         description="Equality on metadata keys (scalar values only; a number matches the same "
         "number, never a string or boolean). At most MEMSVC_MAX_FILTER_KEYS keys.",

@@ -126,6 +126,9 @@ def untrusted_error(value: Any) -> PydanticCustomError | None:
 
 
 def error_location(error: ErrorDetails) -> tuple[int | str, ...]:
-    """A pydantic error's location, extended into the field for :func:`untrusted_error`."""
-    at = error.get("ctx", {}).get("at", ())
-    return (*error.get("loc", ()), *at)
+    """A pydantic error's location, extended into the field for :func:`untrusted_error`; an
+    error in a dict's key is located at the dict (its message names the key)."""
+    loc = tuple(error.get("loc", ()))
+    if loc[-1:] == ("[key]",):
+        return loc[:-2]
+    return (*loc, *error.get("ctx", {}).get("at", ()))
