@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ from tests.api.hostile import (
     mutate_body,
     mutate_params,
 )
-from tests.conftest import ADMIN_KEY, TenantKey, make_settings, new_tenant
+from tests.conftest import ADMIN_KEY, TenantKey, fresh_pg_database, make_settings, new_tenant
 
 EXAMPLES = int(os.environ.get("MEMSVC_FUZZ_EXAMPLES", "25"))
 CHECKS = [
@@ -115,11 +116,17 @@ def target(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[FuzzTarget]:
     data_dir = tmp_path_factory.mktemp("fuzz")
-    db_url = (
-        f"sqlite:///{data_dir / 'memsvc.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("pg_url")
-    )
+    with ExitStack() as stack:
+        # A database of its own: fuzzed admin writes (any tenant id) must not meet other tests'.
+        db_url = (
+            f"sqlite:///{data_dir / 'memsvc.db'}"
+            if request.param == "sqlite"
+            else stack.enter_context(fresh_pg_database())
+        )
+        yield from _serve(data_dir, db_url)
+
+
+def _serve(data_dir: Path, db_url: str) -> Iterator[FuzzTarget]:
     # Cartridge training jobs fail at once (no such model loader) instead of loading a model.
     settings = make_settings(
         data_dir / "data", db_url, cartridge_training={"model": "tests.api.no_such_module:load"}
