@@ -8,6 +8,8 @@ or path with something a store may not keep: NUL, lone surrogates, invalid UTF-8
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any
 
 from hypothesis import strategies as st
@@ -34,6 +36,8 @@ _SAMPLE_TEXT = [
     "%00",
     "'; DROP TABLE memories; --",
     " ",
+    "0001-01-01T00:00:00+05:00",  # a valid timestamp that overflows in UTC
+    "9999-12-31T23:59:59-05:00",
 ]
 _SAMPLE_NUMBERS = [
     2**31,
@@ -48,6 +52,22 @@ _SAMPLE_NUMBERS = [
     1e308,
     -1e308,
     5e-324,
+]
+
+
+def _cursor(position: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
+
+
+# Opaque cursors forged with values of the wrong type or size for every listing's keys.
+_FORGED_CURSORS = [
+    _cursor({"pk": 10**30, "order": "desc"}),
+    _cursor({"pk": "1", "order": "asc"}),
+    _cursor({"event_pk": -(2**63) - 1}),
+    _cursor({"event_pk": 1.5}),
+    _cursor({"session": 12345}),
+    _cursor({"kv": ["a"]}),
+    _cursor({"pk": 2**63}),
 ]
 
 
@@ -165,6 +185,7 @@ def mutate_params(params: dict[str, Any] | None, *, raw_bytes: bool) -> st.Searc
         st.sampled_from([t for t in _SAMPLE_TEXT if not _has_surrogate(t)]),
         st.sampled_from([str(n) for n in _SAMPLE_NUMBERS]),
         st.just('{"a": ' * 40 + "1" + "}" * 40),  # deep JSON in a JSON-valued parameter
+        st.sampled_from(_FORGED_CURSORS),
     ]
     if raw_bytes:
         values.append(st.sampled_from([b"\xff", b"\xed\xa0\x80", b"a\xc3"]))
@@ -209,6 +230,7 @@ SEED_BODIES: dict[tuple[str, str], list[Any]] = {
     ],
     ("POST", "/v1/search"): [
         {"query": "tea", "filters": {"user_id": "u1", "metadata": {"n": 7, "src": "chat"}}},
+        {"query": "tea", "filters": {"metadata": {"src": 7.5, "n": 2**40}}},
         {"query": "Berlin", "top_k": 5, "filters": {"kind": ["fact"], "as_of": "2024-01-01"}},
     ],
     ("POST", "/v1/context"): [{"query": "where do I live", "user_id": "u1", "session_id": "s1"}],
@@ -221,6 +243,8 @@ SEED_BODIES: dict[tuple[str, str], list[Any]] = {
 SEED_QUERIES: dict[tuple[str, str], list[dict[str, Any]]] = {
     ("GET", "/v1/memories"): [
         {"metadata": '{"n": 7}', "user_id": "u1"},
+        {"metadata": '{"src": 7}'},  # a number filter on a key that holds strings
+        {"metadata": '{"n": 4294967296}'},  # past 32 bits
         {"metadata": '{"t": "abc", "src": "chat"}', "kind": "fact"},
         {"created_after": "2024-01-01T00:00:00+05:00", "order": "asc", "limit": 2},
     ],
