@@ -15,10 +15,12 @@ from typing import Any
 from hypothesis import strategies as st
 
 __all__ = [
+    "CURSOR_KEYS",
     "SEED_BODIES",
     "SEED_QUERIES",
     "evil_json",
     "evil_text",
+    "forged_cursor",
     "known_params",
     "mutate_body",
     "mutate_params",
@@ -59,16 +61,27 @@ def _cursor(position: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
 
 
-# Opaque cursors forged with values of the wrong type or size for every listing's keys.
-_FORGED_CURSORS = [
-    _cursor({"pk": 10**30, "order": "desc"}),
-    _cursor({"pk": "1", "order": "asc"}),
-    _cursor({"event_pk": -(2**63) - 1}),
-    _cursor({"event_pk": 1.5}),
-    _cursor({"session": 12345}),
-    _cursor({"kv": ["a"]}),
-    _cursor({"pk": 2**63}),
-]
+# The keys of each listing's cursor, and values of the wrong type or size to forge them with.
+CURSOR_KEYS = {
+    "/v1/memories": ("pk", "order"),
+    "/v1/events": ("event_pk",),
+    "/v1/sessions": ("session",),
+    "/v1/graph/entities": ("pk",),
+    "/v1/graph/relations": ("pk",),
+    "/v1/kv": ("kv",),
+    "/v1/cartridges": ("kv",),
+}
+_CURSOR_VALUES = [10**30, 2**63, -(2**63) - 1, -1, 1.5, "1", True, None, [1], {"a": 1}, "a\x00"]
+
+
+def forged_cursor(keys: tuple[str, ...]) -> st.SearchStrategy[str]:
+    """An opaque cursor with a listing's keys, holding values of the wrong type or size."""
+    values = st.lists(st.sampled_from(_CURSOR_VALUES), min_size=len(keys), max_size=len(keys))
+    return values.map(
+        lambda vs: _cursor(
+            {k: "desc" if k == "order" else v for k, v in zip(keys, vs, strict=True)}
+        )
+    )
 
 
 def _has_surrogate(text: str) -> bool:
@@ -176,21 +189,26 @@ def mutate_body(body: Any) -> st.SearchStrategy[Any]:
     return st.one_of(st.just(body), places.flatmap(lambda ps: _plant(body, ps)))
 
 
-def mutate_params(params: dict[str, Any] | None, *, raw_bytes: bool) -> st.SearchStrategy[Any]:
+def mutate_params(
+    params: dict[str, Any] | None, *, query: bool, cursor_keys: tuple[str, ...] = ()
+) -> st.SearchStrategy[Any]:
     """Path or query parameters, unchanged or with one made hostile. URLs carry no lone
-    surrogates; ``raw_bytes`` adds invalid UTF-8 (query strings only)."""
-    if not params:
+    surrogates; query strings also get invalid UTF-8, and listings forged cursors."""
+    if not params and not cursor_keys:
         return st.just(params)
+    params = params or {}
     values: list[st.SearchStrategy[Any]] = [
         st.sampled_from([t for t in _SAMPLE_TEXT if not _has_surrogate(t)]),
         st.sampled_from([str(n) for n in _SAMPLE_NUMBERS]),
         st.just('{"a": ' * 40 + "1" + "}" * 40),  # deep JSON in a JSON-valued parameter
-        st.sampled_from(_FORGED_CURSORS),
     ]
-    if raw_bytes:
+    if query:
         values.append(st.sampled_from([b"\xff", b"\xed\xa0\x80", b"a\xc3"]))
-    planted = st.tuples(st.sampled_from(sorted(params)), st.one_of(values))
-    return st.one_of(st.just(params), planted.map(lambda p: {**params, p[0]: p[1]}))
+    planted = st.tuples(st.sampled_from(sorted(params) or ["cursor"]), st.one_of(values))
+    mutations = [st.just(params), planted.map(lambda p: {**params, p[0]: p[1]})]
+    if cursor_keys:
+        mutations.append(forged_cursor(cursor_keys).map(lambda c: {**params, "cursor": c}))
+    return st.one_of(mutations)
 
 
 def known_params(params: dict[str, Any] | None, known: list[str]) -> st.SearchStrategy[Any]:

@@ -36,6 +36,7 @@ from schemathesis.specs.openapi.checks import (
 from api.main import create_app
 from memsvc.service import MemoryService
 from tests.api.hostile import (
+    CURSOR_KEYS,
     SEED_BODIES,
     SEED_QUERIES,
     known_params,
@@ -98,13 +99,14 @@ def _hooked_schema(app: FastAPI, known_ids: list[str]) -> schemathesis.BaseSchem
         return mutate_body(body)
 
     @schema.hook("flatmap_query")
-    def _query(_: Any, query: Any) -> Any:
-        return mutate_params(query, raw_bytes=True)
+    def _query(context: Any, query: Any) -> Any:
+        keys = CURSOR_KEYS.get(context.operation.path, ()) if context.operation else ()
+        return mutate_params(query, query=True, cursor_keys=keys)
 
     @schema.hook("flatmap_path_parameters")
     def _path(_: Any, path_parameters: Any) -> Any:
         return st.one_of(
-            mutate_params(path_parameters, raw_bytes=False),
+            mutate_params(path_parameters, query=False),
             known_params(path_parameters, known_ids),
         )
 
