@@ -43,6 +43,14 @@ _BAD_CHAR = re.compile("[\x00\ud800-\udfff]")
 
 def unsafe_text(text: str) -> str | None:
     """Why ``text`` cannot be stored, or None when it can."""
+    if "\x00" not in text:  # the common case, at C speed: no NUL, and ASCII or encodable
+        if text.isascii():
+            return None
+        try:
+            text.encode("utf-8")
+            return None
+        except UnicodeEncodeError:
+            pass
     found = _BAD_CHAR.search(text)
     if found is None:
         return None
