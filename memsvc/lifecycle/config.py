@@ -39,5 +39,3 @@ class ConsolidationConfig(BaseModel):
     half_life_days: float = Field(default=30.0, gt=0)
     archive_below: float = Field(default=0.05, ge=0.0, le=1.0)
     pinned_importance: float = Field(default=0.9, ge=0.0, le=1.0)
-    # Search: weight of the graph-neighbour list in rank fusion (0 turns it off).
-    graph_weight: float = Field(default=0.5, ge=0.0)

@@ -14,7 +14,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime
 
-__all__ = ["NeighbourWeights", "TurnCatalog", "spread_to_neighbours"]
+__all__ = ["NeighbourWeights", "TurnCatalog", "spread_to_neighbours", "spread_within"]
 
 SessionKey = tuple[str, str, str]  # tenant, user, session
 _Position = tuple[float, int]  # event time (epoch seconds), pk
@@ -156,3 +156,17 @@ def _lend_past_question(
         beyond = catalog.neighbours(question)[side]
         if beyond is not None:
             spread[beyond] = spread.get(beyond, 0.0) + amount
+
+
+def spread_within(
+    scores: dict[Hashable, float],
+    catalog: TurnCatalog,
+    weights: NeighbourWeights,
+    allowed: set[int] | None,
+) -> dict[Hashable, float]:
+    """:func:`spread_to_neighbours`, keeping only neighbours the request's filters allow
+    (``allowed``; None allows all): a neighbour was not filtered by the candidates stage."""
+    spread = spread_to_neighbours(scores, catalog, weights)
+    if allowed is None:
+        return spread
+    return {pk: s for pk, s in spread.items() if pk in scores or pk in allowed}
