@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import redis
-from sqlalchemy.exc import OperationalError
 
 from consolidation.steps.decay import decay_memories
 from consolidation.steps.episodes import draft_episodes, write_episodes
@@ -34,6 +33,7 @@ from memsvc.service.working import promote_session
 from stores import events as event_store
 from stores import jobs as job_store
 from stores import memories as memory_store
+from stores.errors import OperationalError
 from stores.models import utcnow
 
 __all__ = ["TRANSIENT", "consolidate_session", "run_job", "scan"]

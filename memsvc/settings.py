@@ -13,12 +13,11 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from memsvc.lifecycle.config import ConsolidationConfig
-from memsvc.lifecycle.kv import KVConfig
-from memsvc.retrieval.config import RetrievalConfig
-from memsvc.schemas.cartridge_train import CartridgeTrainingConfig
-from memsvc.tiers.sensory import SensoryConfig
-from memsvc.tiers.working import WorkingMemoryConfig
+from memsvc.config.consolidation import ConsolidationConfig
+from memsvc.config.kv import KVConfig
+from memsvc.config.retrieval import RetrievalConfig
+from memsvc.config.tiers import SensoryConfig, WorkingMemoryConfig
+from memsvc.config.training import CartridgeTrainingConfig
 
 __all__ = ["Settings", "get_settings"]
 

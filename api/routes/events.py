@@ -6,10 +6,11 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from pydantic import ValidationError
 
 from api.deps import ServiceDep, TenantDep
-from memsvc.schemas import EventBatch, EventPublic, EventRole, ListEnvelope, Page
-from stores.events import EventQuery
+from memsvc.errors import InvalidRequestError
+from memsvc.schemas import EventBatch, EventFilter, EventPublic, EventRole, ListEnvelope, Page
 
 router = APIRouter(prefix="/events", tags=["events"])
 
@@ -37,13 +38,17 @@ def list_events(
     cursor: str | None = None,
 ) -> Page[EventPublic]:
     """Events in write order, filtered by scope, role and event time."""
-    query = EventQuery(
-        tenant_id=principal.tenant_id,
-        user_id=user_id,
-        agent_id=agent_id,
-        session_id=session_id,
-        role=role,
-        after=after,
-        before=before,
-    )
-    return service.list_events(principal.tenant_id, query, limit=limit, cursor=cursor)
+    try:
+        filters = EventFilter(
+            user_id=user_id,
+            agent_id=agent_id,
+            session_id=session_id,
+            role=role,
+            after=after,
+            before=before,
+        )
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "filters"
+        raise InvalidRequestError(f"{field}: {err['msg']}", field=field) from exc
+    return service.list_events(principal.tenant_id, filters, limit=limit, cursor=cursor)

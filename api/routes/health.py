@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
 from api.deps import ServiceDep
 
@@ -21,12 +19,9 @@ def healthz() -> dict[str, str]:
 @router.get("/readyz", response_model=None)
 def readyz(service: ServiceDep) -> dict[str, object] | JSONResponse:
     """The database answers and the indexes are loaded."""
-    try:
-        with service.deps.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except SQLAlchemyError as exc:
-        body = {"status": "unavailable", "database": f"error: {type(exc).__name__}"}
-        return JSONResponse(body, status_code=503)
+    problem = service.database_problem()
+    if problem is not None:
+        return JSONResponse({"status": "unavailable", "database": problem}, status_code=503)
     return {
         "status": "ready",
         "database": "ok",

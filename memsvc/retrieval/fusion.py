@@ -11,7 +11,7 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from memsvc.retrieval.config import Retriever
+from memsvc.config.retrieval import Retriever
 
 __all__ = ["Fused", "FusionMethod", "Ranked", "fuse", "rank"]
 

@@ -18,7 +18,7 @@ import networkx as nx
 import numpy as np
 import scipy.sparse
 
-from memsvc.retrieval.config import RetrievalConfig
+from memsvc.config.retrieval import RetrievalConfig
 from memsvc.retrieval.fusion import Ranked
 from stores.vector_index import PartitionKey
 

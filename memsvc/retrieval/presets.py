@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from memsvc.retrieval.config import RetrievalConfig
+from memsvc.config.retrieval import RetrievalConfig
 
 __all__ = ["PRESETS", "preset"]
 

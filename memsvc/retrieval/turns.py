@@ -11,8 +11,9 @@ from __future__ import annotations
 import bisect
 import threading
 from collections.abc import Hashable
-from dataclasses import dataclass
 from datetime import datetime
+
+from memsvc.config.retrieval import NeighbourWeights
 
 __all__ = ["NeighbourWeights", "TurnCatalog", "spread_to_neighbours", "spread_within"]
 
@@ -106,23 +107,6 @@ class TurnCatalog:
             self._where.clear()
             self._order.clear()
             self._asks.clear()
-
-
-@dataclass(frozen=True)
-class NeighbourWeights:
-    """Share of a turn's score given to the turn after it (more when it asked a question) and
-    to the turn before it. Zeros turn spreading off."""
-
-    after: float = 0.1
-    after_question: float = 0.5
-    before: float = 0.2
-    # To the turn after next when the next one asks a question: "I finished my screenplay" /
-    # "What is it about?" / "A mix of drama and romance" (the answer is two turns on).
-    answer: float = 0.0
-    # The other way: to the turn before last when the previous one asks a question, so a
-    # matching answer brings up the statement it answers about (a question's evidence is
-    # often both).
-    statement: float = 0.0
 
 
 def spread_to_neighbours(

@@ -22,6 +22,7 @@ from memsvc.schemas import (
     EntityDetail,
     EntityPublic,
     EventCreate,
+    EventFilter,
     EventPublic,
     JobPublic,
     MemoryCreate,
@@ -51,7 +52,6 @@ from memsvc.sdk._base import (
 from memsvc.sdk.kv_embedded import EmbeddedCartridges, EmbeddedKV
 from memsvc.service import LOCAL_TENANT_ID, MemoryService
 from memsvc.settings import Settings
-from stores.events import EventQuery
 
 __all__ = ["Memory"]
 
@@ -242,10 +242,11 @@ class Memory:
         cursor: str | None = None,
     ) -> Page[EventPublic]:
         """One page of events in write order; pass ``next_cursor`` back for more."""
-        query = EventQuery(
-            tenant_id=self.tenant_id, user_id=user_id, agent_id=agent_id, session_id=session_id
-        )
-        return self._svc().list_events(self.tenant_id, query, limit=limit, cursor=cursor)
+        try:
+            filters = EventFilter(user_id=user_id, agent_id=agent_id, session_id=session_id)
+        except ValidationError as exc:
+            raise invalid_from_validation(exc) from exc
+        return self._svc().list_events(self.tenant_id, filters, limit=limit, cursor=cursor)
 
     def get_context(
         self,

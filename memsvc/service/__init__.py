@@ -23,6 +23,7 @@ from memsvc.schemas import (
     EntityDetail,
     EntityPublic,
     EventBatch,
+    EventFilter,
     EventPublic,
     JobPublic,
     MemoryCreate,
@@ -51,7 +52,7 @@ from memsvc.service import (
 from memsvc.service.deps import ServiceDeps, build_deps
 from memsvc.service.tenants import LOCAL_TENANT_ID, Principal
 from memsvc.settings import Settings
-from stores.events import EventQuery
+from stores.db import ping
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -133,6 +134,10 @@ class MemoryService:
 
     def close(self) -> None:
         self.deps.close()
+
+    def database_problem(self) -> str | None:
+        """None when the database answers; else what is wrong (readiness probes)."""
+        return ping(self.deps.engine)
 
     # -- tenants and keys ------------------------------------------------------------------
 
@@ -226,9 +231,9 @@ class MemoryService:
         return written
 
     def list_events(
-        self, tenant_id: str, query: EventQuery, *, limit: int = 100, cursor: str | None = None
+        self, tenant_id: str, filters: EventFilter, *, limit: int = 100, cursor: str | None = None
     ) -> Page[EventPublic]:
-        return events.list_events(self.deps, tenant_id, query, limit=limit, cursor=cursor)
+        return events.list_events(self.deps, tenant_id, filters, limit=limit, cursor=cursor)
 
     def get_session(self, tenant_id: str, session_id: str) -> SessionPublic:
         return sessions.get_session(self.deps, tenant_id, session_id)

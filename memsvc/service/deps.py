@@ -10,9 +10,6 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
-
 from memsvc.embeddings import Embedder, build_embedder
 from memsvc.retrieval.indexes import DerivedIndexes
 from memsvc.service.activity import ForegroundActivity
@@ -23,6 +20,9 @@ from stores.migrate import upgrade_database
 from stores.short_term import InProcessShortTermStore, RedisShortTermStore, ShortTermStore
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session, sessionmaker
+
     from memsvc.retrieval.graph import GraphCache
 
 __all__ = ["ServiceDeps", "build_deps"]

@@ -6,12 +6,12 @@ import logging
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy.orm import Session
 
 from memsvc.errors import ConflictError, InvalidRequestError
-from memsvc.schemas import EventBatch, EventCreate, EventPublic, Page
+from memsvc.schemas import EventBatch, EventCreate, EventFilter, EventPublic, Page
 from memsvc.service.deps import ServiceDeps
 from memsvc.service.validation import check_metadata, decode_cursor, encode_cursor
 from memsvc.tiers.sensory import gate
@@ -19,6 +19,9 @@ from stores import events as store
 from stores.events import EventQuery
 from stores.models import EventRow, SessionRow, utcnow
 from stores.short_term import Piece
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 __all__ = ["event_public", "ingest_events", "list_events", "pieces_of"]
 
@@ -231,7 +234,7 @@ def ingest_events(deps: ServiceDeps, tenant_id: str, batch: EventBatch) -> list[
 def list_events(
     deps: ServiceDeps,
     tenant_id: str,
-    query: EventQuery,
+    filters: EventFilter,
     *,
     limit: int = 100,
     cursor: str | None = None,
@@ -245,6 +248,7 @@ def list_events(
         if not isinstance(position["event_pk"], int):
             raise InvalidRequestError("cursor is malformed", field="cursor")
         after_pk = position["event_pk"]
+    query = EventQuery(tenant_id=tenant_id, **filters.model_dump())
     with deps.sessions() as session:
         rows = store.events_page(query, limit=limit + 1, after_pk=after_pk, session=session)
     more = len(rows) > limit

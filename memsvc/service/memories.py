@@ -6,11 +6,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import Row
-from sqlalchemy.orm import Session
 
 from memsvc.errors import InvalidRequestError, NotFoundError
 from memsvc.retrieval.text import content_hash
@@ -26,6 +24,10 @@ from memsvc.service.deps import ServiceDeps
 from memsvc.service.validation import check_metadata, check_text, decode_cursor, encode_cursor
 from stores import memories as store
 from stores.models import MemoryRow, utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy import Row
+    from sqlalchemy.orm import Session
 
 __all__ = [
     "add_memories",

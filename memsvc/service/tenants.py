@@ -13,12 +13,11 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy.exc import IntegrityError
-
 from memsvc.errors import AuthError, ConflictError, NotFoundError
 from memsvc.schemas import ApiKeyCreated, ApiKeyPublic, TenantPublic
 from memsvc.service.deps import ServiceDeps
 from stores import tenants as store
+from stores.errors import IntegrityError
 from stores.models import ApiKey, Tenant, utcnow
 
 __all__ = [

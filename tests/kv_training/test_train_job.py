@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from api.main import create_app
-from memsvc.schemas.cartridge_train import CartridgeTrainingConfig
+from memsvc.config.training import CartridgeTrainingConfig
 from memsvc.service import MemoryService
 from stores.models import JobRow
 from tests.conftest import TenantKey, make_settings, new_tenant

@@ -8,8 +8,8 @@ import networkx as nx
 import numpy as np
 import pytest
 
+from memsvc.config.retrieval import Retriever
 from memsvc.retrieval.bm25 import BM25Index, bm25_scores
-from memsvc.retrieval.config import Retriever
 from memsvc.retrieval.fusion import FusionMethod, fuse, rank
 from memsvc.retrieval.graph import UserGraph
 from memsvc.retrieval.text import content_hash, tokenize

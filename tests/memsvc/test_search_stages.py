@@ -8,7 +8,7 @@ import networkx as nx
 import numpy as np
 import pytest
 
-from memsvc.retrieval.config import RetrievalConfig, Retriever
+from memsvc.config.retrieval import RetrievalConfig, Retriever
 from memsvc.retrieval.graph import GraphCache, UserGraph, graph_neighbours
 from memsvc.retrieval.presets import PRESETS, preset
 from memsvc.retrieval.repeats import RepeatDemotion

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from memsvc.schemas import EventBatch, EventCreate, MemoryFilter, SearchRequest
+from memsvc.schemas import EventBatch, EventCreate, EventFilter, MemoryFilter, SearchRequest
 from memsvc.service import MemoryService
 from stores.short_term import RedisShortTermStore
 from tests.conftest import TenantKey, make_settings, new_tenant
@@ -166,11 +166,5 @@ def test_concurrent_writers_lose_nothing_and_keep_event_time_order(
     assert len(pieces) + promoted == total
     times = [p.event_time for p in pieces]
     assert times == sorted(times)
-    events = redis_service.list_events(
-        t.tenant_id,
-        __import__("stores.events", fromlist=["EventQuery"]).EventQuery(
-            tenant_id=t.tenant_id, session_id="busy"
-        ),
-        limit=1000,
-    )
+    events = redis_service.list_events(t.tenant_id, EventFilter(session_id="busy"), limit=1000)
     assert events.count == total

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-from sqlalchemy import Row
 
-from memsvc.retrieval.config import RetrievalConfig
+from memsvc.config.retrieval import RetrievalConfig
 from memsvc.retrieval.fusion import Fused
 from memsvc.retrieval.repeats import RepeatDemotion
 from memsvc.retrieval.sentences import RankedSentences, quoted_whole, rank_sentences
@@ -24,6 +23,9 @@ from memsvc.service.deps import ServiceDeps
 from memsvc.service.memories import to_public
 from stores import memories as store
 from stores.short_term import Piece
+
+if TYPE_CHECKING:
+    from sqlalchemy import Row
 
 __all__ = ["ResultBuilder", "select_hits"]
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from memsvc.retrieval.config import RetrievalConfig, Retriever
+from memsvc.config.retrieval import RetrievalConfig, Retriever
 from memsvc.retrieval.fusion import Ranked
 from memsvc.retrieval.graph import GraphRows, graph_neighbours
 from memsvc.retrieval.short_term import scoped_pieces, score_pieces

@@ -7,14 +7,13 @@ stages that read each group of fields are named in the comments.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from memsvc.retrieval.turns import NeighbourWeights
-
-__all__ = ["RetrievalConfig", "Retriever"]
+__all__ = ["NeighbourWeights", "RetrievalConfig", "Retriever"]
 
 
 class Retriever(StrEnum):
@@ -23,6 +22,23 @@ class Retriever(StrEnum):
     DENSE = "dense"  # faiss: the better of a memory's whole-text and best-sentence cosine
     LEXICAL = "lexical"  # BM25 over stemmed tokens
     GRAPH = "graph"  # personalised PageRank from the query's entities (one user's search)
+
+
+@dataclass(frozen=True)
+class NeighbourWeights:
+    """Share of a turn's score given to the turn after it (more when it asked a question) and
+    to the turn before it. Zeros turn spreading off."""
+
+    after: float = 0.1
+    after_question: float = 0.5
+    before: float = 0.2
+    # To the turn after next when the next one asks a question: "I finished my screenplay" /
+    # "What is it about?" / "A mix of drama and romance" (the answer is two turns on).
+    answer: float = 0.0
+    # The other way: to the turn before last when the previous one asks a question, so a
+    # matching answer brings up the statement it answers about (a question's evidence is
+    # often both).
+    statement: float = 0.0
 
 
 class RetrievalConfig(BaseModel):
