@@ -216,6 +216,37 @@ def tenant_create(
     typer.echo(key.key)
 
 
+# Packages only the server extra installs: a command that needs one names the extra.
+_SERVER_ONLY = {
+    "alembic",
+    "celery",
+    "faiss",
+    "fastapi",
+    "kombu",
+    "networkx",
+    "numba",
+    "numpy",
+    "psycopg",
+    "redis",
+    "safetensors",
+    "scipy",
+    "sentence_transformers",
+    "sqlalchemy",
+    "torch",
+    "transformers",
+    "uvicorn",
+}
+
+
 def main() -> None:
     """Console entry point."""
-    app()
+    try:
+        app()
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in _SERVER_ONLY:
+            raise
+        console.print(
+            f"[red]error:[/red] this command needs the server ({exc.name} is missing): "
+            "pip install 'memsvc[server]'"
+        )
+        raise SystemExit(1) from exc

@@ -173,3 +173,26 @@ def test_public_exports() -> None:
     for module in (memsvc.sdk, memsvc.errors, memsvc.schemas):
         for name in module.__all__:
             assert hasattr(module, name), (module.__name__, name)
+
+
+def test_the_rest_client_imports_no_server_code() -> None:
+    """``from memsvc import MemoryClient`` loads httpx and pydantic, none of the server's
+    packages (a fresh interpreter: this one has them all loaded)."""
+    import subprocess
+    import sys
+
+    heavy = [
+        "torch", "faiss", "sqlalchemy", "numba", "transformers", "safetensors", "numpy",
+        "scipy", "networkx", "redis", "alembic", "celery", "fastapi", "sentence_transformers",
+        "stores", "kv_cartridges", "consolidation", "api", "memsvc.service", "memsvc.settings",
+    ]  # fmt: skip
+    probe = (
+        "import sys\n"
+        "from memsvc import MemoryClient, AsyncMemoryClient, InvalidRequestError\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    # The embedded Memory and Settings still come from the top-level package, on first use.
+    assert memsvc.Memory is Memory and memsvc.Settings.__name__ == "Settings"
