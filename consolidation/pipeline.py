@@ -30,6 +30,7 @@ from memsvc.graph import read_graph
 from memsvc.service.deps import ServiceDeps
 from memsvc.service.jobs import flush_access, new_job_row
 from memsvc.service.working import promote_session
+from memsvc.vocabulary import JobState
 from stores import events as event_store
 from stores import jobs as job_store
 from stores import memories as memory_store
@@ -157,9 +158,9 @@ def run_job(deps: ServiceDeps, job_id: str, *, extractor: Extractor | None = Non
     if job is None:
         log.warning("job %s does not exist (another database?); dropped", job_id)
         return "missing"
-    if job.state in ("succeeded", "failed"):
+    if JobState(job.state).finished:
         return job.state  # a redelivered message after the job finished
-    _update(deps, job_id, state="running", attempts=job.attempts + 1, started_at=utcnow())
+    _update(deps, job_id, state=JobState.RUNNING, attempts=job.attempts + 1, started_at=utcnow())
     counts: Counter[str] = Counter()
     step = "start"
 
@@ -188,18 +189,31 @@ def run_job(deps: ServiceDeps, job_id: str, *, extractor: Extractor | None = Non
                 )
             )
     except TRANSIENT as exc:
-        _record_error(deps, job_id, job.errors, step, exc, state="queued")
+        _record_error(deps, job_id, job.errors, step, exc, state=JobState.QUEUED)
         raise
     except Exception as exc:  # task boundary: record the failure on the job, never lose it
         log.exception("job %s failed in step %s", job_id, step)
-        _record_error(deps, job_id, job.errors, step, exc, state="failed")
-        return "failed"
-    _update(deps, job_id, state="succeeded", step="done", counts=dict(counts), finished_at=utcnow())
-    return "succeeded"
+        _record_error(deps, job_id, job.errors, step, exc, state=JobState.FAILED)
+        return JobState.FAILED
+    _update(
+        deps,
+        job_id,
+        state=JobState.SUCCEEDED,
+        step="done",
+        counts=dict(counts),
+        finished_at=utcnow(),
+    )
+    return JobState.SUCCEEDED
 
 
 def _record_error(
-    deps: ServiceDeps, job_id: str, errors: list[Any], step: str, exc: Exception, *, state: str
+    deps: ServiceDeps,
+    job_id: str,
+    errors: list[Any],
+    step: str,
+    exc: Exception,
+    *,
+    state: JobState,
 ) -> None:
     with deps.sessions() as session:
         current = job_store.get_job(job_id, session=session)
@@ -208,7 +222,7 @@ def _record_error(
         {"at": utcnow().isoformat(), "step": step, "error": f"{type(exc).__name__}: {exc}"[:500]}
     )
     values: dict[str, Any] = {"state": state, "errors": errors[-20:]}
-    if state == "failed":
+    if state == JobState.FAILED:
         values["finished_at"] = utcnow()
     _update(deps, job_id, **values)
 

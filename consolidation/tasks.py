@@ -19,6 +19,7 @@ from consolidation.steps.kv import consolidate_kv_caches
 from memsvc.service.deps import ServiceDeps, build_deps
 from memsvc.service.jobs import flush_access
 from memsvc.settings import Settings
+from memsvc.vocabulary import JobState
 from stores import jobs as job_store
 from stores.models import utcnow
 
@@ -59,8 +60,8 @@ class ServiceTask(Task):
             return
         with self.deps.sessions.begin() as session:
             job = job_store.get_job(args[0], session=session)
-            if job is not None and job.state != "succeeded":
-                job.state, job.finished_at, job.updated_at = "failed", utcnow(), utcnow()
+            if job is not None and job.state != JobState.SUCCEEDED:
+                job.state, job.finished_at, job.updated_at = JobState.FAILED, utcnow(), utcnow()
                 job.errors = [*(job.errors or []), {"error": f"retries exhausted: {exc}"[:500]}]
 
 

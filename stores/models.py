@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
@@ -25,6 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from memsvc.vocabulary import JobState
 
 __all__ = [
     "ApiKey",
@@ -265,6 +268,7 @@ class JobRow(Base):
     __table_args__ = (
         Index("ix_jobs_tenant_created", "tenant_id", "created_at"),
         Index("ix_jobs_state_updated", "state", "updated_at"),
+        CheckConstraint(JobState.sql_check(), name="ck_jobs_state"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -273,7 +277,7 @@ class JobRow(Base):
     # What started it: request, idle, overflow, close, schedule.
     trigger: Mapped[str] = mapped_column(String(32))
     scope: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    state: Mapped[str] = mapped_column(String(16), default="queued")
+    state: Mapped[str] = mapped_column(String(16), default=JobState.QUEUED)
     step: Mapped[str | None] = mapped_column(String(32), nullable=True)
     counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     errors: Mapped[list[Any]] = mapped_column(JSON, default=list)

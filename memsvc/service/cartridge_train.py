@@ -24,6 +24,7 @@ from memsvc.schemas.cartridge_train import CartridgeTrainRequest
 from memsvc.service import kv
 from memsvc.service.deps import ServiceDeps
 from memsvc.service.jobs import job_public, new_job_row
+from memsvc.vocabulary import JobState
 from stores import jobs as job_store
 from stores.models import utcnow
 
@@ -108,7 +109,7 @@ def run_training_job(
     deps: ServiceDeps, job_id: str, tenant_id: str, request: CartridgeTrainRequest
 ) -> None:
     """Run one training job to the end; any failure is recorded on the job (never raised)."""
-    _update(deps, job_id, state="running", attempts=1, started_at=utcnow(), step="load")
+    _update(deps, job_id, state=JobState.RUNNING, attempts=1, started_at=utcnow(), step="load")
     counts: dict[str, int] = {}
     last = [0.0]
 
@@ -134,11 +135,11 @@ def run_training_job(
             "step": "train",
             "error": f"{type(exc).__name__}: {exc}",
         }
-        _update(deps, job_id, state="failed", errors=[error], finished_at=utcnow())
+        _update(deps, job_id, state=JobState.FAILED, errors=[error], finished_at=utcnow())
         return
     scope = {"name": request.name, "tokens": request.tokens, "steps": request.steps, "kv_id": kv_id}
     scope = {k: v for k, v in scope.items() if v is not None}
-    _update(deps, job_id, state="succeeded", step="store", counts=counts, scope=scope,
+    _update(deps, job_id, state=JobState.SUCCEEDED, step="store", counts=counts, scope=scope,
             finished_at=utcnow())  # fmt: skip
 
 

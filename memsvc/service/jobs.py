@@ -22,6 +22,7 @@ from typing import Any, Protocol, cast
 from memsvc.errors import InvalidRequestError, NotFoundError
 from memsvc.schemas import ConsolidateRequest, JobPublic
 from memsvc.service.deps import ServiceDeps
+from memsvc.vocabulary import JobState
 from stores import events as event_store
 from stores import jobs as store
 from stores import memories as memory_store
@@ -92,7 +93,7 @@ def new_job_row(tenant_id: str, trigger: str, scope: dict[str, Any]) -> JobRow:
         kind="consolidate",
         trigger=trigger,
         scope={k: v for k, v in scope.items() if v is not None},
-        state="queued",
+        state=JobState.QUEUED,
         counts={},
         errors=[],
         attempts=0,
@@ -149,7 +150,7 @@ def trigger_session(deps: ServiceDeps, tenant_id: str, session_id: str, trigger:
     """A job for one session (overflow, close), unless one is already waiting to start."""
     with deps.sessions() as session:
         waiting = store.active_job_for_session(
-            tenant_id, session_id, states=("queued",), session=session
+            tenant_id, session_id, states=(JobState.QUEUED,), session=session
         )
     if waiting is not None:
         return waiting.id
