@@ -9,37 +9,16 @@ from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
 from api.errors import install_error_handlers
-from api.routes import (
-    admin,
-    cartridge_training,
-    cartridges,
-    context,
-    events,
-    graph,
-    health,
-    jobs,
-    kv,
-    memories,
-    search,
-    sessions,
-)
+from api.routes import health
+from api.routes.operations import operation_routers
 from memsvc.service import MemoryService
 from memsvc.settings import Settings, get_settings
 
 __all__ = ["create_app"]
 
 api_router = APIRouter()
-api_router.include_router(memories.router)
-api_router.include_router(search.router)
-api_router.include_router(events.router)
-api_router.include_router(sessions.router)
-api_router.include_router(context.router)
-api_router.include_router(jobs.router)
-api_router.include_router(graph.router)
-api_router.include_router(admin.router)
-api_router.include_router(cartridge_training.router)
-api_router.include_router(cartridges.router)
-api_router.include_router(kv.router)
+for router in operation_routers():
+    api_router.include_router(router)
 
 
 def _operation_id(route: APIRoute) -> str:

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from memsvc.schemas.common import Strict
 
-__all__ = ["ApiKeyCreated", "ApiKeyPublic", "TenantCreate", "TenantPublic"]
+__all__ = ["ApiKeyCreate", "ApiKeyCreated", "ApiKeyPublic", "TenantCreate", "TenantPublic"]
 
 
 class TenantCreate(Strict):
@@ -20,6 +20,10 @@ class TenantCreate(Strict):
         pattern=r"^[A-Za-z0-9_.-]+$",
         description="Optional stable id; generated when omitted.",
     )
+
+
+class ApiKeyCreate(Strict):
+    name: str = Field(default="", max_length=200, description="What the key is for.")
 
 
 class TenantPublic(BaseModel):
