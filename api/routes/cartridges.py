@@ -82,7 +82,7 @@ def get_cartridge(cartridge_id: str, principal: TenantDep, service: ServiceDep) 
 def get_cartridge_content(cartridge_id: str, principal: TenantDep, service: ServiceDep) -> Response:
     """The container file, streamed (``application/octet-stream``)."""
     content = service.open_kv_content(principal.tenant_id, cartridge_id, kind="cartridge")
-    return content_response(service, content)
+    return content_response(content)
 
 
 @router.delete("/{cartridge_id}", status_code=204)

@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import ServiceDep, TenantDep
 from api.uploads import json_object_param, receive_container
 from memsvc.schemas import KVKind, KVLookupRequest, KVLookupResult, KVPublic, Page
-from memsvc.service import MemoryService
 from memsvc.service.kv import KVContent, resolve_spec
 
 router = APIRouter(tags=["kv"])
@@ -19,12 +18,14 @@ router = APIRouter(tags=["kv"])
 MEDIA_TYPE = "application/octet-stream"
 
 
-def content_response(service: MemoryService, content: KVContent) -> Response:
-    """A stored container as the response body: a file response when the blob is local."""
-    headers = {"ETag": f'"{content.kv.sha256}"', "X-Memsvc-Kv-Id": content.kv.id}
-    if content.path is not None:
-        return FileResponse(content.path, media_type=MEDIA_TYPE, headers=headers)
-    return StreamingResponse(content.chunks(service.deps), media_type=MEDIA_TYPE, headers=headers)
+def content_response(content: KVContent) -> Response:
+    """A stored container as the response body, streamed from the blob opened for it."""
+    headers = {
+        "ETag": f'"{content.kv.sha256}"',
+        "X-Memsvc-Kv-Id": content.kv.id,
+        "Content-Length": str(content.kv.size_bytes),
+    }
+    return StreamingResponse(content.chunks(), media_type=MEDIA_TYPE, headers=headers)
 
 
 @router.put("/sessions/{session_id}/kv")
@@ -89,7 +90,7 @@ def get_kv(kv_id: str, principal: TenantDep, service: ServiceDep) -> KVPublic:
 @router.get("/kv/{kv_id}/content", response_class=Response)
 def get_kv_content(kv_id: str, principal: TenantDep, service: ServiceDep) -> Response:
     """The container file, streamed (``application/octet-stream``)."""
-    return content_response(service, service.open_kv_content(principal.tenant_id, kv_id))
+    return content_response(service.open_kv_content(principal.tenant_id, kv_id))
 
 
 @router.delete("/kv/{kv_id}", status_code=204)

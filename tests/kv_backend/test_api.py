@@ -163,7 +163,7 @@ def _corruptions(body: bytes) -> dict[str, tuple[bytes, str]]:
         "oversized": (body + b"\0" * 16, "oversized"),
         "checksum": (bytes(flipped), "checksum mismatch"),
         "version": (with_manifest(version=2), "unknown container version 2"),
-        "shape": (len(raw).to_bytes(8, "little") + raw + body[8 + n :], "the manifest implies"),
+        "shape": (len(raw).to_bytes(8, "little") + raw + body[8 + n :], "needs 19072"),
         "n_tokens": (with_manifest(n_tokens=200), "token_chain has"),
         "model_id": (with_manifest(model_id="0" * 32), "model_id"),
         "not safetensors": (b"hello world, not a container", "not a container"),

@@ -25,7 +25,7 @@ from kv_cartridges.fingerprint import ModelFingerprint
 from kv_cartridges.format import KVContainer
 from memsvc.service import MemoryService
 from stores.blobs import LocalBlobStore
-from tests.conftest import ADMIN_KEY, make_settings, new_tenant
+from tests.conftest import ADMIN_KEY, new_tenant
 from tests.e2e.conftest import ServerProcess, start_server
 
 ROUNDS = 50
@@ -179,9 +179,10 @@ def test_upload_delete_race_two_processes_postgres(two_servers, tmp_path: Path) 
     one, two = two_servers
     key_a, key_b = _tenant_key(one.url, "race-a"), _tenant_key(two.url, "race-b")
     body = container_bytes(seed=1)
-    with httpx.Client(base_url=one.url, timeout=30) as c1, httpx.Client(
-        base_url=two.url, timeout=30
-    ) as c2:
+    with (
+        httpx.Client(base_url=one.url, timeout=30) as c1,
+        httpx.Client(base_url=two.url, timeout=30) as c2,
+    ):
         a = {"Authorization": f"Bearer {key_a}"}
         b = {"Authorization": f"Bearer {key_b}"}
 
