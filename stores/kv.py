@@ -43,7 +43,8 @@ def lock_tenant(tenant_id: str, *, session: Session) -> None:
     A write that changes nothing: it takes the tenant's row lock on PostgreSQL (one that does
     not block inserts referencing the tenant) and the write lock on SQLite, where a
     ``SELECT ... FOR UPDATE`` would lock nothing and two uploads could both pass the quota."""
-    session.execute(update(Tenant).where(Tenant.id == tenant_id).values(name=Tenant.name))
+    stmt = update(Tenant).where(Tenant.id == tenant_id).values(name=Tenant.name)
+    session.execute(stmt.execution_options(synchronize_session=False))
 
 
 def lock_blob(digest: str, *, size_bytes: int | None = None, session: Session) -> None:
