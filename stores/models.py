@@ -36,6 +36,7 @@ __all__ = [
     "EntityRow",
     "EventRow",
     "JobRow",
+    "KVBlobRow",
     "KVCacheRow",
     "KVLimitRow",
     "KVPrefixRow",
@@ -408,3 +409,18 @@ class KVLimitRow(Base):
     )
     quota_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     retention_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class KVBlobRow(Base):
+    """A blob of the content-addressed store, registered while rows may point at it.
+
+    The row is also the lock that orders a blob's arrival and its removal: whoever puts a file
+    in or takes one out holds this row (inserted or updated in the same transaction) until it
+    commits, so a collection never removes a blob that an upload has just relied on.
+    """
+
+    __tablename__ = "kv_blobs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -13,7 +13,7 @@ from inspect import Parameter, Signature
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Request, Response
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import PrincipalDep, ServiceDep
@@ -72,11 +72,13 @@ def _download_endpoint(op: Operation) -> Callable[..., Any]:
     async def endpoint(**values: Any) -> Response:
         service: MemoryService = values["service"]
         content = await run_in_threadpool(dispatch, service, values["principal"], _call(op, values))
-        headers = {"ETag": f'"{content.kv.sha256}"', "X-Memsvc-Kv-Id": content.kv.id}
-        if content.path is not None:
-            return FileResponse(content.path, media_type=MEDIA_TYPE, headers=headers)
-        chunks = content.chunks(service.deps)
-        return StreamingResponse(chunks, media_type=MEDIA_TYPE, headers=headers)
+        # Streamed from the blob opened while its row existed (a delete meanwhile cannot cut it).
+        headers = {
+            "ETag": f'"{content.kv.sha256}"',
+            "X-Memsvc-Kv-Id": content.kv.id,
+            "Content-Length": str(content.kv.size_bytes),
+        }
+        return StreamingResponse(content.chunks(), media_type=MEDIA_TYPE, headers=headers)
 
     return endpoint
 

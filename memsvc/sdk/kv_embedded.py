@@ -112,7 +112,7 @@ class EmbeddedCartridges:
             return svc.load_kv(tenant, cartridge_id, kind="cartridge")
         content = svc.open_kv_content(tenant, cartridge_id, kind="cartridge")
         with Path(path).open("wb") as f:
-            for chunk in content.chunks(svc.deps):
+            for chunk in content.chunks():
                 f.write(chunk)
         return Path(path)
 

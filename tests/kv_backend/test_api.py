@@ -163,7 +163,7 @@ def _corruptions(body: bytes) -> dict[str, tuple[bytes, str]]:
         "oversized": (body + b"\0" * 16, "oversized"),
         "checksum": (bytes(flipped), "checksum mismatch"),
         "version": (with_manifest(version=2), "unknown container version 2"),
-        "shape": (len(raw).to_bytes(8, "little") + raw + body[8 + n :], "the manifest implies"),
+        "shape": (len(raw).to_bytes(8, "little") + raw + body[8 + n :], "needs 19072"),
         "n_tokens": (with_manifest(n_tokens=200), "token_chain has"),
         "model_id": (with_manifest(model_id="0" * 32), "model_id"),
         "not safetensors": (b"hello world, not a container", "not a container"),
@@ -195,7 +195,7 @@ def test_malformed_uploads_are_refused_and_change_nothing(
         ),
         "preset": (_push(client, tenant, body, spec="huge"), 422, "unknown preset 'huge'"),
         "spec field": (_push(client, tenant, body, spec='{"k_bits": 5}'), 422, "k_bits=5"),
-        "metadata": (_push(client, tenant, body, metadata="[1]"), 422, "metadata: Input should be a valid dictionary"),
+        "metadata": (_push(client, tenant, body, metadata="[1]"), 422, "metadata: Input should"),
         "session origin": (
             _push(
                 client,
