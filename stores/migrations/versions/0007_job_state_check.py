@@ -1,7 +1,7 @@
 """jobs: a CHECK constraint keeps ``state`` one of the job states
 
-Revision ID: 0006_job_state_check
-Revises: 0005
+Revision ID: 0007_job_state_check
+Revises: 0006_kv_blob_registry
 Create Date: 2026-12-01 23:45:00
 """
 
@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0006_job_state_check"
-down_revision: str | None = "0005"
+revision: str = "0007_job_state_check"
+down_revision: str | None = "0006_kv_blob_registry"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
