@@ -129,7 +129,6 @@ class _UploadParams(Strict):
 
     spec: str | None = Field(
         default=None,
-        max_length=4096,
         description="Compress a raw container server-side: a preset name or QuantSpec JSON.",
     )
     metadata: Json[dict[str, Any]] | None = Field(default=None, description="A JSON object.")
