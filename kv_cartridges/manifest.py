@@ -19,12 +19,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from kv_cartridges.fingerprint import ModelFingerprint
-from kv_cartridges.quant import LayerwiseSpec, QuantError, QuantSpec
+from kv_cartridges.quant import PRESETS, LayerwiseSpec, QuantError, QuantSpec
 
 __all__ = [
     "CODECS",
@@ -34,6 +35,7 @@ __all__ = [
     "FormatError",
     "Manifest",
     "parse_codec_spec",
+    "resolve_spec",
 ]
 
 FORMAT = "memsvc.kv"
@@ -56,6 +58,31 @@ def parse_codec_spec(data: dict[str, Any]) -> QuantSpec | LayerwiseSpec:
         return QuantSpec.from_dict(data)
     except (QuantError, TypeError, KeyError, ValueError) as exc:
         raise FormatError(f"codec.spec: {exc}") from exc
+
+
+def resolve_spec(spec: Any) -> QuantSpec | LayerwiseSpec | None:
+    """The codec spec a caller names, in any of the forms they may name it: ``None`` or
+    ``"raw"`` (no codec: stored as given), a preset name (``"default"``, ``"compact"``...), a
+    spec object, its dict, or that dict's JSON text. The one reading of ``spec`` for every
+    door (the SDK, REST's ``?spec=``, the embedded ``Memory``); raises :class:`FormatError`."""
+    if spec is None or spec == "raw":
+        return None
+    if isinstance(spec, (QuantSpec, LayerwiseSpec)):
+        return spec
+    if isinstance(spec, str) and spec.lstrip().startswith("{"):
+        try:
+            spec = json.loads(spec)
+        except (ValueError, RecursionError) as exc:
+            raise FormatError(f"not JSON: {exc}") from exc
+    if isinstance(spec, str):
+        if spec not in PRESETS:
+            raise FormatError(f"unknown preset {spec!r:.60} (presets: {sorted(PRESETS)})")
+        return PRESETS[spec]
+    if not isinstance(spec, dict):
+        raise FormatError(
+            f"a preset name, 'raw', None, a QuantSpec or its dict, not {type(spec).__name__}"
+        )
+    return parse_codec_spec(spec)
 
 
 def _need(data: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:

@@ -96,6 +96,19 @@ def _endpoint(op: Operation) -> Callable[..., Any]:
     return endpoint
 
 
+# Path parameters whose values the caller chooses and may hold "/" (a session id is any string
+# of its scope): matched across segments. The clients quote every id (Operation.url), but the
+# server sees the path percent-decoded, so "a/b" must still reach the session "a/b".
+_ANY_TEXT = ("session_id",)
+
+
+def _route_path(op: Operation) -> str:
+    path = op.path.removeprefix("/v1")
+    for name in _ANY_TEXT:
+        path = path.replace("{" + name + "}", "{" + name + ":path}")
+    return path
+
+
 def operation_routers() -> list[APIRouter]:
     """One router per resource, each route made from its operation."""
     routers: dict[str, APIRouter] = {}
@@ -111,7 +124,7 @@ def operation_routers() -> list[APIRouter]:
         if op.upload:
             extra["openapi_extra"] = _UPLOAD_BODY
         router.add_api_route(
-            op.path.removeprefix("/v1"),
+            _route_path(op),
             _endpoint(op),
             methods=[op.method],
             status_code=op.status_code,

@@ -5,14 +5,14 @@ HTTP errors to the exception tree. ``MemoryClient``, ``AsyncMemoryClient`` and t
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from memsvc.errors import APIStatusError, InvalidRequestError, error_for_status
+from memsvc.errors import APIStatusError, InvalidRequestError, ServerError, error_for_status
 from memsvc.schemas import (
     ContextRequest,
     EventBatch,
@@ -23,18 +23,28 @@ from memsvc.schemas import (
     SearchRequest,
 )
 
+if TYPE_CHECKING:
+    import httpx
+
+    from memsvc.operations import Operation
+
 __all__ = [
     "DEFAULT_SESSION",
     "UNSET",
-    "ApiCall",
     "Unset",
+    "build",
     "build_add_items",
     "build_context",
     "build_event_batch",
     "build_filter",
     "build_search",
     "is_messages",
+    "json_body",
+    "query_params",
+    "read_response",
 ]
+
+_M = TypeVar("_M")
 
 #: The session chat messages go to when ``add(messages)`` names none.
 DEFAULT_SESSION = "default"
@@ -169,41 +179,64 @@ def build_search(query: str, filters: MemoryFilter, **options: Any) -> SearchReq
         raise invalid_from_validation(exc) from exc
 
 
-def build_update(**fields: Any) -> dict[str, Any]:
-    """The fields actually given (``UNSET`` dropped), validated like a ``MemoryUpdate``."""
+def build_update(**fields: Any) -> MemoryUpdate:
+    """A ``MemoryUpdate`` of the fields actually given (``UNSET`` dropped; ``None`` kept: it
+    clears)."""
     given = {k: v for k, v in fields.items() if v is not UNSET}
     try:
-        return MemoryUpdate.model_validate(given).model_dump(exclude_unset=True)
+        return MemoryUpdate.model_validate(given)
     except ValidationError as exc:
         raise invalid_from_validation(exc) from exc
 
 
-@dataclass
-class ApiCall:
-    """One HTTP request, described without sending it, and how to read its answer."""
-
-    method: str
-    path: str
-    params: dict[str, Any] = field(default_factory=dict)
-    json: Any = None
-    response_type: Any = None  # a pydantic model or type for TypeAdapter, or None
-
-    def parse(self, payload: Any) -> Any:
-        if self.response_type is None:
-            return payload
-        if isinstance(self.response_type, type) and issubclass(self.response_type, BaseModel):
-            return self.response_type.model_validate(payload)
-        return TypeAdapter(self.response_type).validate_python(payload)
+def build(make: Callable[..., _M], *args: Any, **fields: Any) -> _M:
+    """A request model from the arguments given (``None`` ones left out: the model's default
+    applies); a validation error as the API would report it."""
+    try:
+        return make(*args, **{k: v for k, v in fields.items() if v is not None})
+    except ValidationError as exc:
+        raise invalid_from_validation(exc) from exc
 
 
-def filter_params(filters: MemoryFilter) -> dict[str, Any]:
-    """A ``MemoryFilter`` as query parameters (metadata as JSON)."""
-    import json
+def query_params(query: BaseModel | None) -> dict[str, Any] | None:
+    """A query model as the request's parameters: its round-trip JSON form (a ``Json`` field
+    as its text, a list as repeated parameters), unset values left out."""
+    if query is None:
+        return None
+    return query.model_dump(mode="json", round_trip=True, exclude_none=True)
 
-    params: dict[str, Any] = {}
-    for name, value in filters.model_dump(mode="json", exclude_none=True).items():
-        params[name] = json.dumps(value) if name == "metadata" else value
-    return params
+
+def json_body(body: BaseModel | None) -> Any:
+    """A body model as JSON: only the fields the caller set (an update's ``None`` clears)."""
+    if body is None:
+        return None
+    return body.model_dump(mode="json", exclude_unset=True)
+
+
+def read_response(op: Operation, response: httpx.Response) -> Any:
+    """The operation's response model from an answer, or the error it stands for."""
+    try:
+        payload = response.json() if response.content else None
+    except ValueError:
+        payload = None
+    if response.is_error:
+        raise error_from_response(
+            response.status_code, payload, request=response.request, response=response
+        )
+    if op.response is None:
+        return None
+    if payload is None:
+        raise ServerError(
+            f"empty or non-JSON answer to {op.method} {op.path}",
+            request=response.request,
+            response=response,
+        )
+    return _adapter(op.response).validate_python(payload)
+
+
+@functools.cache
+def _adapter(model: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(model)
 
 
 def error_from_response(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,8 +24,9 @@ from kv_cartridges.format import (
     LayerReader,
     read_manifest,
 )
-from kv_cartridges.manifest import Manifest, parse_codec_spec
-from kv_cartridges.quant import PRESETS, LayerwiseSpec, QuantSpec
+from kv_cartridges.manifest import Manifest
+from kv_cartridges.manifest import resolve_spec as read_spec
+from kv_cartridges.quant import LayerwiseSpec, QuantSpec
 from kv_cartridges.tokens import DEFAULT_CHUNK_TOKENS
 from memsvc.errors import InvalidRequestError
 from memsvc.schemas import KVKind
@@ -44,23 +44,10 @@ def container_limits(deps: ServiceDeps) -> ContainerLimits:
 
 
 def resolve_spec(spec: str | dict[str, Any] | Spec | None, field: str = "spec") -> Spec | None:
-    """A codec spec from a preset name (``"default"``, ``"compact"``...), a spec dict (or its
-    JSON text) or a spec object."""
-    if spec is None or isinstance(spec, (QuantSpec, LayerwiseSpec)):
-        return spec
-    if isinstance(spec, str) and spec.lstrip().startswith("{"):
-        try:
-            spec = json.loads(spec)
-        except (ValueError, RecursionError) as exc:
-            raise InvalidRequestError(f"{field}: not JSON: {exc}", field=field) from exc
-    if isinstance(spec, str):
-        if spec not in PRESETS:
-            raise InvalidRequestError(
-                f"{field}: unknown preset {spec!r:.60} (presets: {sorted(PRESETS)})", field=field
-            )
-        return PRESETS[spec]
+    """A codec spec from any form a caller may name it in (:func:`kv_cartridges.manifest.
+    resolve_spec`, the SDK's reading too); a bad one is a 422 naming ``field``."""
     try:
-        return parse_codec_spec(spec)  # type: ignore[arg-type]
+        return read_spec(spec)
     except FormatError as exc:
         raise InvalidRequestError(f"{field}: {exc}", field=field) from exc
 

@@ -42,10 +42,13 @@ class Principal:
     tenant_id: str | None
     key_id: str
     is_admin: bool = False
+    # Who history records as the actor; the key (``key:<id>``) unless named (the embedded
+    # ``Memory`` names its own).
+    name: str | None = None
 
     @property
     def actor(self) -> str:
-        return f"key:{self.key_id}"
+        return self.name or f"key:{self.key_id}"
 
 
 def hash_key(raw_key: str) -> str:
