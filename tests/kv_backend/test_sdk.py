@@ -163,9 +163,7 @@ def test_surfaces_are_twins(service, tenant) -> None:
     assert set(_surface(CartridgeClient)) >= {"push", "pull", "list", "compose", "delete"}
 
 
-def test_every_spec_form_reads_the_same_over_rest_and_embedded(
-    sdk, tiny_model, token_ids
-) -> None:
+def test_every_spec_form_reads_the_same_over_rest_and_embedded(sdk, tiny_model, token_ids) -> None:
     """One reading of ``spec`` (kv_cartridges.manifest.resolve_spec) for every door: "raw" and
     None store as given, a preset, a QuantSpec and its dict compress the same."""
     from kv_cartridges.quant import PRESETS
