@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from memsvc.errors import NotFoundError
 from memsvc.service import MemoryService
@@ -22,7 +21,7 @@ from memsvc.service.kv_blobs import collect_blob, put_blob, sweep_blobs
 from stores import kv as store
 from stores.migrate import upgrade_database
 from stores.models import KVCacheRow, utcnow
-from tests.conftest import PG_ADMIN_URL, TenantKey
+from tests.conftest import TenantKey, fresh_pg_database
 from tests.kv_backend.crafted import container
 
 
@@ -115,14 +114,8 @@ def fresh_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'fresh.db'}"
         return
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"memsvc_mig_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_pg_database("memsvc_mig") as url:
+        yield url
 
 
 def test_migration_registers_the_blobs_rows_point_at(fresh_db_url: str) -> None:
