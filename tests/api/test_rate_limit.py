@@ -74,8 +74,8 @@ def test_gcra_allows_the_burst_then_the_rate() -> None:
 
 
 def test_replicas_share_one_limit_through_redis(tmp_path: Path, redis_url: str) -> None:
-    one = _limited_service(tmp_path, "one", redis_url, requests_per_second=1, burst=4)
-    two = _limited_service(tmp_path, "two", redis_url, requests_per_second=1, burst=4)
+    one = _limited_service(tmp_path, "one", redis_url, requests_per_second=0.1, burst=4)
+    two = _limited_service(tmp_path, "two", redis_url, requests_per_second=0.1, burst=4)
     try:
         tenant = new_tenant(one)
         with (
@@ -113,7 +113,7 @@ def test_the_redis_script_is_atomic_under_concurrency(redis_url: str) -> None:
 
 def test_without_redis_each_process_still_limits(caplog: pytest.LogCaptureFixture) -> None:
     away = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
-    limiter = RateLimiter(RateLimitConfig(requests_per_second=1, burst=2), away, timeout=0.5)
+    limiter = RateLimiter(RateLimitConfig(requests_per_second=0.1, burst=2), away, timeout=0.5)
     limiter.check("k")
     limiter.check("k")
     with pytest.raises(RateLimitError):
