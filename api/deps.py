@@ -53,12 +53,12 @@ async def get_principal(
     principal = service.cached_principal(raw_key)
     if principal is None:
         principal = await run_in_threadpool(service.authenticate, raw_key)  # a database lookup
-    limiter = service.rate_limiter
+    limiter = service.deps.rate_limiter
     if limiter.enabled:  # per key; Redis (shared by the replicas) is network I/O
         if limiter.blocking:
-            await run_in_threadpool(service.check_rate_limit, principal)
+            await run_in_threadpool(limiter.check, principal.key_id)
         else:
-            service.check_rate_limit(principal)
+            limiter.check(principal.key_id)
     return principal
 
 

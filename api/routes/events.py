@@ -20,7 +20,7 @@ def add_events(
 ) -> ListEnvelope[EventPublic]:
     """Append events; they are durable when this answers. Returns them with gate decisions.
     With ``Idempotency-Key``, the reply is stored with the events: a retry gets it back."""
-    written = service.add_events(principal.tenant_id, body, idempotency_request=idempotency)
+    written = service.add_events(principal.tenant_id, body, idempotency=idempotency)
     return ListEnvelope(data=written, count=len(written))
 
 

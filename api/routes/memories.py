@@ -86,7 +86,7 @@ def add(
         items,
         actor=principal.actor,
         single=single,
-        idempotency_request=idempotency,
+        idempotency=idempotency,
     )
     return ListEnvelope(data=written, count=len(written))
 

@@ -169,7 +169,7 @@ class Memory:
         if replayed is not None:
             return replayed
         return self._svc().add(
-            self.tenant_id, items, actor=self.actor, single=single, idempotency_request=request
+            self.tenant_id, items, actor=self.actor, single=single, idempotency=request
         )
 
     def search(
@@ -267,7 +267,7 @@ class Memory:
         request, replayed = self._keyed("/v1/events", body, idempotency_key, envelope)
         if replayed is not None:
             return replayed
-        return self._svc().add_events(self.tenant_id, batch, idempotency_request=request)
+        return self._svc().add_events(self.tenant_id, batch, idempotency=request)
 
     def get_events(
         self,

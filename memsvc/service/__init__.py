@@ -51,7 +51,6 @@ from memsvc.service import (
 )
 from memsvc.service.deps import ServiceDeps, build_deps
 from memsvc.service.idempotency import IdempotencyKeys, IdempotentRequest
-from memsvc.service.rate_limit import RateLimiter
 from memsvc.service.tenants import LOCAL_TENANT_ID, Principal
 from memsvc.settings import Settings
 from stores.events import EventQuery
@@ -98,18 +97,9 @@ class MemoryService:
         self.deps = deps
         self._auth = tenants.Authenticator(deps)
         self._upkeep: dict[str, float] = {}
-        # Idempotency keys outside a write's transaction, and per-key rate limits.
-        self.idempotency = IdempotencyKeys(deps)
-        settings = deps.settings
-        self.rate_limiter = RateLimiter(
-            settings.rate_limit, settings.redis_url, settings.dependencies.redis_timeout_seconds
-        )
+        self.idempotency = IdempotencyKeys(deps)  # outside a write's transaction
         # Working memory is derived from the event log: refill it (a no-op without backlog).
-        # Redis away at start: the maintenance tick refills it once Redis answers.
-        try:
-            working.restore_short_term(deps, force=True)
-        except redis.RedisError as exc:
-            log.warning("working memory unavailable at start; refilled later: %s", exc)
+        working.restore_short_term(deps, force=True)
 
     @classmethod
     def from_settings(
@@ -147,7 +137,6 @@ class MemoryService:
             jobs.maintenance(self.deps, self._upkeep)
 
     def close(self) -> None:
-        self.rate_limiter.close()
         self.deps.close()
 
     # -- tenants and keys ------------------------------------------------------------------
@@ -172,28 +161,15 @@ class MemoryService:
     def list_api_keys(self, tenant_id: str) -> list[ApiKeyPublic]:
         return tenants.list_api_keys(self.deps, tenant_id)
 
-    def revoke_api_key(
-        self, tenant_id: str, key_id: str, *, grace_seconds: float = 0.0
-    ) -> ApiKeyPublic:
-        """Revoke a key (now, or after ``grace_seconds``). This process refuses it at once,
-        other replicas within ``auth_cache_seconds``."""
-        revoked = tenants.revoke_api_key(self.deps, tenant_id, key_id, grace_seconds=grace_seconds)
-        self._auth.forget(key_id)
-        return revoked
+    def revoke_api_key(self, tenant_id: str, key_id: str, grace_seconds: float = 0) -> ApiKeyPublic:
+        """Revoke a key now or after ``grace_seconds`` (see ``Authenticator.revoke``)."""
+        return self._auth.revoke(tenant_id, key_id, grace_seconds)
 
     def rotate_api_key(
-        self, tenant_id: str, key_id: str, *, grace_seconds: float = 0.0, name: str | None = None
+        self, tenant_id: str, key_id: str, grace_seconds: float = 0, name: str | None = None
     ) -> tuple[ApiKeyCreated, ApiKeyPublic]:
-        """A new key for the tenant; the old one is revoked after ``grace_seconds``."""
-        rotated = tenants.rotate_api_key(
-            self.deps, tenant_id, key_id, grace_seconds=grace_seconds, name=name
-        )
-        self._auth.forget(key_id)
-        return rotated
-
-    def check_rate_limit(self, principal: Principal) -> None:
-        """Count a request of the principal's key; ``RateLimitError`` (429) beyond the limit."""
-        self.rate_limiter.check(principal.key_id)
+        """A new key; the old one is revoked after ``grace_seconds``."""
+        return self._auth.rotate(tenant_id, key_id, grace_seconds, name)
 
     def ensure_local_key(self) -> tuple[str, bool]:
         return tenants.ensure_local_key(self.deps, self.settings.data_dir)
@@ -208,16 +184,10 @@ class MemoryService:
         *,
         actor: str,
         single: bool = False,
-        idempotency_request: IdempotentRequest | None = None,
+        idempotency: IdempotentRequest | None = None,
     ) -> list[MemoryWriteResult]:
-        """Store memories; with ``idempotency_request`` the reply is kept with them."""
         return memories.add_memories(
-            self.deps,
-            tenant_id,
-            items,
-            actor=actor,
-            single=single,
-            idempotency_request=idempotency_request,
+            self.deps, tenant_id, items, actor=actor, single=single, idempotency=idempotency
         )
 
     def get(self, tenant_id: str, memory_id: str) -> MemoryPublic:
@@ -265,17 +235,10 @@ class MemoryService:
 
     @_serving
     def add_events(
-        self,
-        tenant_id: str,
-        batch: EventBatch,
-        *,
-        idempotency_request: IdempotentRequest | None = None,
+        self, tenant_id: str, batch: EventBatch, *, idempotency: IdempotentRequest | None = None
     ) -> list[EventPublic]:
-        """Commit events, feed working memory, and promote what overflows its budget.
-        With ``idempotency_request`` the reply is kept in the events' transaction."""
-        written = events.ingest_events(
-            self.deps, tenant_id, batch, idempotency_request=idempotency_request
-        )
+        """Commit events, feed working memory, and promote what overflows its budget."""
+        written = events.ingest_events(self.deps, tenant_id, batch, idempotency=idempotency)
         for session_id in dict.fromkeys(e.session_id for e in written):
             try:
                 promoted = working.promote_due(self.deps, tenant_id, session_id)

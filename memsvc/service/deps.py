@@ -17,6 +17,7 @@ from memsvc.embeddings import Embedder, build_embedder
 from memsvc.retrieval.indexes import DerivedIndexes
 from memsvc.service.activity import ForegroundActivity
 from memsvc.service.availability import DEPENDENCY_ERRORS
+from memsvc.service.rate_limit import RateLimiter
 from memsvc.settings import Settings
 from stores.blobs import BlobStore, LocalBlobStore
 from stores.db import make_engine, make_sessionmaker
@@ -66,6 +67,7 @@ class ServiceDeps:
         self._access_lock = threading.Lock()
         self._graph_cache: GraphCache | None = None
         self._blobs: BlobStore | None = None
+        self._rate_limiter: RateLimiter | None = None
         # Requests being served; background work in this process yields to them.
         self.activity = ForegroundActivity()
         self._thread_role = threading.local()
@@ -154,6 +156,20 @@ class ServiceDeps:
                     )
         return self._short_term
 
+    @property
+    def rate_limiter(self) -> RateLimiter:
+        """Per-API-key request limits (off unless a rate is set; shared through Redis)."""
+        if self._rate_limiter is None:
+            with self._load_lock:
+                if self._rate_limiter is None:
+                    settings = self.settings
+                    self._rate_limiter = RateLimiter(
+                        settings.rate_limit,
+                        settings.redis_url,
+                        settings.dependencies.redis_timeout_seconds,
+                    )
+        return self._rate_limiter
+
     def warm_up(self) -> None:
         """Load the embedder and open the indexes now rather than on the first request."""
         _ = self.indexes
@@ -226,6 +242,8 @@ class ServiceDeps:
             self._indexes.close()
         if self._short_term is not None:
             self._short_term.close()
+        if self._rate_limiter is not None:
+            self._rate_limiter.close()
         self.engine.dispose()
 
 

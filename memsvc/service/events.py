@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from memsvc.errors import ConflictError, InvalidRequestError
 from memsvc.schemas import EventBatch, EventCreate, EventPublic, ListEnvelope, Page
-from memsvc.service import idempotency
 from memsvc.service.deps import ServiceDeps
+from memsvc.service.idempotency import IdempotentRequest, after_commit, record_reply
 from memsvc.service.validation import check_metadata, decode_cursor, encode_cursor
 from memsvc.tiers.sensory import gate
 from stores import events as store
@@ -159,7 +159,7 @@ def ingest_events(
     tenant_id: str,
     batch: EventBatch,
     *,
-    idempotency_request: idempotency.IdempotentRequest | None = None,
+    idempotency: IdempotentRequest | None = None,
 ) -> list[EventPublic]:
     """Commit a batch of events to the log, then put their kept pieces into working memory.
 
@@ -228,10 +228,10 @@ def ingest_events(
                 now=now,
                 session=session,
             )
-        if idempotency_request is not None:
+        if idempotency is not None:
             reply = ListEnvelope(data=written, count=len(written))
-            idempotency.record(session, deps, idempotency_request, reply)
-    idempotency.after_commit(deps, idempotency_request)
+            record_reply(session, deps, idempotency, reply)
+    after_commit(deps, idempotency)
     # Durable from here on. Working memory is derived: if this fails, it is rebuilt from SQL.
     pieces = pieces_of(rows, deps)
     try:

@@ -6,11 +6,11 @@ fingerprinted (method, path, query, body): the same key with another request is 
 
 Two ways a reply is kept (the api layer picks per route, see ``api/idempotency.py``):
 
-- **in the write's transaction** (``record``; events and memories): the reply row is written
+- **in the write's transaction** (``record_reply``; events and memories): the reply row is written
   ``done`` by the transaction that writes the data, so the write and its reply commit together
   or not at all. A process killed after that commit leaves a reply to replay; one killed
   before leaves nothing, and the retry simply runs. Two requests racing with one key: the
-  second's ``record`` finds the first's row and its transaction rolls back (409 ``in
+  second's ``record_reply`` finds the first's row and its transaction rolls back (409 ``in
   progress``; retried, it gets the first reply).
 - **claimed, then completed** (every other write): a ``pending`` row holds the key while the
   request runs (a second request meanwhile gets 409), the reply is stored after it. A request
@@ -46,7 +46,7 @@ __all__ = [
     "after_commit",
     "check_key",
     "in_progress",
-    "record",
+    "record_reply",
 ]
 
 log = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ class Seen:
         return self.reply
 
 
-def record(
+def record_reply(
     session: Session, deps: ServiceDeps, request: IdempotentRequest, reply: BaseModel
 ) -> None:
     """Store ``reply`` as the key's answer inside the caller's write transaction.

@@ -23,8 +23,8 @@ from memsvc.schemas import (
     MemoryWriteResult,
     Page,
 )
-from memsvc.service import idempotency
 from memsvc.service.deps import ServiceDeps
+from memsvc.service.idempotency import IdempotentRequest, after_commit, record_reply
 from memsvc.service.validation import check_metadata, check_text, decode_cursor, encode_cursor
 from stores import memories as store
 from stores.models import MemoryRow, utcnow
@@ -188,7 +188,7 @@ def add_memories(
     *,
     actor: str,
     single: bool = False,
-    idempotency_request: idempotency.IdempotentRequest | None = None,
+    idempotency: IdempotentRequest | None = None,
 ) -> list[MemoryWriteResult]:
     """Store a batch; an item already stored (same text, kind, scope, provenance) is a NOOP.
 
@@ -204,10 +204,10 @@ def add_memories(
         written = [
             MemoryWriteResult(**to_public(row).model_dump(), event=event) for row, event in results
         ]
-        if idempotency_request is not None:
+        if idempotency is not None:
             reply = ListEnvelope(data=written, count=len(written))
-            idempotency.record(session, deps, idempotency_request, reply)
-    idempotency.after_commit(deps, idempotency_request)
+            record_reply(session, deps, idempotency, reply)
+    after_commit(deps, idempotency)
     return written
 
 

@@ -191,6 +191,23 @@ class Authenticator:
         with self._lock:
             self._cache = {d: hit for d, hit in self._cache.items() if hit[1].key_id != key_id}
 
+    def revoke(self, tenant_id: str, key_id: str, grace_seconds: float = 0) -> ApiKeyPublic:
+        """Revoke a key now or after ``grace_seconds``: refused by this process at once (its
+        cache is dropped), by other processes within ``auth_cache_seconds``."""
+        revoked = revoke_api_key(self._deps, tenant_id, key_id, grace_seconds=grace_seconds)
+        self.forget(key_id)
+        return revoked
+
+    def rotate(
+        self, tenant_id: str, key_id: str, grace_seconds: float = 0, name: str | None = None
+    ) -> tuple[ApiKeyCreated, ApiKeyPublic]:
+        """A new key, the old one revoked as by :meth:`revoke`."""
+        rotated = rotate_api_key(
+            self._deps, tenant_id, key_id, grace_seconds=grace_seconds, name=name
+        )
+        self.forget(key_id)
+        return rotated
+
     def cached(self, raw_key: str | None) -> Principal | None:
         """The principal of a key seen recently (no I/O), else ``None``."""
         if not raw_key:

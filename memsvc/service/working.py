@@ -53,20 +53,22 @@ def rebuild_short_term(deps: ServiceDeps) -> int:
 
 def restore_short_term(deps: ServiceDeps, *, force: bool = False) -> int | None:
     """Refill working memory from the event log when it missed a write or lost its content
-    (Redis restarted empty), or always with ``force``; returns pieces added, None if intact.
+    (Redis restarted empty), or always with ``force``; returns pieces added, None if not.
 
     The store is marked intact before the refill: if it is lost again meanwhile, the next
-    call sees it. A refill that fails (Redis away again) is retried by the next call.
+    call sees it. While Redis is away this only notes that a refill is due (the next call,
+    e.g. the maintenance tick, tries again).
     """
-    if not force and not deps.short_term_lost.is_set() and deps.short_term.intact():
-        return None
-    deps.short_term_lost.clear()
     try:
+        if not force and not deps.short_term_lost.is_set() and deps.short_term.intact():
+            return None
+        deps.short_term_lost.clear()
         deps.short_term.mark_intact()
         return rebuild_short_term(deps)
-    except redis.RedisError:
+    except redis.RedisError as exc:
         deps.short_term_lost.set()
-        raise
+        log.warning("working memory unavailable; refilled once Redis answers: %s", exc)
+        return None
 
 
 def _memory_for(piece: Piece, row: EventRow) -> MemoryCreate:

@@ -154,10 +154,10 @@ def test_a_racing_duplicate_rolls_back(service: MemoryService, tenant: TenantKey
 
     request = IdempotentRequest(tenant.tenant_id, "race", "f" * 64)
     items = [MemoryCreate(text="once only", user_id="u")]
-    service.add(tenant.tenant_id, items, actor="t", idempotency_request=request)
+    service.add(tenant.tenant_id, items, actor="t", idempotency=request)
     other = [MemoryCreate(text="not written", user_id="u")]
     with pytest.raises(ConflictError) as info:
-        service.add(tenant.tenant_id, other, actor="t", idempotency_request=request)
+        service.add(tenant.tenant_id, other, actor="t", idempotency=request)
     assert info.value.code == "idempotency_in_progress"
     from memsvc.schemas import MemoryFilter
 
