@@ -157,7 +157,6 @@ class IdempotencyMiddleware:
         await response(scope, receive, send)
 
     async def _handle(self, scope: Scope, service: MemoryService, raw: str) -> KeyHandle | None:
-        key = check_key(raw, service.settings.idempotency.max_key_length)
         api_key = raw_api_key(_header(scope, b"authorization"), _header(scope, b"x-api-key"))
         principal = service.cached_principal(api_key)
         if principal is None:
@@ -165,6 +164,7 @@ class IdempotencyMiddleware:
                 principal = await run_in_threadpool(service.authenticate, api_key)
             except AuthError:
                 return None  # the route answers 401 itself
+        key = check_key(raw, service.settings.idempotency.max_key_length)
         hasher = RequestHash(scope["method"], scope["path"], scope.get("query_string", b""))
         return KeyHandle(service, principal.tenant_id or "", key, hasher)
 

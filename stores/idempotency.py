@@ -48,6 +48,19 @@ def _upsert(values: dict[str, Any], now: datetime, *, session: Session) -> bool:
     return session.execute(stmt).first() is not None
 
 
+def _row(scope: str, key: str, now: datetime, expires_at: datetime, **fields: Any) -> dict:
+    """Every column of a row taking the key (unset ones NULL, so a taken-over row is clean)."""
+    blank = dict.fromkeys(("token", "locked_until", *_DONE_FIELDS))
+    return {
+        "scope": scope,
+        "key": key,
+        "created_at": now,
+        "expires_at": expires_at,
+        **blank,
+        **fields,
+    }
+
+
 def claim(
     scope: str,
     key: str,
@@ -59,16 +72,9 @@ def claim(
     session: Session,
 ) -> bool:
     """Hold the key for a request about to run (a ``pending`` row); False when it is taken."""
-    values = {
-        "scope": scope,
-        "key": key,
-        "state": "pending",
-        "token": token,
-        "locked_until": locked_until,
-        "created_at": now,
-        "expires_at": expires_at,
-        **dict.fromkeys(_DONE_FIELDS),
-    }
+    values = _row(
+        scope, key, now, expires_at, state="pending", token=token, locked_until=locked_until
+    )
     return _upsert(values, now, session=session)
 
 
@@ -85,19 +91,8 @@ def record(
     session: Session,
 ) -> bool:
     """Store the reply of a write inside the write's transaction; False when the key is taken."""
-    values = {
-        "scope": scope,
-        "key": key,
-        "state": "done",
-        "token": None,
-        "locked_until": None,
-        "fingerprint": fingerprint,
-        "status_code": status_code,
-        "content_type": content_type,
-        "body": body,
-        "created_at": now,
-        "expires_at": expires_at,
-    }
+    reply = {"status_code": status_code, "content_type": content_type, "body": body}
+    values = _row(scope, key, now, expires_at, state="done", fingerprint=fingerprint, **reply)
     return _upsert(values, now, session=session)
 
 

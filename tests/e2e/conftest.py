@@ -10,15 +10,11 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
 from tests.conftest import ADMIN_KEY
-
-if TYPE_CHECKING:
-    from tests.e2e.throwaway import OwnPostgres, OwnRedis
 
 
 def free_port() -> int:
@@ -123,24 +119,3 @@ def servers() -> Iterator[Callable[..., ServerProcess]]:
     yield start
     for server in started:
         server.stop()
-
-
-@pytest.fixture
-def own_postgres() -> Iterator[OwnPostgres]:
-    """A PostgreSQL cluster of the test's own (to stop and start), destroyed after it."""
-    from tests.e2e.throwaway import OwnPostgres  # it needs free_port from here
-
-    server = OwnPostgres.create()
-    yield server
-    server.destroy()
-
-
-@pytest.fixture
-def own_redis() -> Iterator[OwnRedis]:
-    """A redis-server of the test's own without persistence, stopped after it."""
-    from tests.e2e.throwaway import OwnRedis
-
-    server = OwnRedis(free_port())
-    server.start()
-    yield server
-    server.stop()

@@ -1,8 +1,8 @@
 """PostgreSQL or Redis restarted under load: 503 with Retry-After while away (never a 500,
 never a hang), full service after, and every acknowledged write there exactly once.
 
-Each test starts its own PostgreSQL cluster or redis-server (``own_postgres``, ``own_redis``)
-and a real ``memsvc serve`` over it; the machine's shared servers are never touched.
+Each test starts its own PostgreSQL cluster or redis-server (``own_postgres``,
+``private_redis``) and a real ``memsvc serve`` over it; the shared servers are never touched.
 """
 
 from __future__ import annotations
@@ -17,6 +17,10 @@ from pathlib import Path
 import httpx
 
 from tests.e2e.conftest import TenantOnServer, create_tenant
+from tests.e2e.stack import private_redis
+from tests.e2e.throwaway import own_postgres
+
+__all__ = ["own_postgres", "private_redis"]  # fixtures used below
 
 # No request may take longer than this while a dependency is away: the connect, pool and
 # Redis timeouts below (2-3 s) plus scheduling noise on a loaded machine.
@@ -175,21 +179,21 @@ def test_postgres_restart_under_load(servers, own_postgres, tmp_path: Path) -> N
     assert max(listed.values()) == 1, listed.most_common(3)
 
 
-def test_redis_restart_under_load(servers, own_redis, tmp_path: Path) -> None:
-    env = {"MEMSVC_REDIS_URL": own_redis.url, "MEMSVC_DEPENDENCIES__REDIS_TIMEOUT_SECONDS": "1"}
+def test_redis_restart_under_load(servers, private_redis, tmp_path: Path) -> None:
+    env = {"MEMSVC_REDIS_URL": private_redis.url, "MEMSVC_DEPENDENCIES__REDIS_TIMEOUT_SECONDS": "1"}
     server = servers(tmp_path / "data", env)
     tenant = create_tenant(server.url, "redis-outage")
     load = Load(server.url, tenant, search_every=3)
     load.start()
     try:
         load.wait_for("10 writes", lambda o: _count(o, 201, 0) >= 10, 60)
-        own_redis.stop()
+        private_redis.proc.stop()
         down = time.monotonic()
         load.wait_for("3 refused searches", lambda o: _count(o, 503, down, "search") >= 3, 60)
         ready = httpx.get(f"{server.url}/readyz", timeout=REQUEST_BOUND_SECONDS)
         assert ready.status_code == 503 and ready.json()["redis"] == "error"
         during = [o.content for o in load.outcomes if o.kind == "event" and o.at >= down]
-        own_redis.start()  # empty: it keeps nothing across a restart
+        private_redis.start()  # empty: it keeps nothing across a restart
         up = time.monotonic()
         load.wait_for("5 searches after restart", lambda o: _count(o, 200, up, "search") >= 5, 90)
     finally:

@@ -1,4 +1,4 @@
-"""PostgreSQL and Redis servers of a test's own, to stop and start under load.
+"""A PostgreSQL cluster of a test's own, to stop and start under load (Redis: ``stack.py``).
 
 The shared servers of the machine are never touched. A missing binary fails the test loudly.
 PostgreSQL refuses to run as root: as root, its commands run as the ``postgres`` user.
@@ -11,7 +11,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,49 +93,9 @@ class OwnPostgres:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-@dataclass
-class OwnRedis:
-    """A throwaway redis-server without persistence: a restart comes back empty."""
-
-    port: int
-    process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.fail("redis-server is required for this test and was not found")
-        self.process = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        import redis
-
-        client = redis.Redis(port=self.port, socket_timeout=1, socket_connect_timeout=1)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if client.ping():
-                    return
-            except redis.RedisError:
-                time.sleep(0.1)
-        pytest.fail(f"redis-server on port {self.port} did not start")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=30)
+@pytest.fixture
+def own_postgres() -> Iterator[OwnPostgres]:
+    """A PostgreSQL cluster of this test only (to stop and start), destroyed after it."""
+    server = OwnPostgres.create()
+    yield server
+    server.destroy()

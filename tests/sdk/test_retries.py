@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from memsvc import AsyncMemoryClient, Memory, MemoryClient
+from memsvc import AsyncMemoryClient, MemoryClient
 from memsvc.errors import ConflictError, InvalidRequestError, ServerError, TransportError
 from memsvc.service import MemoryService
 from tests.conftest import TenantKey
@@ -195,27 +195,3 @@ def test_retry_after_is_read_into_the_error() -> None:
     with sdk, pytest.raises(ServerError) as info:
         sdk.get_all()
     assert info.value.status_code == 503 and info.value.retry_after == 7.0
-
-
-@pytest.fixture(params=["embedded", "rest"])
-def sdk(request, service: MemoryService, tenant: TenantKey, client: TestClient) -> Any:
-    if request.param == "embedded":
-        memory = Memory(service=service, tenant_id=tenant.tenant_id)
-    else:
-        memory = MemoryClient(api_key=tenant.key, http_client=client)
-    yield memory
-    memory.close()
-
-
-def test_a_callers_own_key_returns_the_first_reply(sdk: Any) -> None:
-    first = sdk.add(["the boiler code is 4471"], user_id="u", idempotency_key="order-17")
-    again = sdk.add(["the boiler code is 4471"], user_id="u", idempotency_key="order-17")
-    assert [m.id for m in again] == [m.id for m in first]
-    assert [m.event for m in again] == ["ADD"]  # the first reply, not a NOOP
-    events = sdk.add_events(EVENTS, user_id="u", session_id="s", idempotency_key="turn-1")
-    assert sdk.add_events(EVENTS, user_id="u", session_id="s", idempotency_key="turn-1") == events
-    assert sdk.get_events(session_id="s").count == 1
-    with pytest.raises(InvalidRequestError) as info:
-        sdk.add(["another text"], user_id="u", idempotency_key="order-17")
-    assert info.value.field == "Idempotency-Key"
-    assert sdk.get_all(user_id="u").count == 1
