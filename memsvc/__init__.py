@@ -12,7 +12,9 @@ from memsvc.errors import (
     MemsvcError,
     NotFoundError,
     PermissionDeniedError,
+    RateLimitError,
     ServerError,
+    ServiceUnavailableError,
     TransportError,
 )
 from memsvc.sdk import UNSET, AsyncMemoryClient, Memory, MemoryClient
@@ -30,7 +32,9 @@ __all__ = [
     "MemsvcError",
     "NotFoundError",
     "PermissionDeniedError",
+    "RateLimitError",
     "ServerError",
+    "ServiceUnavailableError",
     "Settings",
     "TransportError",
 ]

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import ServiceDep, TenantDep
+from api.deps import IdempotencyDep, ServiceDep, TenantDep
 from memsvc.schemas import EventBatch, EventPublic, EventRole, ListEnvelope, Page
 from stores.events import EventQuery
 
@@ -16,10 +16,11 @@ router = APIRouter(prefix="/events", tags=["events"])
 
 @router.post("", status_code=201)
 def add_events(
-    body: EventBatch, principal: TenantDep, service: ServiceDep
+    body: EventBatch, principal: TenantDep, service: ServiceDep, idempotency: IdempotencyDep
 ) -> ListEnvelope[EventPublic]:
-    """Append events; they are durable when this answers. Returns them with gate decisions."""
-    written = service.add_events(principal.tenant_id, body)
+    """Append events; they are durable when this answers. Returns them with gate decisions.
+    With ``Idempotency-Key``, the reply is stored with the events: a retry gets it back."""
+    written = service.add_events(principal.tenant_id, body, idempotency=idempotency)
     return ListEnvelope(data=written, count=len(written))
 
 

@@ -20,13 +20,17 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz", response_model=None)
 def readyz(service: ServiceDep) -> dict[str, object] | JSONResponse:
-    """The database answers and the indexes are loaded."""
+    """The database (and Redis, when configured) answers and the indexes are loaded."""
+    retry = {"Retry-After": str(service.settings.dependencies.retry_after_seconds)}
     try:
         with service.deps.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
     except SQLAlchemyError as exc:
         body = {"status": "unavailable", "database": f"error: {type(exc).__name__}"}
-        return JSONResponse(body, status_code=503)
+        return JSONResponse(body, status_code=503, headers=retry)
+    if service.settings.redis_url and not service.deps.short_term.ping():
+        body = {"status": "unavailable", "database": "ok", "redis": "error"}
+        return JSONResponse(body, status_code=503, headers=retry)
     return {
         "status": "ready",
         "database": "ok",

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from pydantic import ValidationError
 
-from api.deps import ServiceDep, TenantDep
+from api.deps import IdempotencyDep, ServiceDep, TenantDep
 from memsvc.errors import InvalidRequestError
 from memsvc.schemas import (
     DeleteResult,
@@ -75,12 +75,19 @@ FilterDep = Annotated[MemoryFilter, Depends(memory_filter)]
 
 @router.post("", status_code=201)
 def add(
-    body: MemoryAddBody, principal: TenantDep, service: ServiceDep
+    body: MemoryAddBody, principal: TenantDep, service: ServiceDep, idempotency: IdempotencyDep
 ) -> ListEnvelope[MemoryWriteResult]:
-    """Store one memory, or a batch as ``{"items": [...]}`` (all or nothing)."""
+    """Store one memory, or a batch as ``{"items": [...]}`` (all or nothing).
+    With ``Idempotency-Key``, the reply is stored with the memories: a retry gets it back."""
     single = not isinstance(body, MemoryBatch)
     items = [body] if single else body.items
-    written = service.add(principal.tenant_id, items, actor=principal.actor, single=single)
+    written = service.add(
+        principal.tenant_id,
+        items,
+        actor=principal.actor,
+        single=single,
+        idempotency=idempotency,
+    )
     return ListEnvelope(data=written, count=len(written))
 
 

@@ -5,6 +5,10 @@ HTTP errors to the exception tree. ``MemoryClient``, ``AsyncMemoryClient`` and t
 
 from __future__ import annotations
 
+import hashlib
+import json
+import random
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,8 +29,10 @@ from memsvc.schemas import (
 
 __all__ = [
     "DEFAULT_SESSION",
+    "IDEMPOTENCY_HEADER",
     "UNSET",
     "ApiCall",
+    "RetryPolicy",
     "Unset",
     "build_add_items",
     "build_context",
@@ -38,6 +44,10 @@ __all__ = [
 
 #: The session chat messages go to when ``add(messages)`` names none.
 DEFAULT_SESSION = "default"
+
+#: Sent with every write: a retry of the call carries the same key (see docs/security.md).
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+_WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 class Unset:
@@ -178,15 +188,45 @@ def build_update(**fields: Any) -> dict[str, Any]:
         raise invalid_from_validation(exc) from exc
 
 
+def new_idempotency_key() -> str:
+    """A fresh key for one write call (random: two calls never share one)."""
+    return f"sdk-{uuid.uuid4().hex}"
+
+
 @dataclass
 class ApiCall:
-    """One HTTP request, described without sending it, and how to read its answer."""
+    """One HTTP request, described without sending it, and how to read its answer.
+
+    A write (POST, PUT, PATCH, DELETE that is not ``read_only``, like search) gets an
+    idempotency key when it is described, so every attempt to send it carries the same one.
+    """
 
     method: str
     path: str
     params: dict[str, Any] = field(default_factory=dict)
     json: Any = None
     response_type: Any = None  # a pydantic model or type for TypeAdapter, or None
+    read_only: bool = False  # a POST that only reads (search, context, KV lookup)
+    idempotency_key: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.idempotency_key is None and self.is_write:
+            self.idempotency_key = new_idempotency_key()
+
+    @property
+    def is_write(self) -> bool:
+        return self.method in _WRITE_METHODS and not self.read_only
+
+    def headers(self) -> dict[str, str]:
+        """The call's own headers (its idempotency key)."""
+        key = self.idempotency_key if self.is_write else None
+        return {IDEMPOTENCY_HEADER: key} if key else {}
+
+    def fingerprint(self) -> str:
+        """What the call asks, as a digest (embedded mode checks a reused key against it)."""
+        body = json.dumps(self.json, sort_keys=True, separators=(",", ":"), default=str)
+        query = json.dumps(self.params, sort_keys=True, default=str)
+        return hashlib.sha256("\0".join([self.method, self.path, query, body]).encode()).hexdigest()
 
     def parse(self, payload: Any) -> Any:
         if self.response_type is None:
@@ -214,12 +254,63 @@ def error_from_response(
     if not isinstance(body, dict):
         body = {"message": f"HTTP {status_code}"}
     cls = error_for_status(status_code)
+    headers = getattr(response, "headers", None) or {}
     return cls(
         str(body.get("message", f"HTTP {status_code}")),
         field=body.get("field"),
         code=body.get("code"),
         details=body.get("details"),
         status_code=status_code,
+        retry_after=parse_retry_after(headers.get("retry-after")),
         request=request,
         response=response,
     )
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """``Retry-After`` in seconds (the HTTP-date form is not used by memsvc)."""
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _error_code(payload: Any) -> str | None:
+    body = payload.get("error") if isinstance(payload, dict) else None
+    return body.get("code") if isinstance(body, dict) else None
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When a client sends a call again, and after how long.
+
+    Retried: transport errors (connect, read, timeout: the reply may be lost after the server
+    acted, which the call's idempotency key makes safe), 429 and 503 (after their
+    ``Retry-After``), and 409 ``idempotency_in_progress`` (the first attempt still runs).
+    At most ``max_retries`` times, waiting ``backoff_seconds * 2**n`` with jitter, never more
+    than ``max_backoff_seconds``.
+    """
+
+    max_retries: int = 2
+    backoff_seconds: float = 0.5
+    max_backoff_seconds: float = 8.0
+
+    def after_transport_error(self, attempt: int) -> float | None:
+        """Seconds to wait before trying again after attempt ``attempt`` (0-based) failed to
+        get an answer; ``None``: give up."""
+        return self._wait(attempt, None)
+
+    def after_response(
+        self, attempt: int, status_code: int, retry_after: str | None, payload: Any
+    ) -> float | None:
+        """Seconds to wait before trying again after this answer; ``None``: it is final."""
+        retried = status_code in (429, 503) or (
+            status_code == 409 and _error_code(payload) == "idempotency_in_progress"
+        )
+        return self._wait(attempt, parse_retry_after(retry_after)) if retried else None
+
+    def _wait(self, attempt: int, retry_after: float | None) -> float | None:
+        if attempt >= self.max_retries:
+            return None
+        backoff = self.backoff_seconds * 2**attempt * random.uniform(0.5, 1.0)
+        return min(self.max_backoff_seconds, backoff if retry_after is None else retry_after)

@@ -146,7 +146,9 @@ class KVCalls:
     @staticmethod
     def lookup(model_id: str, token_ids: list[int]) -> ApiCall:
         body = {"model_id": model_id, "token_ids": token_ids}
-        return ApiCall("POST", "/v1/kv/lookup", json=body, response_type=KVLookupResult)
+        return ApiCall(
+            "POST", "/v1/kv/lookup", json=body, response_type=KVLookupResult, read_only=True
+        )
 
     @staticmethod
     def get(kv_id: str, kind: str | None = None) -> ApiCall:

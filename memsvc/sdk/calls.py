@@ -62,6 +62,7 @@ class MemoryCalls:
         metadata: Mapping[str, Any] | None = None,
         kind: str | None = None,
         occurred_at: datetime | None = None,
+        idempotency_key: str | None = None,
     ) -> ApiCall:
         if is_messages(memories):
             batch = build_event_batch(
@@ -70,7 +71,7 @@ class MemoryCalls:
                 agent_id=agent_id,
                 session_id=session_id or DEFAULT_SESSION,
             )
-            return _events_call(batch)
+            return _events_call(batch, idempotency_key)
         items = build_add_items(
             memories,
             user_id=user_id,
@@ -85,7 +86,11 @@ class MemoryCalls:
         single = isinstance(memories, (str, Mapping, MemoryCreate))
         body = dumped[0] if single else {"items": dumped}
         return ApiCall(
-            "POST", "/v1/memories", json=body, response_type=ListEnvelope[MemoryWriteResult]
+            "POST",
+            "/v1/memories",
+            json=body,
+            response_type=ListEnvelope[MemoryWriteResult],
+            idempotency_key=idempotency_key,
         )
 
     @staticmethod
@@ -107,6 +112,7 @@ class MemoryCalls:
             "/v1/search",
             json=request.model_dump(mode="json", exclude_none=True),
             response_type=SearchResponse,
+            read_only=True,
         )
 
     @staticmethod
@@ -165,12 +171,13 @@ class MemoryCalls:
         )
 
 
-def _events_call(batch: EventBatch) -> ApiCall:
+def _events_call(batch: EventBatch, idempotency_key: str | None = None) -> ApiCall:
     return ApiCall(
         "POST",
         "/v1/events",
         json=batch.model_dump(mode="json", exclude_none=True),
         response_type=ListEnvelope[EventPublic],
+        idempotency_key=idempotency_key,
     )
 
 
@@ -184,9 +191,10 @@ class EventCalls:
         user_id: str | None = None,
         agent_id: str | None = None,
         session_id: str | None = None,
+        idempotency_key: str | None = None,
     ) -> ApiCall:
         batch = build_event_batch(events, user_id=user_id, agent_id=agent_id, session_id=session_id)
-        return _events_call(batch)
+        return _events_call(batch, idempotency_key)
 
     @staticmethod
     def get_events(
@@ -218,6 +226,7 @@ class EventCalls:
             "/v1/context",
             json=request.model_dump(mode="json", exclude_none=True),
             response_type=ContextResponse,
+            read_only=True,
         )
 
     @staticmethod

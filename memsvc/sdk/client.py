@@ -2,11 +2,17 @@
 
 Both take an API key (or ``MEMSVC_API_KEY``) and a base URL (or ``MEMSVC_URL``), or a ready
 ``httpx.Client`` / ``httpx.AsyncClient`` (tests pass one bound to the app in-process).
+
+Every write carries an ``Idempotency-Key`` (one per call), so a call is sent again safely
+when its reply was lost: transport errors, 429, 503 and a key still in progress are retried
+``max_retries`` times with backoff (``memsvc.sdk._base.RetryPolicy``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from enum import Enum
@@ -32,7 +38,14 @@ from memsvc.schemas import (
     SearchResult,
     SessionPublic,
 )
-from memsvc.sdk._base import UNSET, ApiCall, MemoryInput, Unset, error_from_response
+from memsvc.sdk._base import (
+    UNSET,
+    ApiCall,
+    MemoryInput,
+    RetryPolicy,
+    Unset,
+    error_from_response,
+)
 from memsvc.sdk.calls import EventCalls, JobCalls, MemoryCalls
 from memsvc.sdk.kv import AsyncCartridgeClient, AsyncKVClient, CartridgeClient, KVClient
 
@@ -50,11 +63,34 @@ class _State(Enum):
 class _BaseMemoryClient:
     """Configuration, headers and response handling shared by both clients."""
 
-    def __init__(self, base_url: str | None, api_key: str | None, timeout: float) -> None:
+    def __init__(
+        self,
+        base_url: str | None,
+        api_key: str | None,
+        timeout: float,
+        max_retries: int = 2,
+        retry_backoff: float = 0.5,
+    ) -> None:
         self.base_url = (base_url or os.environ.get("MEMSVC_URL") or DEFAULT_URL).rstrip("/")
         self.api_key = api_key or os.environ.get("MEMSVC_API_KEY")
         self.timeout = timeout
+        self.retry = RetryPolicy(max_retries=max_retries, backoff_seconds=retry_backoff)
         self._state = _State.UNOPENED
+
+    def _retry_wait(self, attempt: int, response: httpx.Response) -> float | None:
+        """Seconds before sending the call again after this answer; ``None``: it is final."""
+        payload = None
+        if response.status_code == 409:  # only "in progress" is retried: read its code
+            try:
+                payload = response.json()
+            except ValueError:
+                payload = None
+        retry_after = response.headers.get("retry-after")
+        return self.retry.after_response(attempt, response.status_code, retry_after, payload)
+
+    @staticmethod
+    def _transport_error(call: ApiCall, exc: httpx.TransportError) -> TransportError:
+        return TransportError(f"{call.method} {call.path}: {exc}", request=exc.request)
 
     def _headers(self) -> dict[str, str]:
         headers = {"Accept": "application/json", "User-Agent": "memsvc-python"}
@@ -95,10 +131,12 @@ class MemoryClient(_BaseMemoryClient):
         api_key: str | None = None,
         *,
         timeout: float = 30.0,
+        max_retries: int = 2,
+        retry_backoff: float = 0.5,
         http_client: httpx.Client | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        super().__init__(base_url, api_key, timeout)
+        super().__init__(base_url, api_key, timeout, max_retries, retry_backoff)
         self._http = http_client or httpx.Client(
             base_url=self.base_url, timeout=timeout, transport=transport
         )
@@ -107,17 +145,27 @@ class MemoryClient(_BaseMemoryClient):
 
     def _send(self, call: ApiCall) -> Any:
         self._check_open()
-        try:
-            response = self._http.request(
-                call.method,
-                call.path,
-                params=call.params or None,
-                json=call.json,
-                headers=self._headers(),
-            )
-        except httpx.TransportError as exc:
-            raise TransportError(f"{call.method} {call.path}: {exc}", request=exc.request) from exc
-        return self._read(call, response)
+        headers = self._headers() | call.headers()  # the same idempotency key every attempt
+        attempt = 0
+        while True:
+            try:
+                response = self._http.request(
+                    call.method,
+                    call.path,
+                    params=call.params or None,
+                    json=call.json,
+                    headers=headers,
+                )
+            except httpx.TransportError as exc:
+                wait = self.retry.after_transport_error(attempt)
+                if wait is None:
+                    raise self._transport_error(call, exc) from exc
+            else:
+                wait = self._retry_wait(attempt, response)
+                if wait is None:
+                    return self._read(call, response)
+            attempt += 1
+            time.sleep(wait)
 
     def close(self) -> None:
         if self._state is not _State.CLOSED:
@@ -148,11 +196,14 @@ class MemoryClient(_BaseMemoryClient):
         metadata: Mapping[str, Any] | None = None,
         kind: str | None = None,
         occurred_at: datetime | None = None,
+        idempotency_key: str | None = None,
     ) -> list[MemoryWriteResult] | list[EventPublic]:
         """Store one memory or a batch (all or nothing); duplicates come back as NOOP.
 
         Chat messages (``[{"role": ..., "content": ...}]``) go in as events instead (session
-        ``default`` unless one is given) and come back as events.
+        ``default`` unless one is given) and come back as events. ``idempotency_key``: your
+        own key for this write (one is made per call otherwise); the same key again returns
+        the first reply and writes nothing.
         """
         call = MemoryCalls.add(
             memories,
@@ -162,6 +213,7 @@ class MemoryClient(_BaseMemoryClient):
             metadata=metadata,
             kind=kind,
             occurred_at=occurred_at,
+            idempotency_key=idempotency_key,
         )
         return self._send(call).data
 
@@ -267,10 +319,16 @@ class MemoryClient(_BaseMemoryClient):
         user_id: str | None = None,
         agent_id: str | None = None,
         session_id: str | None = None,
+        idempotency_key: str | None = None,
     ) -> list[EventPublic]:
-        """Append chat events (durable when this returns), each with its gate decision."""
+        """Append chat events (durable when this returns), each with its gate decision.
+        ``idempotency_key`` as in ``add``."""
         call = EventCalls.add_events(
-            events, user_id=user_id, agent_id=agent_id, session_id=session_id
+            events,
+            user_id=user_id,
+            agent_id=agent_id,
+            session_id=session_id,
+            idempotency_key=idempotency_key,
         )
         return self._send(call).data
 
@@ -398,10 +456,12 @@ class AsyncMemoryClient(_BaseMemoryClient):
         api_key: str | None = None,
         *,
         timeout: float = 30.0,
+        max_retries: int = 2,
+        retry_backoff: float = 0.5,
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        super().__init__(base_url, api_key, timeout)
+        super().__init__(base_url, api_key, timeout, max_retries, retry_backoff)
         self._http = http_client or httpx.AsyncClient(
             base_url=self.base_url, timeout=timeout, transport=transport
         )
@@ -410,17 +470,27 @@ class AsyncMemoryClient(_BaseMemoryClient):
 
     async def _send(self, call: ApiCall) -> Any:
         self._check_open()
-        try:
-            response = await self._http.request(
-                call.method,
-                call.path,
-                params=call.params or None,
-                json=call.json,
-                headers=self._headers(),
-            )
-        except httpx.TransportError as exc:
-            raise TransportError(f"{call.method} {call.path}: {exc}", request=exc.request) from exc
-        return self._read(call, response)
+        headers = self._headers() | call.headers()  # the same idempotency key every attempt
+        attempt = 0
+        while True:
+            try:
+                response = await self._http.request(
+                    call.method,
+                    call.path,
+                    params=call.params or None,
+                    json=call.json,
+                    headers=headers,
+                )
+            except httpx.TransportError as exc:
+                wait = self.retry.after_transport_error(attempt)
+                if wait is None:
+                    raise self._transport_error(call, exc) from exc
+            else:
+                wait = self._retry_wait(attempt, response)
+                if wait is None:
+                    return self._read(call, response)
+            attempt += 1
+            await asyncio.sleep(wait)
 
     async def close(self) -> None:
         if self._state is not _State.CLOSED:
@@ -449,11 +519,14 @@ class AsyncMemoryClient(_BaseMemoryClient):
         metadata: Mapping[str, Any] | None = None,
         kind: str | None = None,
         occurred_at: datetime | None = None,
+        idempotency_key: str | None = None,
     ) -> list[MemoryWriteResult] | list[EventPublic]:
         """Store one memory or a batch (all or nothing); duplicates come back as NOOP.
 
         Chat messages (``[{"role": ..., "content": ...}]``) go in as events instead (session
-        ``default`` unless one is given) and come back as events.
+        ``default`` unless one is given) and come back as events. ``idempotency_key``: your
+        own key for this write (one is made per call otherwise); the same key again returns
+        the first reply and writes nothing.
         """
         call = MemoryCalls.add(
             memories,
@@ -463,6 +536,7 @@ class AsyncMemoryClient(_BaseMemoryClient):
             metadata=metadata,
             kind=kind,
             occurred_at=occurred_at,
+            idempotency_key=idempotency_key,
         )
         return (await self._send(call)).data
 
@@ -568,10 +642,16 @@ class AsyncMemoryClient(_BaseMemoryClient):
         user_id: str | None = None,
         agent_id: str | None = None,
         session_id: str | None = None,
+        idempotency_key: str | None = None,
     ) -> list[EventPublic]:
-        """Append chat events (durable when this returns), each with its gate decision."""
+        """Append chat events (durable when this returns), each with its gate decision.
+        ``idempotency_key`` as in ``add``."""
         call = EventCalls.add_events(
-            events, user_id=user_id, agent_id=agent_id, session_id=session_id
+            events,
+            user_id=user_id,
+            agent_id=agent_id,
+            session_id=session_id,
+            idempotency_key=idempotency_key,
         )
         return (await self._send(call)).data
 

@@ -24,6 +24,7 @@ from memsvc.schemas import (
     EventCreate,
     EventPublic,
     JobPublic,
+    ListEnvelope,
     MemoryCreate,
     MemoryFilter,
     MemoryHistoryEntry,
@@ -37,6 +38,7 @@ from memsvc.schemas import (
 from memsvc.sdk._base import (
     DEFAULT_SESSION,
     UNSET,
+    ApiCall,
     MemoryInput,
     Unset,
     build_add_items,
@@ -49,7 +51,8 @@ from memsvc.sdk._base import (
     is_messages,
 )
 from memsvc.sdk.kv_embedded import EmbeddedCartridges, EmbeddedKV
-from memsvc.service import LOCAL_TENANT_ID, MemoryService
+from memsvc.service import LOCAL_TENANT_ID, IdempotentRequest, MemoryService
+from memsvc.service.idempotency import check_key
 from memsvc.settings import Settings
 from stores.events import EventQuery
 
@@ -88,6 +91,23 @@ class Memory:
             raise MemsvcError("this Memory is closed; create a new one")
         return self.service
 
+    def _keyed(
+        self, path: str, body: Any, key: str | None, reply_type: Any
+    ) -> tuple[IdempotentRequest | None, Any]:
+        """A write with the caller's idempotency key: the request to store its reply with, and
+        the stored reply's data when the key was answered before (else ``None``)."""
+        if key is None:
+            return None, None
+        service = self._svc()
+        check_key(key, service.settings.idempotency.max_key_length)
+        fingerprint = ApiCall("POST", path, json=body, idempotency_key=key).fingerprint()
+        request = IdempotentRequest(self.tenant_id, key, fingerprint)
+        seen = service.idempotency.lookup(self.tenant_id, key)
+        if seen is None:
+            return request, None
+        reply = seen.replay(key, fingerprint)  # or the mismatch / in-progress error
+        return request, reply_type.model_validate_json(reply.body).data
+
     def close(self) -> None:
         if not self._closed:
             self._closed = True
@@ -117,11 +137,13 @@ class Memory:
         metadata: Mapping[str, Any] | None = None,
         kind: str | None = None,
         occurred_at: datetime | None = None,
+        idempotency_key: str | None = None,
     ) -> list[MemoryWriteResult] | list[EventPublic]:
         """Store one memory or a batch (all or nothing); duplicates come back as NOOP.
 
         Chat messages (``[{"role": ..., "content": ...}]``) go in as events instead (session
-        ``default`` unless one is given) and come back as events.
+        ``default`` unless one is given) and come back as events. ``idempotency_key``: the
+        same key again returns the first reply and writes nothing (kept with the write).
         """
         if is_messages(memories):
             return self.add_events(
@@ -129,6 +151,7 @@ class Memory:
                 user_id=user_id,
                 agent_id=agent_id,
                 session_id=session_id or DEFAULT_SESSION,
+                idempotency_key=idempotency_key,
             )
         items = build_add_items(
             memories,
@@ -140,7 +163,14 @@ class Memory:
             occurred_at=occurred_at,
         )
         single = isinstance(memories, (str, Mapping, MemoryCreate))
-        return self._svc().add(self.tenant_id, items, actor=self.actor, single=single)
+        body = [item.model_dump(mode="json") for item in items]
+        envelope = ListEnvelope[MemoryWriteResult]
+        request, replayed = self._keyed("/v1/memories", body, idempotency_key, envelope)
+        if replayed is not None:
+            return replayed
+        return self._svc().add(
+            self.tenant_id, items, actor=self.actor, single=single, idempotency=request
+        )
 
     def search(
         self,
@@ -227,10 +257,17 @@ class Memory:
         user_id: str | None = None,
         agent_id: str | None = None,
         session_id: str | None = None,
+        idempotency_key: str | None = None,
     ) -> list[EventPublic]:
-        """Append chat events (durable when this returns), each with its gate decision."""
+        """Append chat events (durable when this returns), each with its gate decision.
+        ``idempotency_key`` as in ``add``."""
         batch = build_event_batch(events, user_id=user_id, agent_id=agent_id, session_id=session_id)
-        return self._svc().add_events(self.tenant_id, batch)
+        body = batch.model_dump(mode="json")
+        envelope = ListEnvelope[EventPublic]
+        request, replayed = self._keyed("/v1/events", body, idempotency_key, envelope)
+        if replayed is not None:
+            return replayed
+        return self._svc().add_events(self.tenant_id, batch, idempotency=request)
 
     def get_events(
         self,
