@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -11,8 +12,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from memsvc.errors import APIStatusError, InvalidRequestError, ServerError, error_for_status
+from memsvc.service.availability import DEPENDENCY_ERRORS, unavailable
 
-__all__ = ["field_path", "install_error_handlers"]
+__all__ = ["error_response", "field_path", "install_error_handlers"]
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +36,15 @@ def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
 
 
 def _json(error: APIStatusError) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if error.status_code == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if error.status_code == 401 else {}
+    if error.retry_after is not None:  # 429, 503, an idempotency key in use: whole seconds
+        headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
     return JSONResponse(error.to_dict(), status_code=error.status_code, headers=headers)
+
+
+def error_response(error: APIStatusError) -> JSONResponse:
+    """The JSON response of an error, for code that answers outside the handlers (middleware)."""
+    return _json(error)
 
 
 def _validation_error(exc: RequestValidationError) -> InvalidRequestError:
@@ -62,6 +71,15 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         cls = error_for_status(exc.status_code)
         return _json(cls(str(exc.detail), status_code=exc.status_code))
+
+    async def _dependency_away(request: Request, exc: Exception) -> JSONResponse:
+        # PostgreSQL or Redis away: the request may succeed later; say when to retry.
+        log.warning("%s %s: dependency unavailable: %s", request.method, request.url.path, exc)
+        retry_after = request.app.state.service.settings.dependencies.retry_after_seconds
+        return _json(unavailable(exc, retry_after))
+
+    for error_class in DEPENDENCY_ERRORS:
+        app.add_exception_handler(error_class, _dependency_away)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

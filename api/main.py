@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
 
 from api.errors import install_error_handlers
+from api.idempotency import IdempotencyMiddleware, claim_idempotency_key
 from api.routes import health
 from api.routes.operations import operation_routers
 from memsvc.service import MemoryService
@@ -54,6 +55,8 @@ def create_app(
     if service is not None:
         app.state.service = service
     install_error_handlers(app)
+    app.add_middleware(IdempotencyMiddleware)  # Idempotency-Key on writes (api/idempotency.py)
     app.include_router(health.router)
-    app.include_router(api_router, prefix="/v1")
+    # Every /v1 write sent with an Idempotency-Key holds it while it runs (api/idempotency.py).
+    app.include_router(api_router, prefix="/v1", dependencies=[Depends(claim_idempotency_key)])
     return app

@@ -21,7 +21,9 @@ from memsvc.errors import (
     MemsvcError,
     NotFoundError,
     PermissionDeniedError,
+    RateLimitError,
     ServerError,
+    ServiceUnavailableError,
     TransportError,
 )
 
@@ -41,7 +43,9 @@ __all__ = [
     "MemsvcError",
     "NotFoundError",
     "PermissionDeniedError",
+    "RateLimitError",
     "ServerError",
+    "ServiceUnavailableError",
     "Settings",
     "TransportError",
 ]

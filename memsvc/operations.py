@@ -61,13 +61,18 @@ from memsvc.schemas.params import (
     SessionKVUploadParams,
     SessionListParams,
 )
-from memsvc.schemas.tenants import ApiKeyCreate
+from memsvc.schemas.tenants import ApiKeyCreate, ApiKeyRevoke, ApiKeyRotate, ApiKeyRotated
 
 __all__ = ["OPERATIONS", "Call", "Operation", "by_name"]
 
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 #: Who may call: a tenant's key (data), the admin key (tenants and keys), anyone (probes).
 Auth = Literal["tenant", "admin", "public"]
+#: What an ``Idempotency-Key`` does for a write (docs/security.md, "Idempotency"):
+#: "transaction": the reply is stored in the write's own transaction (exactly once);
+#: "claim": the key is held while the request runs and a 2xx reply stored before it is sent;
+#: "never": ignored, the reply holds a secret that is never stored (a new API key).
+Idempotency = Literal["transaction", "claim", "never"]
 
 _PATH_PARAM = re.compile(r"\{(\w+)\}")
 
@@ -88,6 +93,8 @@ class Operation:
     auth: Auth = "tenant"
     upload: bool = False  # the body is a container file, streamed (not JSON)
     download: bool = False  # the response is a container file, streamed
+    idempotency: Idempotency = "claim"
+    body_required: bool = True  # False: an absent body means the body model's defaults
 
     @property
     def id(self) -> str:
@@ -99,8 +106,9 @@ class Operation:
 
     @property
     def writes(self) -> bool:
-        """Whether the operation changes state (write routes take an idempotency key)."""
-        return self.method != "GET" and not self.name.endswith(("search", "lookup", "context"))
+        """Whether the operation changes state: the clients send each write with an
+        idempotency key (POSTs that only read, like search, are not writes)."""
+        return self.method != "GET" and not self.name.endswith(("search", "lookup_kv", "context"))
 
     def url(self, **path_params: str) -> str:
         """The path with each parameter filled in and quoted (the one place ids are quoted:
@@ -123,6 +131,11 @@ class Call:
     # the blob store or removes it), so it is always a copy the caller may lose.
     upload: Path | None = None
     upload_sha256: str | None = None  # its sha256 when known (hashed while received)
+    # Client side: the key every attempt of a write carries (``Idempotency-Key``).
+    idempotency_key: str | None = None
+    # Server side: the key's request, for a write that stores its reply in its transaction
+    # (``memsvc.service.idempotency.IdempotentRequest``).
+    idempotency: Any = None
 
 
 def _op(*args: Any, **kwargs: Any) -> Operation:
@@ -132,8 +145,10 @@ def _op(*args: Any, **kwargs: Any) -> Operation:
 # -- long-term memories --------------------------------------------------------------------
 MEMORIES = [
     _op("memories", "add", "POST", "/v1/memories", "Store one memory, or a batch as "
-        '``{"items": [...]}`` (all or nothing); exact duplicates in a scope are a NOOP.',
-        response=ListEnvelope[MemoryWriteResult], body=MemoryAddBody, status_code=201),
+        '``{"items": [...]}`` (all or nothing); exact duplicates in a scope are a NOOP. With '
+        "``Idempotency-Key``, the reply is stored with the memories: a retry gets it back.",
+        response=ListEnvelope[MemoryWriteResult], body=MemoryAddBody, status_code=201,
+        idempotency="transaction"),
     _op("memories", "list_memories", "GET", "/v1/memories", "A page of memories (newest first "
         "by default); follow ``next_cursor`` for more.",
         response=Page[MemoryPublic], query=MemoryListParams),
@@ -165,8 +180,10 @@ RECALL = [
 # -- events and sessions --------------------------------------------------------------------
 EVENTS = [
     _op("events", "add_events", "POST", "/v1/events", "Append chat events; they are durable "
-        "when this answers. Returns them with their gate decisions.",
-        response=ListEnvelope[EventPublic], body=EventBatch, status_code=201),
+        "when this answers. Returns them with their gate decisions. With ``Idempotency-Key``, "
+        "the reply is stored with the events: a retry gets it back.",
+        response=ListEnvelope[EventPublic], body=EventBatch, status_code=201,
+        idempotency="transaction"),
     _op("events", "list_events", "GET", "/v1/events", "Events in write order, filtered by "
         "scope, role and event time.", response=Page[EventPublic], query=EventListParams),
     _op("sessions", "list_sessions", "GET", "/v1/sessions", "Sessions: state, counters, "
@@ -235,9 +252,19 @@ ADMIN = [
         response=ListEnvelope[TenantPublic], auth="admin"),
     _op("admin", "create_key", "POST", "/v1/admin/tenants/{tenant_id}/keys", "A new key for "
         "the tenant; the ``key`` field is shown only in this response.",
-        response=ApiKeyCreated, body=ApiKeyCreate, status_code=201, auth="admin"),
-    _op("admin", "list_keys", "GET", "/v1/admin/tenants/{tenant_id}/keys", "The tenant's keys "
-        "(prefixes only).", response=ListEnvelope[ApiKeyPublic], auth="admin"),
+        response=ApiKeyCreated, body=ApiKeyCreate, status_code=201, auth="admin",
+        idempotency="never"),
+    _op("admin", "list_keys", "GET", "/v1/admin/tenants/{tenant_id}/keys", "Every key of the "
+        "tenant with its ``revoked_at`` (revoked keys stay listed; prefixes only).",
+        response=ListEnvelope[ApiKeyPublic], auth="admin"),
+    _op("admin", "revoke_key", "POST", "/v1/admin/tenants/{tenant_id}/keys/{key_id}/revoke",
+        "Revoke a key: refused by this replica at once, by every replica within "
+        "``MEMSVC_AUTH_CACHE_SECONDS`` (of ``revoked_at``, with a grace period).",
+        response=ApiKeyPublic, body=ApiKeyRevoke, body_required=False, auth="admin"),
+    _op("admin", "rotate_key", "POST", "/v1/admin/tenants/{tenant_id}/keys/{key_id}/rotate",
+        "Issue a new key and revoke this one, at once or after ``grace_seconds``.",
+        response=ApiKeyRotated, body=ApiKeyRotate, body_required=False, status_code=201,
+        auth="admin", idempotency="never"),
 ]  # fmt: skip
 
 OPERATIONS: tuple[Operation, ...] = (*MEMORIES, *RECALL, *EVENTS, *JOBS, *KV, *ADMIN)

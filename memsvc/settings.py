@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from memsvc.config.consolidation import ConsolidationConfig
 from memsvc.config.kv import KVConfig
+from memsvc.config.limits import DependencyConfig, IdempotencyConfig, RateLimitConfig
 from memsvc.config.retrieval import RetrievalConfig
 from memsvc.config.tiers import SensoryConfig, WorkingMemoryConfig
 from memsvc.config.training import CartridgeTrainingConfig
@@ -64,6 +65,14 @@ class Settings(BaseSettings):
     gc_freeze: bool = True
     # Cached API-key lookups (seconds); a revoked key stops working after at most this long.
     auth_cache_seconds: float = Field(default=30.0, ge=0)
+    # Request guards (memsvc/config/limits.py): idempotency keys, per-key rate limits, and the
+    # bounds on waiting for PostgreSQL and Redis.
+    idempotency: IdempotencyConfig = Field(default_factory=IdempotencyConfig)
+    rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
+    dependencies: DependencyConfig = Field(default_factory=DependencyConfig)
+    # Tests only (environment "test"): the process kills itself (SIGKILL) right after committing
+    # an events/memories write sent with this Idempotency-Key, before replying.
+    test_kill_after_commit_key: str = ""
     # Events: the longest accepted message, and how far in the future an event time may be.
     max_event_chars: int = Field(default=32_000, ge=1)
     future_tolerance_seconds: float = Field(default=300.0, ge=0)
@@ -101,6 +110,8 @@ class Settings(BaseSettings):
     def _refuse_placeholder_secrets(self) -> Settings:
         if self.environment == "production" and self.admin_key.lower() in _PLACEHOLDER_SECRETS:
             raise ValueError("MEMSVC_ADMIN_KEY is a placeholder; set a real secret in production")
+        if self.test_kill_after_commit_key and self.environment != "test":
+            raise ValueError("MEMSVC_TEST_KILL_AFTER_COMMIT_KEY needs MEMSVC_ENVIRONMENT=test")
         return self
 
     @property

@@ -38,6 +38,7 @@ REPLACEMENTS = {
     "aread": "read",
     "aiter_bytes": "iter_bytes",
     "_async": "_sync",
+    "asyncio": "time",  # await asyncio.sleep(s) -> time.sleep(s)
 }
 
 

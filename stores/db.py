@@ -23,8 +23,20 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url``; creates the SQLite file's directory when needed."""
+def make_engine(
+    url: str,
+    *,
+    connect_timeout: int | None = None,
+    pool_timeout: float | None = None,
+    statement_timeout: float | None = None,
+    **kwargs: Any,
+) -> Engine:
+    """An engine for ``url``; creates the SQLite file's directory when needed.
+
+    On PostgreSQL, ``connect_timeout`` (s), ``pool_timeout`` (s, waiting for a pooled
+    connection) and ``statement_timeout`` (s, 0: none) bound every wait on the server, so a
+    server that went away is an ``OperationalError`` / pool ``TimeoutError`` in bounded time.
+    """
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -35,7 +47,14 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    return create_engine(url, **kwargs)
+    if pool_timeout is not None:
+        kwargs["pool_timeout"] = pool_timeout
+    connect_args = dict(kwargs.pop("connect_args", {}))
+    if connect_timeout is not None and url.startswith("postgresql"):
+        connect_args["connect_timeout"] = connect_timeout
+    if statement_timeout and url.startswith("postgresql"):
+        connect_args["options"] = f"-c statement_timeout={int(statement_timeout * 1000)}"
+    return create_engine(url, connect_args=connect_args, **kwargs)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

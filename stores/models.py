@@ -35,6 +35,7 @@ __all__ = [
     "Counter",
     "EntityRow",
     "EventRow",
+    "IdempotencyRow",
     "JobRow",
     "KVBlobRow",
     "KVCacheRow",
@@ -424,3 +425,28 @@ class KVBlobRow(Base):
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     size_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class IdempotencyRow(Base):
+    """An ``Idempotency-Key`` and the first reply sent for it, replayed to a retry.
+
+    ``scope`` is the tenant id ("" for the admin key). A row is ``pending`` while a request
+    holds the key (``token``, until ``locked_until``) or ``done`` with the reply; for events
+    and memories it is written ``done`` in the write's own transaction.
+    """
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (Index("ix_idempotency_keys_expires_at", "expires_at"),)
+
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    # sha256 of the request (method, path, query, body); NULL while a claimed one is read.
+    fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    token: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    content_type: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -18,10 +18,15 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz", response_model=None)
 def readyz(service: ServiceDep) -> dict[str, object] | JSONResponse:
-    """The database answers and the indexes are loaded."""
+    """The database (and Redis, when configured) answers and the indexes are loaded."""
+    retry = {"Retry-After": str(service.settings.dependencies.retry_after_seconds)}
     problem = service.database_problem()
     if problem is not None:
-        return JSONResponse({"status": "unavailable", "database": problem}, status_code=503)
+        body = {"status": "unavailable", "database": problem}
+        return JSONResponse(body, status_code=503, headers=retry)
+    if service.settings.redis_url and not service.deps.short_term.ping():
+        body = {"status": "unavailable", "database": "ok", "redis": "error"}
+        return JSONResponse(body, status_code=503, headers=retry)
     return {
         "status": "ready",
         "database": "ok",

@@ -16,7 +16,8 @@ from fastapi import APIRouter, Body, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import PrincipalDep, ServiceDep
+from api.deps import IdempotencyDep, PrincipalDep, ServiceDep
+from api.idempotency import reply_not_stored
 from api.uploads import receive_container
 from memsvc.operations import OPERATIONS, Call, Operation
 from memsvc.service import MemoryService
@@ -36,16 +37,27 @@ def _parameters(op: Operation) -> list[Parameter]:
     params = [Parameter(name, kw, annotation=Annotated[str, Path()]) for name in op.path_params]
     if op.query is not None:
         params.append(Parameter("query", kw, annotation=Annotated[op.query, Query()]))
-    if op.body is not None:
+    if op.body is not None and op.body_required:
         params.append(Parameter("body", kw, annotation=Annotated[op.body, Body()]))
+    elif op.body is not None:  # an absent body is the model's defaults
+        optional = Annotated[op.body | None, Body()]
+        params.append(Parameter("body", kw, annotation=optional, default=None))
     params.append(Parameter("principal", kw, annotation=PrincipalDep))
     params.append(Parameter("service", kw, annotation=ServiceDep))
+    if op.idempotency == "transaction":  # the write stores its reply with its rows
+        params.append(Parameter("idempotency", kw, annotation=IdempotencyDep))
     return params
 
 
-def _call(op: Operation, values: dict[str, Any], **extra: Any) -> Call:
+def _call(op: Operation, values: dict[str, Any]) -> Call:
     path = {name: values[name] for name in op.path_params}
-    return Call(op, path=path, query=values.get("query"), body=values.get("body"), **extra)
+    return Call(
+        op,
+        path=path,
+        query=values.get("query"),
+        body=values.get("body"),
+        idempotency=values.get("idempotency"),
+    )
 
 
 def _json_endpoint(op: Operation) -> Callable[..., Any]:
@@ -90,9 +102,14 @@ def _endpoint(op: Operation) -> Callable[..., Any]:
     else:
         endpoint = _download_endpoint(op) if op.download else _json_endpoint(op)
         params = []
-    endpoint.__signature__ = Signature(params + _parameters(op))  # type: ignore[attr-defined]
+    parameters = params + _parameters(op)
+    # Parameters with defaults go last, as Python wants them.
+    parameters.sort(key=lambda p: p.default is not Parameter.empty)
+    endpoint.__signature__ = Signature(parameters)  # type: ignore[attr-defined]
     endpoint.__name__ = endpoint.__qualname__ = op.name
     endpoint.__doc__ = op.summary
+    if op.idempotency == "never":
+        reply_not_stored(endpoint)
     return endpoint
 
 

@@ -7,6 +7,8 @@ Commands stay thin: they build settings, call the service or SDK, print with ric
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -20,6 +22,8 @@ from memsvc.settings import Settings
 
 if TYPE_CHECKING:
     from celery import Celery
+
+    from memsvc.service import MemoryService
 
 __all__ = ["app", "main"]
 
@@ -195,6 +199,20 @@ def index_rebuild(data_dir: DataDir = None) -> None:
     console.print(f"indexed {count} memories")
 
 
+@contextmanager
+def _service(data_dir: Path | None) -> Iterator[MemoryService]:
+    """The service over the configured database; a refusal becomes a message and exit 1."""
+    from memsvc.service import MemoryService
+
+    service = MemoryService.from_settings(_settings(data_dir))
+    try:
+        yield service
+    except MemsvcError as exc:
+        raise _fail(exc) from exc
+    finally:
+        service.close()
+
+
 @tenant_app.command("create")
 def tenant_create(
     name: str,
@@ -202,18 +220,74 @@ def tenant_create(
     data_dir: DataDir = None,
 ) -> None:
     """Create a tenant and print its first API key."""
-    from memsvc.service import MemoryService
-
-    service = MemoryService.from_settings(_settings(data_dir))
-    try:
+    with _service(data_dir) as service:
         tenant = service.create_tenant(name, tenant_id)
         key = service.create_api_key(tenant.id, "cli")
-    except MemsvcError as exc:
-        raise _fail(exc) from exc
-    finally:
-        service.close()
     console.print(f"tenant {tenant.id}")
     typer.echo(key.key)
+
+
+@tenant_app.command("list")
+def tenant_list(data_dir: DataDir = None) -> None:
+    """List the tenants."""
+    with _service(data_dir) as service:
+        tenants = service.list_tenants()
+    for tenant in tenants:
+        typer.echo(f"{tenant.id}\t{tenant.name}\t{tenant.created_at.isoformat()}")
+
+
+GraceSeconds = Annotated[
+    float, typer.Option(min=0, help="Keep the old key working this long (seconds).")
+]
+
+
+@tenant_app.command("keys")
+def tenant_keys(tenant_id: str, data_dir: DataDir = None) -> None:
+    """List a tenant's API keys (id, name, prefix, created, revoked)."""
+    with _service(data_dir) as service:
+        keys = service.list_api_keys(tenant_id)
+    for key in keys:
+        revoked = key.revoked_at.isoformat() if key.revoked_at else "-"
+        typer.echo(f"{key.id}\t{key.name}\t{key.prefix}\t{key.created_at.isoformat()}\t{revoked}")
+
+
+@tenant_app.command("add-key")
+def tenant_add_key(
+    tenant_id: str,
+    name: Annotated[str, typer.Option(help="A name to recognise the key by.")] = "cli",
+    data_dir: DataDir = None,
+) -> None:
+    """Issue another API key for a tenant and print it (shown only now)."""
+    with _service(data_dir) as service:
+        key = service.create_api_key(tenant_id, name)
+    console.print(f"key {key.id}")
+    typer.echo(key.key)
+
+
+@tenant_app.command("revoke")
+def tenant_revoke(
+    tenant_id: str, key_id: str, grace_seconds: GraceSeconds = 0.0, data_dir: DataDir = None
+) -> None:
+    """Revoke an API key. Servers refuse it within MEMSVC_AUTH_CACHE_SECONDS (their cache)."""
+    with _service(data_dir) as service:
+        key = service.revoke_api_key(tenant_id, key_id, grace_seconds=grace_seconds)
+        cache = service.settings.auth_cache_seconds
+    console.print(f"key {key.id} revoked at {key.revoked_at}; refused everywhere {cache:g}s later")
+
+
+@tenant_app.command("rotate")
+def tenant_rotate(
+    tenant_id: str,
+    key_id: str,
+    grace_seconds: GraceSeconds = 0.0,
+    name: Annotated[str | None, typer.Option(help="Name of the new key.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Issue a new key and revoke the old one (after the grace period); prints the new key."""
+    with _service(data_dir) as service:
+        new, old = service.rotate_api_key(tenant_id, key_id, grace_seconds=grace_seconds, name=name)
+    console.print(f"key {new.id} issued; key {old.id} revoked at {old.revoked_at}")
+    typer.echo(new.key)
 
 
 # Packages only the server extra installs: a command that needs one names the extra.

@@ -6,7 +6,10 @@ HTTP errors to the exception tree. ``MemoryClient``, ``AsyncMemoryClient`` and t
 from __future__ import annotations
 
 import functools
+import random
+import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
@@ -30,7 +33,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_SESSION",
+    "IDEMPOTENCY_HEADER",
     "UNSET",
+    "RetryPolicy",
     "Unset",
     "build",
     "build_add_items",
@@ -40,6 +45,7 @@ __all__ = [
     "build_search",
     "is_messages",
     "json_body",
+    "new_idempotency_key",
     "query_params",
     "read_response",
 ]
@@ -48,6 +54,9 @@ _M = TypeVar("_M")
 
 #: The session chat messages go to when ``add(messages)`` names none.
 DEFAULT_SESSION = "default"
+
+#: Sent with every write: every attempt of a call carries the same key (docs/security.md).
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 class Unset:
@@ -198,6 +207,11 @@ def build(make: Callable[..., _M], *args: Any, **fields: Any) -> _M:
         raise invalid_from_validation(exc) from exc
 
 
+def new_idempotency_key() -> str:
+    """A fresh key for one write call (random: two calls never share one)."""
+    return f"sdk-{uuid.uuid4().hex}"
+
+
 def query_params(query: BaseModel | None) -> dict[str, Any] | None:
     """A query model as the request's parameters: its round-trip JSON form (a ``Json`` field
     as its text, a list as repeated parameters), unset values left out."""
@@ -247,12 +261,63 @@ def error_from_response(
     if not isinstance(body, dict):
         body = {"message": f"HTTP {status_code}"}
     cls = error_for_status(status_code)
+    headers = getattr(response, "headers", None) or {}
     return cls(
         str(body.get("message", f"HTTP {status_code}")),
         field=body.get("field"),
         code=body.get("code"),
         details=body.get("details"),
         status_code=status_code,
+        retry_after=parse_retry_after(headers.get("retry-after")),
         request=request,
         response=response,
     )
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """``Retry-After`` in seconds (the HTTP-date form is not used by memsvc)."""
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _error_code(payload: Any) -> str | None:
+    body = payload.get("error") if isinstance(payload, dict) else None
+    return body.get("code") if isinstance(body, dict) else None
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When a client sends a call again, and after how long.
+
+    Retried: transport errors (connect, read, timeout: the reply may be lost after the server
+    acted, which the call's idempotency key makes safe), 429 and 503 (after their
+    ``Retry-After``), and 409 ``idempotency_in_progress`` (the first attempt still runs).
+    At most ``max_retries`` times, waiting ``backoff_seconds * 2**n`` with jitter, never more
+    than ``max_backoff_seconds``.
+    """
+
+    max_retries: int = 2
+    backoff_seconds: float = 0.5
+    max_backoff_seconds: float = 8.0
+
+    def after_transport_error(self, attempt: int) -> float | None:
+        """Seconds to wait before trying again after attempt ``attempt`` (0-based) failed to
+        get an answer; ``None``: give up."""
+        return self._wait(attempt, None)
+
+    def after_response(
+        self, attempt: int, status_code: int, retry_after: str | None, payload: Any
+    ) -> float | None:
+        """Seconds to wait before trying again after this answer; ``None``: it is final."""
+        retried = status_code in (429, 503) or (
+            status_code == 409 and _error_code(payload) == "idempotency_in_progress"
+        )
+        return self._wait(attempt, parse_retry_after(retry_after)) if retried else None
+
+    def _wait(self, attempt: int, retry_after: float | None) -> float | None:
+        if attempt >= self.max_retries:
+            return None
+        backoff = self.backoff_seconds * 2**attempt * random.uniform(0.5, 1.0)
+        return min(self.max_backoff_seconds, backoff if retry_after is None else retry_after)

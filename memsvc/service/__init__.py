@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
@@ -50,6 +51,7 @@ from memsvc.service import (
     working,
 )
 from memsvc.service.deps import ServiceDeps, build_deps
+from memsvc.service.idempotency import IdempotencyKeys, IdempotentRequest
 from memsvc.service.tenants import LOCAL_TENANT_ID, Principal
 from memsvc.settings import Settings
 from stores.db import ping
@@ -63,7 +65,7 @@ if TYPE_CHECKING:
     from memsvc.schemas.cartridge_train import CartridgeTrainRequest
     from memsvc.service.kv import KVContent
 
-__all__ = ["LOCAL_TENANT_ID", "MemoryService", "Principal", "ServiceDeps"]
+__all__ = ["LOCAL_TENANT_ID", "IdempotentRequest", "MemoryService", "Principal", "ServiceDeps"]
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +98,9 @@ class MemoryService:
         self.deps = deps
         self._auth = tenants.Authenticator(deps)
         self._upkeep: dict[str, float] = {}
+        self.idempotency = IdempotencyKeys(deps)  # outside a write's transaction
         # Working memory is derived from the event log: refill it (a no-op without backlog).
-        working.rebuild_short_term(deps)
+        working.restore_short_term(deps, force=True)
 
     @classmethod
     def from_settings(
@@ -129,6 +132,8 @@ class MemoryService:
             self.deps.yield_to_requests()  # copying a large index would stall searches
             self.deps.indexes.save_if_dirty()
         jobs.flush_access(self.deps)
+        self.idempotency.purge_expired(now_s=time.monotonic())
+        working.restore_short_term(self.deps)  # after Redis lost writes or restarted empty
         if not self.settings.redis_url:
             jobs.maintenance(self.deps, self._upkeep)
 
@@ -161,6 +166,16 @@ class MemoryService:
     def list_api_keys(self, tenant_id: str) -> list[ApiKeyPublic]:
         return tenants.list_api_keys(self.deps, tenant_id)
 
+    def revoke_api_key(self, tenant_id: str, key_id: str, grace_seconds: float = 0) -> ApiKeyPublic:
+        """Revoke a key now or after ``grace_seconds`` (see ``Authenticator.revoke``)."""
+        return self._auth.revoke(tenant_id, key_id, grace_seconds)
+
+    def rotate_api_key(
+        self, tenant_id: str, key_id: str, grace_seconds: float = 0, name: str | None = None
+    ) -> tuple[ApiKeyCreated, ApiKeyPublic]:
+        """A new key; the old one is revoked after ``grace_seconds``."""
+        return self._auth.rotate(tenant_id, key_id, grace_seconds, name)
+
     def ensure_local_key(self) -> tuple[str, bool]:
         return tenants.ensure_local_key(self.deps, self.settings.data_dir)
 
@@ -168,9 +183,17 @@ class MemoryService:
 
     @_serving
     def add(
-        self, tenant_id: str, items: list[MemoryCreate], *, actor: str, single: bool = False
+        self,
+        tenant_id: str,
+        items: list[MemoryCreate],
+        *,
+        actor: str,
+        single: bool = False,
+        idempotency: IdempotentRequest | None = None,
     ) -> list[MemoryWriteResult]:
-        return memories.add_memories(self.deps, tenant_id, items, actor=actor, single=single)
+        return memories.add_memories(
+            self.deps, tenant_id, items, actor=actor, single=single, idempotency=idempotency
+        )
 
     def get(self, tenant_id: str, memory_id: str) -> MemoryPublic:
         return memories.get_memory(self.deps, tenant_id, memory_id)
@@ -216,9 +239,11 @@ class MemoryService:
     # -- events, sessions, context ---------------------------------------------------------
 
     @_serving
-    def add_events(self, tenant_id: str, batch: EventBatch) -> list[EventPublic]:
+    def add_events(
+        self, tenant_id: str, batch: EventBatch, *, idempotency: IdempotentRequest | None = None
+    ) -> list[EventPublic]:
         """Commit events, feed working memory, and promote what overflows its budget."""
-        written = events.ingest_events(self.deps, tenant_id, batch)
+        written = events.ingest_events(self.deps, tenant_id, batch, idempotency=idempotency)
         for session_id in dict.fromkeys(e.session_id for e in written):
             try:
                 promoted = working.promote_due(self.deps, tenant_id, session_id)

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 from memsvc.embeddings import Embedder, build_embedder
 from memsvc.retrieval.indexes import DerivedIndexes
 from memsvc.service.activity import ForegroundActivity
+from memsvc.service.availability import DEPENDENCY_ERRORS
+from memsvc.service.rate_limit import RateLimiter
 from memsvc.settings import Settings
 from stores.blobs import BlobStore, LocalBlobStore
 from stores.db import make_engine, make_sessionmaker
@@ -65,9 +67,13 @@ class ServiceDeps:
         self._access_lock = threading.Lock()
         self._graph_cache: GraphCache | None = None
         self._blobs: BlobStore | None = None
+        self._rate_limiter: RateLimiter | None = None
         # Requests being served; background work in this process yields to them.
         self.activity = ForegroundActivity()
         self._thread_role = threading.local()
+        # Set when working memory missed a write or may have lost its content (Redis away):
+        # the maintenance tick refills it from the event log (working.restore_short_term).
+        self.short_term_lost = threading.Event()
 
     @property
     def embedder(self) -> Embedder:
@@ -142,10 +148,27 @@ class ServiceDeps:
             with self._load_lock:
                 if self._short_term is None:
                     url = self.settings.redis_url
+                    timeout = self.settings.dependencies.redis_timeout_seconds
                     self._short_term = (
-                        RedisShortTermStore(url) if url else InProcessShortTermStore()
+                        RedisShortTermStore(url, timeout=timeout)
+                        if url
+                        else InProcessShortTermStore()
                     )
         return self._short_term
+
+    @property
+    def rate_limiter(self) -> RateLimiter:
+        """Per-API-key request limits (off unless a rate is set; shared through Redis)."""
+        if self._rate_limiter is None:
+            with self._load_lock:
+                if self._rate_limiter is None:
+                    settings = self.settings
+                    self._rate_limiter = RateLimiter(
+                        settings.rate_limit,
+                        settings.redis_url,
+                        settings.dependencies.redis_timeout_seconds,
+                    )
+        return self._rate_limiter
 
     def warm_up(self) -> None:
         """Load the embedder and open the indexes now rather than on the first request."""
@@ -161,6 +184,8 @@ class ServiceDeps:
             while not self._stop.wait(interval_s):
                 try:
                     tick()
+                except DEPENDENCY_ERRORS as exc:  # an outage: one line per tick, no traceback
+                    log.warning("background maintenance: a dependency is away: %s", exc)
                 except Exception:  # a background loop must not die; the next tick retries
                     log.exception("background maintenance failed")
 
@@ -217,6 +242,8 @@ class ServiceDeps:
             self._indexes.close()
         if self._short_term is not None:
             self._short_term.close()
+        if self._rate_limiter is not None:
+            self._rate_limiter.close()
         self.engine.dispose()
 
 
@@ -229,5 +256,11 @@ def build_deps(settings: Settings, *, embedder: Embedder | None = None) -> Servi
     """Migrate the database and connect; the embedder and indexes load on first use."""
     url = settings.sqlalchemy_url
     upgrade_database(url)
-    engine = make_engine(url)
+    bounds = settings.dependencies
+    engine = make_engine(
+        url,
+        connect_timeout=bounds.db_connect_timeout_seconds,
+        pool_timeout=bounds.db_pool_timeout_seconds,
+        statement_timeout=bounds.db_statement_timeout_seconds,
+    )
     return ServiceDeps(settings, engine, make_sessionmaker(engine), embedder)

@@ -15,6 +15,7 @@ from memsvc.errors import PermissionDeniedError
 from memsvc.operations import OPERATIONS, Call, Operation
 from memsvc.schemas import DeleteResult, ListEnvelope, MemoryBatch
 from memsvc.schemas.params import MemoryScopeParams
+from memsvc.schemas.tenants import ApiKeyRotate, ApiKeyRotated
 from memsvc.service import MemoryService, Principal
 
 __all__ = ["HANDLERS", "authorize", "check_upload", "dispatch"]
@@ -56,7 +57,8 @@ def _listed(items: list[Any]) -> ListEnvelope[Any]:
 def _add(svc: MemoryService, p: Principal, c: Call) -> Any:
     single = not isinstance(c.body, MemoryBatch)
     items = [c.body] if single else c.body.items
-    return _listed(svc.add(p.tenant_id, items, actor=p.actor, single=single))
+    written = svc.add(p.tenant_id, items, actor=p.actor, single=single, idempotency=c.idempotency)
+    return _listed(written)
 
 
 @_handles("memories-list_memories")
@@ -113,7 +115,7 @@ def _context(svc: MemoryService, p: Principal, c: Call) -> Any:
 
 @_handles("events-add_events")
 def _add_events(svc: MemoryService, p: Principal, c: Call) -> Any:
-    return _listed(svc.add_events(p.tenant_id, c.body))
+    return _listed(svc.add_events(p.tenant_id, c.body, idempotency=c.idempotency))
 
 
 @_handles("events-list_events")
@@ -308,6 +310,21 @@ def _create_key(svc: MemoryService, p: Principal, c: Call) -> Any:
 @_handles("admin-list_keys")
 def _list_keys(svc: MemoryService, p: Principal, c: Call) -> Any:
     return _listed(svc.list_api_keys(c.path["tenant_id"]))
+
+
+@_handles("admin-revoke_key")
+def _revoke_key(svc: MemoryService, p: Principal, c: Call) -> Any:
+    grace = c.body.grace_seconds if c.body is not None else 0.0
+    return svc.revoke_api_key(c.path["tenant_id"], c.path["key_id"], grace_seconds=grace)
+
+
+@_handles("admin-rotate_key")
+def _rotate_key(svc: MemoryService, p: Principal, c: Call) -> Any:
+    body = c.body or ApiKeyRotate()
+    new, old = svc.rotate_api_key(
+        c.path["tenant_id"], c.path["key_id"], grace_seconds=body.grace_seconds, name=body.name
+    )
+    return ApiKeyRotated(key=new, revoked=old)
 
 
 _missing = {op.id for op in OPERATIONS} - set(HANDLERS)

@@ -82,6 +82,30 @@ def start_server(data_dir: Path, env: dict[str, str], *, timeout: float = 60) ->
     pytest.fail(f"server did not become ready in {timeout}s:\n{server.log()}")
 
 
+@dataclass
+class TenantOnServer:
+    tenant_id: str
+    key: str
+    key_id: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+ADMIN_HEADERS = {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+
+def create_tenant(url: str, name: str) -> TenantOnServer:
+    """A tenant and its first key, created through a server's admin routes."""
+    created = httpx.post(f"{url}/v1/admin/tenants", json={"name": name}, headers=ADMIN_HEADERS)
+    assert created.status_code == 201, created.text
+    tenant_id = created.json()["id"]
+    key = httpx.post(f"{url}/v1/admin/tenants/{tenant_id}/keys", json={}, headers=ADMIN_HEADERS)
+    assert key.status_code == 201, key.text
+    return TenantOnServer(tenant_id, key.json()["key"], key.json()["id"])
+
+
 @pytest.fixture
 def servers() -> Iterator[Callable[..., ServerProcess]]:
     """Start servers with ``servers(data_dir, env)``; all are stopped after the test."""

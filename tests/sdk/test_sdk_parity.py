@@ -40,6 +40,8 @@ SURFACE = [
     "restore",
 ]
 
+_EVENTS = [{"role": "user", "content": "my flight to Lisbon leaves on Friday"}]
+
 
 @pytest.fixture(params=["embedded", "rest"])
 def sdk(request, service: MemoryService, tenant: TenantKey, client: TestClient) -> Iterator:
@@ -121,6 +123,20 @@ def test_errors_are_the_same_classes_and_fields(sdk) -> None:
     sdk.close()
     with pytest.raises(MemsvcError, match="closed"):
         sdk.get_all()
+
+
+def test_a_callers_own_key_returns_the_first_reply(sdk) -> None:
+    first = sdk.add(["the boiler code is 4471"], user_id="u", idempotency_key="order-17")
+    again = sdk.add(["the boiler code is 4471"], user_id="u", idempotency_key="order-17")
+    assert [m.id for m in again] == [m.id for m in first]
+    assert [m.event for m in again] == ["ADD"]  # the first reply, not a NOOP
+    events = sdk.add_events(_EVENTS, user_id="u", session_id="s", idempotency_key="turn-1")
+    assert sdk.add_events(_EVENTS, user_id="u", session_id="s", idempotency_key="turn-1") == events
+    assert sdk.get_events(session_id="s").count == 1
+    with pytest.raises(InvalidRequestError) as info:
+        sdk.add(["another text"], user_id="u", idempotency_key="order-17")
+    assert info.value.field == "Idempotency-Key"
+    assert sdk.get_all(user_id="u").count == 1
 
 
 def test_rest_client_auth_error(client: TestClient) -> None:

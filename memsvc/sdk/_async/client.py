@@ -55,6 +55,7 @@ from memsvc.sdk._base import (
     DEFAULT_SESSION,
     UNSET,
     MemoryInput,
+    RetryPolicy,
     Unset,
     build,
     build_add_items,
@@ -92,6 +93,8 @@ class AsyncMemoryClient:
         api_key: str | None = None,
         *,
         timeout: float = 30.0,
+        max_retries: int = 2,
+        retry_backoff: float = 0.5,
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | AsyncTransport | None = None,
     ) -> None:
@@ -105,7 +108,8 @@ class AsyncMemoryClient:
             http = http_client or httpx.AsyncClient(
                 base_url=self.base_url, timeout=timeout, transport=transport
             )
-            self._transport = AsyncHTTPTransport(http, self._headers())
+            retry = RetryPolicy(max_retries=max_retries, backoff_seconds=retry_backoff)
+            self._transport = AsyncHTTPTransport(http, self._headers(), retry)
         self.kv = AsyncKVClient(self)  # episodic KV caches
         self.cartridges = AsyncCartridgeClient(self, self.kv)  # trained KV cartridges
 
@@ -128,12 +132,18 @@ class AsyncMemoryClient:
         query: Any = None,
         body: Any = None,
         upload: Path | None = None,
+        idempotency_key: str | None = None,
     ) -> Any:
         """Call one operation of :mod:`memsvc.operations` by id (``"memories-get"``) with its
-        models; returns its response model. The sub-resources and adapters use this."""
+        models; returns its response model. The sub-resources and adapters use this.
+
+        A write is sent with ``idempotency_key`` (over HTTP a fresh one when none is given):
+        retried with the same key, it is done once.
+        """
         self._check_open()
-        call = Call(by_name(operation), path=dict(path or {}), query=query, body=body)
-        call.upload = upload
+        op = by_name(operation)
+        call = Call(op, path=dict(path or {}), query=query, body=body, upload=upload)
+        call.idempotency_key = idempotency_key
         return await self._transport.send(call)
 
     def download(
@@ -172,11 +182,14 @@ class AsyncMemoryClient:
         metadata: Mapping[str, Any] | None = None,
         kind: str | None = None,
         occurred_at: datetime | None = None,
+        idempotency_key: str | None = None,
     ) -> list[MemoryWriteResult] | list[EventPublic]:
         """Store one memory or a batch (all or nothing); duplicates come back as NOOP.
 
         Chat messages (``[{"role": ..., "content": ...}]``) go in as events instead (session
-        ``default`` unless one is given) and come back as events.
+        ``default`` unless one is given) and come back as events. ``idempotency_key``: the
+        caller's key for this write; sent again with it (even by another process), it is done
+        once and answers the first reply.
         """
         if is_messages(memories):
             return await self.add_events(
@@ -184,6 +197,7 @@ class AsyncMemoryClient:
                 user_id=user_id,
                 agent_id=agent_id,
                 session_id=session_id or DEFAULT_SESSION,
+                idempotency_key=idempotency_key,
             )
         items = build_add_items(
             memories,  # type: ignore[arg-type]
@@ -197,7 +211,8 @@ class AsyncMemoryClient:
         # One memory goes as itself, so errors name its fields (not items[0]'s).
         single = isinstance(memories, (str, Mapping, MemoryCreate))
         body = items[0] if single else build(MemoryBatch, items=items)
-        return (await self.request("memories-add", body=body)).data
+        written = await self.request("memories-add", body=body, idempotency_key=idempotency_key)
+        return written.data
 
     async def search(
         self,
@@ -291,10 +306,15 @@ class AsyncMemoryClient:
         user_id: str | None = None,
         agent_id: str | None = None,
         session_id: str | None = None,
+        idempotency_key: str | None = None,
     ) -> list[EventPublic]:
-        """Append chat events (durable when this returns), each with its gate decision."""
+        """Append chat events (durable when this returns), each with its gate decision;
+        ``idempotency_key`` as in ``add``."""
         body = build_event_batch(events, user_id=user_id, agent_id=agent_id, session_id=session_id)
-        return (await self.request("events-add_events", body=body)).data
+        written = await self.request(
+            "events-add_events", body=body, idempotency_key=idempotency_key
+        )
+        return written.data
 
     async def get_events(
         self,
