@@ -31,7 +31,7 @@ def test_migrations_match_the_models(db_url: str) -> None:
 
 
 def test_a_job_state_outside_the_vocabulary_is_refused(db_url: str, tmp_path: Path) -> None:
-    """The CHECK constraint (migration 0007) holds on both databases and admits exactly the
+    """The CHECK constraint (migration 0008) holds on both databases and admits exactly the
     states of the enum."""
     service = MemoryService.from_settings(make_settings(tmp_path, db_url))
     try:

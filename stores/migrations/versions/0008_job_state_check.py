@@ -1,7 +1,7 @@
 """jobs: a CHECK constraint keeps ``state`` one of the job states
 
-Revision ID: 0007_job_state_check
-Revises: 0006_kv_blob_registry
+Revision ID: 0008_job_state_check
+Revises: 0007_idempotency_keys
 Create Date: 2026-12-01 23:45:00
 """
 
@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0007_job_state_check"
-down_revision: str | None = "0006_kv_blob_registry"
+revision: str = "0008_job_state_check"
+down_revision: str | None = "0007_idempotency_keys"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
