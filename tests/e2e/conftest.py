@@ -42,7 +42,7 @@ class ServerProcess:
                 self.process.wait(timeout=10)
 
 
-def start_server(data_dir: Path, env: dict[str, str], *, timeout: float = 60) -> ServerProcess:
+def start_server(data_dir: Path, env: dict[str, str], *, timeout: float = 180) -> ServerProcess:
     """``memsvc serve`` in a subprocess; returns once ``/readyz`` answers 200."""
     port = free_port()
     log_path = data_dir.parent / f"server-{port}.log"
