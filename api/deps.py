@@ -50,9 +50,10 @@ async def get_principal(
     x_api_key: Annotated[str | None, Header()] = None,
 ) -> Principal:
     raw_key = raw_api_key(authorization, x_api_key)
-    principal = service.cached_principal(raw_key)
+    principal = service.tenants.cached_principal(raw_key)
     if principal is None:
-        principal = await run_in_threadpool(service.authenticate, raw_key)  # a database lookup
+        # A database lookup: off the event loop.
+        principal = await run_in_threadpool(service.tenants.authenticate, raw_key)
     limiter = service.deps.rate_limiter
     if limiter.enabled:  # per key; Redis (shared by the replicas) is network I/O
         if limiter.blocking:

@@ -158,10 +158,10 @@ class IdempotencyMiddleware:
 
     async def _handle(self, scope: Scope, service: MemoryService, raw: str) -> KeyHandle | None:
         api_key = raw_api_key(_header(scope, b"authorization"), _header(scope, b"x-api-key"))
-        principal = service.cached_principal(api_key)
+        principal = service.tenants.cached_principal(api_key)
         if principal is None:
             try:
-                principal = await run_in_threadpool(service.authenticate, api_key)
+                principal = await run_in_threadpool(service.tenants.authenticate, api_key)
             except AuthError:
                 return None  # the route answers 401 itself
         key = check_key(raw, service.settings.idempotency.max_key_length)

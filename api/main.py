@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, Depends, FastAPI
@@ -28,14 +28,22 @@ def _operation_id(route: APIRoute) -> str:
 
 
 def create_app(
-    settings: Settings | None = None, *, service: MemoryService | None = None
+    settings: Settings | None = None,
+    *,
+    service: MemoryService | None = None,
+    service_factory: Callable[[Settings], MemoryService] | None = None,
 ) -> FastAPI:
-    """The app. Pass ``service`` to reuse one (tests); otherwise it is built at start-up."""
+    """The app over ``service`` (kept open by its owner), or over one ``service_factory``
+    builds at start-up and closes at shutdown: the composition root passes
+    ``consolidation.dispatch.build_service`` (the API never imports the workers' package)."""
+    if service is None and service_factory is None:
+        raise TypeError("create_app needs a service or a service_factory")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = service is None
-        app.state.service = service or MemoryService.from_settings(settings or get_settings())
+        if own:
+            app.state.service = service_factory(settings or get_settings())  # type: ignore[misc]
         if own:
             app.state.service.warm_up()
             app.state.service.start_background()

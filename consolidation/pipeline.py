@@ -29,6 +29,7 @@ from memsvc.extraction import Extractor, build_extractor
 from memsvc.graph import read_graph
 from memsvc.service.deps import ServiceDeps
 from memsvc.service.jobs import flush_access, new_job_row
+from memsvc.service.runtime import UNPACED, Pace
 from memsvc.service.working import promote_session
 from memsvc.vocabulary import JobState
 from stores import events as event_store
@@ -101,6 +102,7 @@ def consolidate_session(
     extractor: Extractor | None = None,
     progress: Progress | None = None,
     promote: bool = True,
+    pace: Pace = UNPACED,
 ) -> Counter[str]:
     """Bring one session's long-term memory up to date with its event log.
 
@@ -115,8 +117,8 @@ def consolidate_session(
     extractor = extractor or build_extractor(deps.settings)
     limit = deps.settings.consolidation.batch_events
     report("extract", counts)
-    while not deps.stopping:
-        deps.yield_to_requests()  # embedded: sleep-time work goes between requests
+    while not pace.stopping:
+        pace.yield_to_requests()  # embedded: sleep-time work goes between requests
         batch = load_batch(deps, tenant_id, session_id, limit=limit)
         if batch is None:
             break
@@ -128,7 +130,7 @@ def consolidate_session(
         report("extract", counts)
     report("sentences", counts)
     counts["sentences_embedded"] += embed_sentences(
-        deps, tenant_id, session_id, on_batch=lambda n: report("sentences", counts)
+        deps, tenant_id, session_id, on_batch=lambda n: report("sentences", counts), pace=pace
     )
     return counts
 
@@ -150,7 +152,9 @@ def _sessions_of(deps: ServiceDeps, tenant_id: str, scope: dict[str, Any]) -> li
     return [r.id for r in rows]
 
 
-def run_job(deps: ServiceDeps, job_id: str, *, extractor: Extractor | None = None) -> str:
+def run_job(
+    deps: ServiceDeps, job_id: str, *, extractor: Extractor | None = None, pace: Pace = UNPACED
+) -> str:
     """Run a job to the end; returns its final state. Transient errors are recorded on the job
     and re-raised (the caller retries); any other error fails the job."""
     with deps.sessions() as session:
@@ -176,6 +180,7 @@ def run_job(deps: ServiceDeps, job_id: str, *, extractor: Extractor | None = Non
                 job.tenant_id,
                 session_id,
                 extractor=extractor,
+                pace=pace,
                 progress=progress,
                 promote=job.trigger != "overflow",
             )

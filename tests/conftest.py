@@ -25,6 +25,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("MEMSVC_GC_FREEZE", "false")
 
 from api.main import create_app
+from consolidation.dispatch import build_service
 from memsvc.service import MemoryService
 from memsvc.settings import Settings
 
@@ -93,7 +94,7 @@ def settings(tmp_path: Path, db_url: str) -> Settings:
 
 @pytest.fixture
 def service(settings: Settings) -> Iterator[MemoryService]:
-    svc = MemoryService.from_settings(settings)
+    svc = build_service(settings)
     yield svc
     svc.close()
 
@@ -109,8 +110,8 @@ class TenantKey:
 
 
 def new_tenant(service: MemoryService, name: str = "t") -> TenantKey:
-    tenant = service.create_tenant(name, f"{name}-{uuid.uuid4().hex[:8]}")
-    key = service.create_api_key(tenant.id, "test")
+    tenant = service.tenants.create(name, f"{name}-{uuid.uuid4().hex[:8]}")
+    key = service.tenants.create_key(tenant.id, "test")
     return TenantKey(tenant.id, key.key)
 
 

@@ -71,9 +71,9 @@ def test_tenant_keys_add_revoke_rotate(env: Path) -> None:
     assert len(rows) == 3 and all(r[4] != "-" for r in rows[:2]) and rows[2][4] == "-"
     with Memory(settings=make_settings(env)) as memory:
         service = memory.service
-        assert service.authenticate(first_key).tenant_id == "acme"  # in its grace period
-        assert service.authenticate(new_key).tenant_id == "acme"
+        assert service.tenants.authenticate(first_key).tenant_id == "acme"  # in its grace period
+        assert service.tenants.authenticate(new_key).tenant_id == "acme"
         with pytest.raises(AuthError):
-            service.authenticate(second_key)
+            service.tenants.authenticate(second_key)
     again = runner.invoke(app, ["tenant", "revoke", "acme", "no-such-key"])
     assert again.exit_code == 1 and "not found" in again.output

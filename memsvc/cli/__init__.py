@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from consolidation.dispatch import build_service
 from memsvc.cli.bench import bench_app
 from memsvc.cli.cartridge import cartridge_app
 from memsvc.errors import MemsvcError
@@ -100,14 +101,13 @@ def serve(
     import uvicorn
 
     from api.main import create_app
-    from memsvc.service import MemoryService
 
     settings = _settings(data_dir, host=host, port=port)
     logging.basicConfig(level=settings.log_level)
-    service = MemoryService.from_settings(settings)
+    service = build_service(settings)
     try:
         if settings.sqlalchemy_url.startswith("sqlite"):
-            key, created = service.ensure_local_key()
+            key, created = service.tenants.ensure_local_key()
             state = "created" if created else "kept in"
             console.print(
                 f"local API key ({state} {settings.data_dir / 'api_key'}): {key}", soft_wrap=True
@@ -189,9 +189,7 @@ def db_upgrade(revision: str = "head", data_dir: DataDir = None) -> None:
 @index_app.command("rebuild")
 def index_rebuild(data_dir: DataDir = None) -> None:
     """Rebuild the faiss and BM25 indexes from SQL and snapshot them."""
-    from memsvc.service import MemoryService
-
-    service = MemoryService.from_settings(_settings(data_dir))
+    service = build_service(_settings(data_dir))
     try:
         count = service.rebuild_index()
     finally:
@@ -202,9 +200,7 @@ def index_rebuild(data_dir: DataDir = None) -> None:
 @contextmanager
 def _service(data_dir: Path | None) -> Iterator[MemoryService]:
     """The service over the configured database; a refusal becomes a message and exit 1."""
-    from memsvc.service import MemoryService
-
-    service = MemoryService.from_settings(_settings(data_dir))
+    service = build_service(_settings(data_dir))
     try:
         yield service
     except MemsvcError as exc:
@@ -221,8 +217,8 @@ def tenant_create(
 ) -> None:
     """Create a tenant and print its first API key."""
     with _service(data_dir) as service:
-        tenant = service.create_tenant(name, tenant_id)
-        key = service.create_api_key(tenant.id, "cli")
+        tenant = service.tenants.create(name, tenant_id)
+        key = service.tenants.create_key(tenant.id, "cli")
     console.print(f"tenant {tenant.id}")
     typer.echo(key.key)
 
@@ -231,7 +227,7 @@ def tenant_create(
 def tenant_list(data_dir: DataDir = None) -> None:
     """List the tenants."""
     with _service(data_dir) as service:
-        tenants = service.list_tenants()
+        tenants = service.tenants.list()
     for tenant in tenants:
         typer.echo(f"{tenant.id}\t{tenant.name}\t{tenant.created_at.isoformat()}")
 
@@ -245,7 +241,7 @@ GraceSeconds = Annotated[
 def tenant_keys(tenant_id: str, data_dir: DataDir = None) -> None:
     """List a tenant's API keys (id, name, prefix, created, revoked)."""
     with _service(data_dir) as service:
-        keys = service.list_api_keys(tenant_id)
+        keys = service.tenants.list_keys(tenant_id)
     for key in keys:
         revoked = key.revoked_at.isoformat() if key.revoked_at else "-"
         typer.echo(f"{key.id}\t{key.name}\t{key.prefix}\t{key.created_at.isoformat()}\t{revoked}")
@@ -259,7 +255,7 @@ def tenant_add_key(
 ) -> None:
     """Issue another API key for a tenant and print it (shown only now)."""
     with _service(data_dir) as service:
-        key = service.create_api_key(tenant_id, name)
+        key = service.tenants.create_key(tenant_id, name)
     console.print(f"key {key.id}")
     typer.echo(key.key)
 
@@ -270,7 +266,7 @@ def tenant_revoke(
 ) -> None:
     """Revoke an API key. Servers refuse it within MEMSVC_AUTH_CACHE_SECONDS (their cache)."""
     with _service(data_dir) as service:
-        key = service.revoke_api_key(tenant_id, key_id, grace_seconds=grace_seconds)
+        key = service.tenants.revoke_key(tenant_id, key_id, grace_seconds=grace_seconds)
         cache = service.settings.auth_cache_seconds
     console.print(f"key {key.id} revoked at {key.revoked_at}; refused everywhere {cache:g}s later")
 
@@ -285,7 +281,9 @@ def tenant_rotate(
 ) -> None:
     """Issue a new key and revoke the old one (after the grace period); prints the new key."""
     with _service(data_dir) as service:
-        new, old = service.rotate_api_key(tenant_id, key_id, grace_seconds=grace_seconds, name=name)
+        new, old = service.tenants.rotate_key(
+            tenant_id, key_id, grace_seconds=grace_seconds, name=name
+        )
     console.print(f"key {new.id} issued; key {old.id} revoked at {old.revoked_at}")
     typer.echo(new.key)
 

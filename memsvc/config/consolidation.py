@@ -10,9 +10,6 @@ __all__ = ["ConsolidationConfig"]
 class ConsolidationConfig(BaseModel):
     """``MEMSVC_CONSOLIDATION__<NAME>`` in the environment."""
 
-    # Module implementing the runtime the service calls (run a job, enqueue a job). The
-    # service resolves it by name so that memsvc never imports the consolidation package.
-    runtime: str = "consolidation.runtime"
     # Beat: how often to look for idle sessions, lost jobs and backlog; how often to decay.
     scan_seconds: float = Field(default=30.0, gt=0)
     decay_seconds: float = Field(default=3600.0, gt=0)

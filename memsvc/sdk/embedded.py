@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from consolidation.dispatch import build_service
 from memsvc.sdk._sync.client import MemoryClient
 from memsvc.sdk.in_process import InProcessTransport
 from memsvc.service import LOCAL_TENANT_ID, MemoryService, Principal
@@ -43,13 +44,13 @@ class Memory(MemoryClient):
         elif data_dir is not None:
             settings = settings.model_copy(update={"data_dir": Path(data_dir)})
         self._owns_service = service is None
-        self.service = service or MemoryService.from_settings(settings, embedder=embedder)
+        self.service = service or build_service(settings, embedder=embedder)
         self.tenant_id = tenant_id
         self.actor = actor
         principal = Principal(tenant_id=tenant_id, key_id="embedded", name=actor)
         super().__init__(transport=InProcessTransport(self.service, principal))
         if self._owns_service and tenant_id == LOCAL_TENANT_ID:
-            self.service.ensure_local_key()  # creates the local tenant on first use
+            self.service.tenants.ensure_local_key()  # creates the local tenant on first use
 
     def close(self) -> None:
         """Close the client, and the service when this ``Memory`` made it."""

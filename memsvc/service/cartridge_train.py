@@ -24,6 +24,7 @@ from memsvc.schemas.cartridge_train import CartridgeTrainRequest
 from memsvc.service import kv
 from memsvc.service.deps import ServiceDeps
 from memsvc.service.jobs import job_public, new_job_row
+from memsvc.service.runtime import BackgroundRuntime
 from memsvc.vocabulary import JobState
 from stores import jobs as job_store
 from stores.models import utcnow
@@ -84,7 +85,7 @@ def cartridge_container(
 
 
 def request_training(
-    deps: ServiceDeps, tenant_id: str, request: CartridgeTrainRequest
+    deps: ServiceDeps, runtime: BackgroundRuntime, tenant_id: str, request: CartridgeTrainRequest
 ) -> JobPublic:
     """Check the request against the limits, make the job row, start it; returns it queued."""
     limits = deps.settings.cartridge_training
@@ -101,7 +102,7 @@ def request_training(
     row.kind = JOB_KIND
     with deps.sessions.begin() as session:
         job_store.add_job(row, session=session)
-    deps.run_in_background(run_training_job, deps, row.id, tenant_id, request)
+    runtime.submit(run_training_job, deps, row.id, tenant_id, request)
     return job_public(row)
 
 

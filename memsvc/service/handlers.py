@@ -57,47 +57,53 @@ def _listed(items: list[Any]) -> ListEnvelope[Any]:
 def _add(svc: MemoryService, p: Principal, c: Call) -> Any:
     single = not isinstance(c.body, MemoryBatch)
     items = [c.body] if single else c.body.items
-    written = svc.add(p.tenant_id, items, actor=p.actor, single=single, idempotency=c.idempotency)
+    written = svc.memories.add(
+        p.tenant_id, items, actor=p.actor, single=single, idempotency=c.idempotency
+    )
     return _listed(written)
 
 
 @_handles("memories-list_memories")
 def _list_memories(svc: MemoryService, p: Principal, c: Call) -> Any:
     q = c.query
-    return svc.list(p.tenant_id, q.to_filter(), limit=q.limit, cursor=q.cursor, order=q.order)
+    return svc.memories.list(
+        p.tenant_id, q.to_filter(), limit=q.limit, cursor=q.cursor, order=q.order
+    )
 
 
 @_handles("memories-delete_by_scope")
 def _delete_by_scope(svc: MemoryService, p: Principal, c: Call) -> Any:
     query: MemoryScopeParams = c.query
-    return DeleteResult(deleted=svc.delete_all(p.tenant_id, query.to_filter(), actor=p.actor))
+    return DeleteResult(
+        deleted=svc.memories.delete_all(p.tenant_id, query.to_filter(), actor=p.actor)
+    )
 
 
 @_handles("memories-get")
 def _get(svc: MemoryService, p: Principal, c: Call) -> Any:
-    return svc.get(p.tenant_id, c.path["memory_id"])
+    return svc.memories.get(p.tenant_id, c.path["memory_id"])
 
 
 @_handles("memories-update")
 def _update(svc: MemoryService, p: Principal, c: Call) -> Any:
     changes = c.body.model_dump(exclude_unset=True)
-    return svc.update(p.tenant_id, c.path["memory_id"], changes, actor=p.actor)
+    return svc.memories.update(p.tenant_id, c.path["memory_id"], changes, actor=p.actor)
 
 
 @_handles("memories-delete")
 def _delete(svc: MemoryService, p: Principal, c: Call) -> Any:
-    svc.delete(p.tenant_id, c.path["memory_id"], actor=p.actor)
+    svc.memories.delete(p.tenant_id, c.path["memory_id"], actor=p.actor)
     return DeleteResult(deleted=1)
 
 
 @_handles("memories-history")
 def _history(svc: MemoryService, p: Principal, c: Call) -> Any:
-    return _listed(svc.history(p.tenant_id, c.path["memory_id"]))
+    return _listed(svc.memories.history(p.tenant_id, c.path["memory_id"]))
 
 
 @_handles("memories-restore")
 def _restore(svc: MemoryService, p: Principal, c: Call) -> Any:
-    return svc.restore(p.tenant_id, c.path["memory_id"], actor=p.actor)
+    return svc.memories.restore(p.tenant_id, c.path["memory_id"], actor=p.actor)
 
 
 # -- recall, events, sessions ---------------------------------------------------------------
@@ -105,39 +111,39 @@ def _restore(svc: MemoryService, p: Principal, c: Call) -> Any:
 
 @_handles("search-search")
 def _search(svc: MemoryService, p: Principal, c: Call) -> Any:
-    return svc.search(p.tenant_id, c.body)
+    return svc.recall.search(p.tenant_id, c.body)
 
 
 @_handles("context-context")
 def _context(svc: MemoryService, p: Principal, c: Call) -> Any:
-    return svc.context(p.tenant_id, c.body)
+    return svc.recall.context(p.tenant_id, c.body)
 
 
 @_handles("events-add_events")
 def _add_events(svc: MemoryService, p: Principal, c: Call) -> Any:
-    return _listed(svc.add_events(p.tenant_id, c.body, idempotency=c.idempotency))
+    return _listed(svc.events.add(p.tenant_id, c.body, idempotency=c.idempotency))
 
 
 @_handles("events-list_events")
 def _list_events(svc: MemoryService, p: Principal, c: Call) -> Any:
     q = c.query
-    return svc.list_events(p.tenant_id, q.to_filter(), limit=q.limit, cursor=q.cursor)
+    return svc.events.list(p.tenant_id, q.to_filter(), limit=q.limit, cursor=q.cursor)
 
 
 @_handles("sessions-list_sessions")
 def _list_sessions(svc: MemoryService, p: Principal, c: Call) -> Any:
     q = c.query
-    return svc.list_sessions(p.tenant_id, user_id=q.user_id, limit=q.limit, cursor=q.cursor)
+    return svc.sessions.list(p.tenant_id, user_id=q.user_id, limit=q.limit, cursor=q.cursor)
 
 
 @_handles("sessions-get_session")
 def _get_session(svc: MemoryService, p: Principal, c: Call) -> Any:
-    return svc.get_session(p.tenant_id, c.path["session_id"])
+    return svc.sessions.get(p.tenant_id, c.path["session_id"])
 
 
 @_handles("sessions-close_session")
 def _close_session(svc: MemoryService, p: Principal, c: Call) -> Any:
-    return svc.close_session(p.tenant_id, c.path["session_id"])
+    return svc.sessions.close(p.tenant_id, c.path["session_id"])
 
 
 # -- consolidation and the graph ------------------------------------------------------------
@@ -145,31 +151,31 @@ def _close_session(svc: MemoryService, p: Principal, c: Call) -> Any:
 
 @_handles("jobs-consolidate")
 def _consolidate(svc: MemoryService, p: Principal, c: Call) -> Any:
-    return svc.consolidate(p.tenant_id, c.body)
+    return svc.jobs.consolidate(p.tenant_id, c.body)
 
 
 @_handles("jobs-get_job")
 def _get_job(svc: MemoryService, p: Principal, c: Call) -> Any:
-    return svc.get_job(p.tenant_id, c.path["job_id"])
+    return svc.jobs.get(p.tenant_id, c.path["job_id"])
 
 
 @_handles("graph-list_entities")
 def _list_entities(svc: MemoryService, p: Principal, c: Call) -> Any:
     q = c.query
-    return svc.list_entities(
+    return svc.graph.list_entities(
         p.tenant_id, user_id=q.user_id, type_=q.type, name=q.name, limit=q.limit, cursor=q.cursor
     )
 
 
 @_handles("graph-get_entity")
 def _get_entity(svc: MemoryService, p: Principal, c: Call) -> Any:
-    return svc.get_entity(p.tenant_id, c.path["entity_id"])
+    return svc.graph.get_entity(p.tenant_id, c.path["entity_id"])
 
 
 @_handles("graph-list_relations")
 def _list_relations(svc: MemoryService, p: Principal, c: Call) -> Any:
     q = c.query
-    return svc.list_relations(
+    return svc.graph.list_relations(
         p.tenant_id,
         user_id=q.user_id,
         entity_id=q.entity_id,
@@ -185,7 +191,7 @@ def _list_relations(svc: MemoryService, p: Principal, c: Call) -> Any:
 
 @_handles("cartridges-train_cartridge")
 def _train_cartridge(svc: MemoryService, p: Principal, c: Call) -> Any:
-    return svc.train_cartridge(p.tenant_id, c.body)
+    return svc.jobs.train_cartridge(p.tenant_id, c.body)
 
 
 def check_upload(call: Call) -> None:
@@ -207,7 +213,7 @@ def _store_upload(svc: MemoryService, p: Principal, c: Call, **where: Any) -> An
     except BaseException:
         c.upload.unlink(missing_ok=True)
         raise
-    return svc.store_kv_file(
+    return svc.kv.store_file(
         p.tenant_id, c.upload, spec=spec, metadata=q.metadata, digest=c.upload_sha256, **where
     )
 
@@ -226,7 +232,7 @@ def _put_session_kv(svc: MemoryService, p: Principal, c: Call) -> Any:
 @_handles("cartridges-list_cartridges")
 def _list_cartridges(svc: MemoryService, p: Principal, c: Call) -> Any:
     q = c.query
-    return svc.list_kv(
+    return svc.kv.list(
         p.tenant_id,
         kind="cartridge",
         model_id=q.model_id,
@@ -238,33 +244,33 @@ def _list_cartridges(svc: MemoryService, p: Principal, c: Call) -> Any:
 
 @_handles("cartridges-compose_cartridges")
 def _compose_cartridges(svc: MemoryService, p: Principal, c: Call) -> Any:
-    return svc.compose_cartridges(p.tenant_id, c.body)
+    return svc.kv.compose(p.tenant_id, c.body)
 
 
 @_handles("cartridges-get_cartridge")
 def _get_cartridge(svc: MemoryService, p: Principal, c: Call) -> Any:
-    return svc.get_kv(p.tenant_id, c.path["cartridge_id"], kind="cartridge")
+    return svc.kv.get(p.tenant_id, c.path["cartridge_id"], kind="cartridge")
 
 
 @_handles("cartridges-get_cartridge_content")
 def _get_cartridge_content(svc: MemoryService, p: Principal, c: Call) -> Any:
-    return svc.open_kv_content(p.tenant_id, c.path["cartridge_id"], kind="cartridge")
+    return svc.kv.open_content(p.tenant_id, c.path["cartridge_id"], kind="cartridge")
 
 
 @_handles("cartridges-delete_cartridge")
 def _delete_cartridge(svc: MemoryService, p: Principal, c: Call) -> Any:
-    svc.delete_kv(p.tenant_id, c.path["cartridge_id"], kind="cartridge")
+    svc.kv.delete(p.tenant_id, c.path["cartridge_id"], kind="cartridge")
 
 
 @_handles("kv-lookup_kv")
 def _lookup_kv(svc: MemoryService, p: Principal, c: Call) -> Any:
-    return svc.lookup_kv(p.tenant_id, c.body)
+    return svc.kv.lookup(p.tenant_id, c.body)
 
 
 @_handles("kv-list_kv")
 def _list_kv(svc: MemoryService, p: Principal, c: Call) -> Any:
     q = c.query
-    return svc.list_kv(
+    return svc.kv.list(
         p.tenant_id,
         kind=q.kind,
         model_id=q.model_id,
@@ -276,17 +282,17 @@ def _list_kv(svc: MemoryService, p: Principal, c: Call) -> Any:
 
 @_handles("kv-get_kv")
 def _get_kv(svc: MemoryService, p: Principal, c: Call) -> Any:
-    return svc.get_kv(p.tenant_id, c.path["kv_id"])
+    return svc.kv.get(p.tenant_id, c.path["kv_id"])
 
 
 @_handles("kv-get_kv_content")
 def _get_kv_content(svc: MemoryService, p: Principal, c: Call) -> Any:
-    return svc.open_kv_content(p.tenant_id, c.path["kv_id"])
+    return svc.kv.open_content(p.tenant_id, c.path["kv_id"])
 
 
 @_handles("kv-delete_kv")
 def _delete_kv(svc: MemoryService, p: Principal, c: Call) -> Any:
-    svc.delete_kv(p.tenant_id, c.path["kv_id"])
+    svc.kv.delete(p.tenant_id, c.path["kv_id"])
 
 
 # -- tenants and keys -----------------------------------------------------------------------
@@ -294,34 +300,34 @@ def _delete_kv(svc: MemoryService, p: Principal, c: Call) -> Any:
 
 @_handles("admin-create_tenant")
 def _create_tenant(svc: MemoryService, p: Principal, c: Call) -> Any:
-    return svc.create_tenant(c.body.name, c.body.id)
+    return svc.tenants.create(c.body.name, c.body.id)
 
 
 @_handles("admin-list_tenants")
 def _list_tenants(svc: MemoryService, p: Principal, c: Call) -> Any:
-    return _listed(svc.list_tenants())
+    return _listed(svc.tenants.list())
 
 
 @_handles("admin-create_key")
 def _create_key(svc: MemoryService, p: Principal, c: Call) -> Any:
-    return svc.create_api_key(c.path["tenant_id"], c.body.name)
+    return svc.tenants.create_key(c.path["tenant_id"], c.body.name)
 
 
 @_handles("admin-list_keys")
 def _list_keys(svc: MemoryService, p: Principal, c: Call) -> Any:
-    return _listed(svc.list_api_keys(c.path["tenant_id"]))
+    return _listed(svc.tenants.list_keys(c.path["tenant_id"]))
 
 
 @_handles("admin-revoke_key")
 def _revoke_key(svc: MemoryService, p: Principal, c: Call) -> Any:
     grace = c.body.grace_seconds if c.body is not None else 0.0
-    return svc.revoke_api_key(c.path["tenant_id"], c.path["key_id"], grace_seconds=grace)
+    return svc.tenants.revoke_key(c.path["tenant_id"], c.path["key_id"], grace_seconds=grace)
 
 
 @_handles("admin-rotate_key")
 def _rotate_key(svc: MemoryService, p: Principal, c: Call) -> Any:
     body = c.body or ApiKeyRotate()
-    new, old = svc.rotate_api_key(
+    new, old = svc.tenants.rotate_key(
         c.path["tenant_id"], c.path["key_id"], grace_seconds=body.grace_seconds, name=body.name
     )
     return ApiKeyRotated(key=new, revoked=old)

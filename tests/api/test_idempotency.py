@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from consolidation.dispatch import build_service
 from memsvc.errors import ConflictError
 from memsvc.service import IdempotentRequest, MemoryService
 from memsvc.settings import Settings
@@ -154,14 +155,16 @@ def test_a_racing_duplicate_rolls_back(service: MemoryService, tenant: TenantKey
 
     request = IdempotentRequest(tenant.tenant_id, "race", "f" * 64)
     items = [MemoryCreate(text="once only", user_id="u")]
-    service.add(tenant.tenant_id, items, actor="t", idempotency=request)
+    service.memories.add(tenant.tenant_id, items, actor="t", idempotency=request)
     other = [MemoryCreate(text="not written", user_id="u")]
     with pytest.raises(ConflictError) as info:
-        service.add(tenant.tenant_id, other, actor="t", idempotency=request)
+        service.memories.add(tenant.tenant_id, other, actor="t", idempotency=request)
     assert info.value.code == "idempotency_in_progress"
     from memsvc.schemas import MemoryFilter
 
-    texts = [m.text for m in service.list(tenant.tenant_id, MemoryFilter(user_id="u")).data]
+    texts = [
+        m.text for m in service.memories.list(tenant.tenant_id, MemoryFilter(user_id="u")).data
+    ]
     assert texts == ["once only"]
 
 
@@ -190,7 +193,7 @@ def test_concurrent_duplicates_write_once(client: TestClient, tenant: TenantKey)
 def _service(tmp_path: Path, db_url: str, **idempotency: float) -> MemoryService:
     settings = make_settings(tmp_path / "data", db_url)
     config = settings.idempotency.model_copy(update=idempotency)
-    return MemoryService.from_settings(settings.model_copy(update={"idempotency": config}))
+    return build_service(settings.model_copy(update={"idempotency": config}))
 
 
 def test_keys_expire_and_are_purged(tmp_path: Path, db_url: str) -> None:

@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from consolidation.dispatch import build_service
 from memsvc.service import MemoryService
 from tests.conftest import ADMIN_KEY, TenantKey, make_settings, new_tenant
 
@@ -35,9 +36,7 @@ def _key_id(client: TestClient, tenant: TenantKey) -> str:
 @pytest.fixture
 def cached(tmp_path: Path, db_url: str) -> Iterator[tuple[MemoryService, TestClient]]:
     """A service that caches key lookups for a minute, as a production replica does."""
-    service = MemoryService.from_settings(
-        make_settings(tmp_path / "data", db_url, auth_cache_seconds=60)
-    )
+    service = build_service(make_settings(tmp_path / "data", db_url, auth_cache_seconds=60))
     with TestClient(create_app(service.settings, service=service)) as client:
         yield service, client
     service.close()

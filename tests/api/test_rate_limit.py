@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
+from consolidation.dispatch import build_service
 from memsvc.config.limits import RateLimitConfig
 from memsvc.errors import RateLimitError
 from memsvc.schemas import MemoryFilter
@@ -25,9 +26,7 @@ def _limited_service(
 ) -> MemoryService:
     settings = make_settings(tmp_path / name, f"sqlite:///{tmp_path / 'shared.db'}")
     config = RateLimitConfig(**limits)
-    return MemoryService.from_settings(
-        settings.model_copy(update={"rate_limit": config, "redis_url": redis_url})
-    )
+    return build_service(settings.model_copy(update={"rate_limit": config, "redis_url": redis_url}))
 
 
 @pytest.fixture
@@ -57,7 +56,7 @@ def test_a_key_over_its_limit_gets_429_with_retry_after(limited) -> None:
         for n in range(3)
     ]
     assert writes == [201, 201, 429]
-    listed = service.list(other.tenant_id, MemoryFilter(user_id="u")).data
+    listed = service.memories.list(other.tenant_id, MemoryFilter(user_id="u")).data
     assert sorted(m.text for m in listed) == ["fact 0", "fact 1"]
 
 

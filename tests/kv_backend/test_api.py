@@ -29,7 +29,7 @@ def _state(service: MemoryService, tenant: TenantKey) -> tuple[int, list[str]]:
         for p in service.deps.blobs.root.rglob("*")
         if p.is_file()  # type: ignore[attr-defined]
     )
-    return service.list_kv(tenant.tenant_id).count, blobs
+    return service.kv.list(tenant.tenant_id).count, blobs
 
 
 def test_cartridge_round_trip(client, tenant, tiny_model, token_ids) -> None:
@@ -252,7 +252,7 @@ def test_malformed_uploads_are_refused_and_change_nothing(
 
 def test_quota_and_upload_limit(client, service, tenant, tiny_model, token_ids) -> None:
     body = container_for(tiny_model, token_ids).to_bytes()
-    service.set_kv_limits(tenant.tenant_id, quota_bytes=len(body) + 10)
+    service.kv.set_limits(tenant.tenant_id, quota_bytes=len(body) + 10)
     assert _push(client, tenant, body).status_code == 201
     before = _state(service, tenant)
     over = _push(client, tenant, body)

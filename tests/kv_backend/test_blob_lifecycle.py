@@ -28,7 +28,7 @@ from tests.kv_backend.crafted import container
 def _store(service: MemoryService, tenant: TenantKey, body: bytes) -> str:
     path = service.deps.blobs.new_tmp_file()
     path.write_bytes(body)
-    return service.store_kv_file(tenant.tenant_id, path, kind="cartridge").id
+    return service.kv.store_file(tenant.tenant_id, path, kind="cartridge").id
 
 
 def _row_for(tenant_id: str, digest: str, size: int) -> KVCacheRow:
@@ -83,29 +83,29 @@ def test_sweep_collects_what_interrupted_work_left(
     path.write_bytes(orphan)
     blobs.put_file(path, orphan_digest)
     dropped = _store(service, tenant, container(seed=4))  # row deleted, collection never ran
-    dropped_digest = service.get_kv(tenant.tenant_id, dropped).sha256
+    dropped_digest = service.kv.get(tenant.tenant_id, dropped).sha256
     with service.deps.sessions.begin() as session:
         store.delete_kv(store.get_kv(tenant.tenant_id, dropped, session=session), session=session)
     stale, fresh = blobs.new_tmp_file(), blobs.new_tmp_file()
     os.utime(stale, (time.time() - 2 * 86_400,) * 2)
 
-    assert service.consolidate_kv()["kv_blobs_collected"] == 2
+    assert service.kv.consolidate()["kv_blobs_collected"] == 2
     assert not blobs.exists(orphan_digest) and not blobs.exists(dropped_digest)
-    assert blobs.exists(service.get_kv(tenant.tenant_id, kept).sha256)
+    assert blobs.exists(service.kv.get(tenant.tenant_id, kept).sha256)
     assert not stale.exists() and fresh.exists()
-    assert service.load_kv(tenant.tenant_id, kept).manifest.n_tokens == 80
+    assert service.kv.load(tenant.tenant_id, kept).manifest.n_tokens == 80
     assert sweep_blobs(service.deps) == 0  # nothing left to do
 
 
 def test_content_outlives_a_concurrent_delete(service: MemoryService, tenant: TenantKey) -> None:
     body = container(seed=5)
     kv_id = _store(service, tenant, body)
-    content = service.open_kv_content(tenant.tenant_id, kv_id)
-    service.delete_kv(tenant.tenant_id, kv_id)
+    content = service.kv.open_content(tenant.tenant_id, kv_id)
+    service.kv.delete(tenant.tenant_id, kv_id)
     assert not service.deps.blobs.exists(content.kv.sha256)
     assert b"".join(content.chunks()) == body  # opened while the row existed
     with pytest.raises(NotFoundError):
-        service.open_kv_content(tenant.tenant_id, kv_id)
+        service.kv.open_content(tenant.tenant_id, kv_id)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -129,27 +129,27 @@ def test_upload_delete_race_in_process(
     def store(tenant_id: str) -> str:
         path = service.deps.blobs.new_tmp_file()
         path.write_bytes(body)
-        return service.store_kv_file(tenant_id, path, kind="cartridge").id
+        return service.kv.store_file(tenant_id, path, kind="cartridge").id
 
     ids = []
     upload_s = median_seconds(lambda: ids.append(store(b.tenant_id)))
-    delete_s = median_seconds(lambda: service.delete_kv(b.tenant_id, ids.pop()))
+    delete_s = median_seconds(lambda: service.kv.delete(b.tenant_id, ids.pop()))
     lost = []
     for n, offset in enumerate(offsets(upload_s, delete_s, 0.004 + 4 * latency)):
         kv_b = store(b.tenant_id)
         kv_a = race(
             lambda: store(a.tenant_id),
-            lambda kv_b=kv_b: service.delete_kv(b.tenant_id, kv_b),
+            lambda kv_b=kv_b: service.kv.delete(b.tenant_id, kv_b),
             offset,
         )
         try:
-            assert service.load_kv(a.tenant_id, kv_a).manifest.n_tokens == 64
+            assert service.kv.load(a.tenant_id, kv_a).manifest.n_tokens == 64
         except FileNotFoundError:
             lost.append(n)
-        service.delete_kv(a.tenant_id, kv_a)
+        service.kv.delete(a.tenant_id, kv_a)
     assert lost == [], f"content lost in rounds {lost} of {ROUNDS}"
-    for kv in service.list_kv(b.tenant_id).data:
-        service.delete_kv(b.tenant_id, kv.id)
+    for kv in service.kv.list(b.tenant_id).data:
+        service.kv.delete(b.tenant_id, kv.id)
     assert _blob_files(service.deps.blobs.root) == []  # type: ignore[attr-defined]
 
 

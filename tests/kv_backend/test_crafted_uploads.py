@@ -26,7 +26,7 @@ Edit = Callable[[dict[str, Any]], object]
 
 def _state(service: MemoryService, tenant: TenantKey) -> tuple[int, list[str]]:
     root = service.deps.blobs.root  # type: ignore[attr-defined]
-    return service.list_kv(tenant.tenant_id).count, sorted(
+    return service.kv.list(tenant.tenant_id).count, sorted(
         str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()
     )
 

@@ -114,7 +114,7 @@ def _search(service: MemoryService, tenant_id: str, **config: object) -> list[st
 
     service.deps.settings.retrieval = RetrievalConfig(**config)
     request = SearchRequest(query="green tea", filters=MemoryFilter(user_id="u"), top_k=3)
-    return [r.memory.text for r in service.search(tenant_id, request).data]
+    return [r.memory.text for r in service.recall.search(tenant_id, request).data]
 
 
 def test_a_retriever_with_weight_zero_takes_no_part(
@@ -123,7 +123,9 @@ def test_a_retriever_with_weight_zero_takes_no_part(
     from memsvc.schemas import MemoryCreate
 
     texts = ["I drink green tea", "green is my colour", "tea time at five", "nothing here"]
-    service.add(tenant.tenant_id, [MemoryCreate(text=t, user_id="u") for t in texts], actor="t")
+    service.memories.add(
+        tenant.tenant_id, [MemoryCreate(text=t, user_id="u") for t in texts], actor="t"
+    )
     assert _search(service, tenant.tenant_id)[0] == "I drink green tea"
     # Lexical alone finds only texts sharing a stemmed word; dense (hash embedder) ranks all.
     lexical = _search(service, tenant.tenant_id, dense_weight=0.0, graph_weight=0.0)

@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine
 from sqlalchemy.exc import IntegrityError
 
-from memsvc.service import MemoryService
+from consolidation.dispatch import build_service
 from memsvc.vocabulary import JobState
 from stores.migrate import upgrade_database
 from stores.models import Base, JobRow, Tenant, utcnow
@@ -33,7 +33,7 @@ def test_migrations_match_the_models(db_url: str) -> None:
 def test_a_job_state_outside_the_vocabulary_is_refused(db_url: str, tmp_path: Path) -> None:
     """The CHECK constraint (migration 0008) holds on both databases and admits exactly the
     states of the enum."""
-    service = MemoryService.from_settings(make_settings(tmp_path, db_url))
+    service = build_service(make_settings(tmp_path, db_url))
     try:
         with service.deps.sessions.begin() as session:
             session.add(Tenant(id="t-jobs", name="t", created_at=utcnow()))
