@@ -49,6 +49,7 @@ from memsvc.schemas import (
     TenantPublic,
 )
 from memsvc.schemas.cartridge_train import CartridgeTrainRequest
+from memsvc.schemas.kv import KVLimits, KVLimitsPublic
 from memsvc.schemas.params import (
     CartridgeListParams,
     CartridgeUploadParams,
@@ -265,6 +266,12 @@ ADMIN = [
         "Issue a new key and revoke this one, at once or after ``grace_seconds``.",
         response=ApiKeyRotated, body=ApiKeyRotate, body_required=False, status_code=201,
         auth="admin", idempotency="never"),
+    _op("admin", "get_kv_limits", "GET", "/v1/admin/tenants/{tenant_id}/kv-limits", "The "
+        "tenant's KV quota and episodic retention overrides, what applies, and its use.",
+        response=KVLimitsPublic, auth="admin"),
+    _op("admin", "set_kv_limits", "PUT", "/v1/admin/tenants/{tenant_id}/kv-limits", "Set "
+        "(replace) the tenant's KV overrides; null goes back to the settings' default.",
+        response=KVLimitsPublic, body=KVLimits, auth="admin"),
 ]  # fmt: skip
 
 OPERATIONS: tuple[Operation, ...] = (*MEMORIES, *RECALL, *EVENTS, *JOBS, *KV, *ADMIN)

@@ -318,6 +318,19 @@ def _list_keys(svc: MemoryService, p: Principal, c: Call) -> Any:
     return _listed(svc.tenants.list_keys(c.path["tenant_id"]))
 
 
+@_handles("admin-get_kv_limits")
+def _get_kv_limits(svc: MemoryService, p: Principal, c: Call) -> Any:
+    return svc.kv.get_limits(c.path["tenant_id"])
+
+
+@_handles("admin-set_kv_limits")
+def _set_kv_limits(svc: MemoryService, p: Principal, c: Call) -> Any:
+    limits = c.body
+    return svc.kv.set_limits(
+        c.path["tenant_id"], quota_bytes=limits.quota_bytes, retention_bytes=limits.retention_bytes
+    )
+
+
 @_handles("admin-revoke_key")
 def _revoke_key(svc: MemoryService, p: Principal, c: Call) -> Any:
     grace = c.body.grace_seconds if c.body is not None else 0.0

@@ -14,19 +14,24 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from kv_cartridges.format import KVContainer, read_container
 from kv_cartridges.manifest import Manifest
 from memsvc.errors import InvalidRequestError, NotFoundError
 from memsvc.schemas import KVKind, KVPublic, Page
+from memsvc.schemas.kv import KVLimitsPublic
 from memsvc.service.deps import ServiceDeps
 from memsvc.service.kv_blobs import put_blob, release_blobs
 from memsvc.service.kv_checks import Checked, Spec, check_file, container_limits, resolve_spec
 from memsvc.service.validation import check_metadata, decode_cursor, encode_cursor
 from stores import kv as store
+from stores import tenants as tenant_store
 from stores.errors import DatabaseError
 from stores.models import KVCacheRow, utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 __all__ = [
     "KVContent",
@@ -367,7 +372,33 @@ def set_limits(
     *,
     quota_bytes: int | None = None,
     retention_bytes: int | None = None,
-) -> None:
+) -> KVLimitsPublic:
     """Per-tenant overrides of the KV quota and episodic retention budget (None: settings)."""
     with deps.sessions.begin() as session:
+        _require_tenant(tenant_id, session)
         store.set_limits(tenant_id, quota_bytes, retention_bytes, session=session)
+    return get_limits(deps, tenant_id)
+
+
+def get_limits(deps: ServiceDeps, tenant_id: str) -> KVLimitsPublic:
+    """A tenant's overrides, what applies, and what it stores now."""
+    with deps.sessions() as session:
+        _require_tenant(tenant_id, session)
+        row = store.get_limits(tenant_id, session=session)
+        used = store.usage_bytes(tenant_id, session=session)
+    config = deps.settings.kv
+    quota = row.quota_bytes if row is not None else None
+    retention = row.retention_bytes if row is not None else None
+    return KVLimitsPublic(
+        tenant_id=tenant_id,
+        quota_bytes=quota,
+        retention_bytes=retention,
+        effective_quota_bytes=config.quota_bytes if quota is None else quota,
+        effective_retention_bytes=config.retention_bytes if retention is None else retention,
+        used_bytes=used,
+    )
+
+
+def _require_tenant(tenant_id: str, session: Session) -> None:
+    if tenant_store.get_tenant(tenant_id, session=session) is None:
+        raise NotFoundError(f"tenant {tenant_id} not found", field="tenant_id")

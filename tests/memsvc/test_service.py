@@ -278,7 +278,9 @@ def test_two_services_over_one_database_agree(settings: Settings, tenant: Tenant
     try:
         (memory_id,) = _add(a, tenant, "the launch code is 0000", user_id="u")
         assert _search(b, tenant, "launch code") == ["the launch code is 0000"]
-        b.memories.update(tenant.tenant_id, memory_id, {"text": "the launch code is 1234"}, actor="b")
+        b.memories.update(
+            tenant.tenant_id, memory_id, {"text": "the launch code is 1234"}, actor="b"
+        )
         assert _search(a, tenant, "launch code") == ["the launch code is 1234"]
         a.memories.delete(tenant.tenant_id, memory_id, actor="a")
         assert _search(b, tenant, "launch code") == []

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from kv_cartridges.format import KVContainer
     from kv_cartridges.quant import LayerwiseSpec, QuantSpec
     from memsvc.schemas import CartridgeCompose, KVKind, KVLookupRequest, KVLookupResult, KVPublic
+    from memsvc.schemas.kv import KVLimitsPublic
     from memsvc.service.kv import KVContent
 
 __all__ = ["KV", "Graph", "Jobs", "Tenants"]
@@ -221,13 +222,20 @@ class KV:
         *,
         quota_bytes: int | None = None,
         retention_bytes: int | None = None,
-    ) -> None:
-        """Per-tenant overrides of ``MEMSVC_KV__QUOTA_BYTES`` / ``RETENTION_BYTES``."""
+    ) -> KVLimitsPublic:
+        """Per-tenant overrides of ``MEMSVC_KV__QUOTA_BYTES`` / ``RETENTION_BYTES`` (None:
+        the setting)."""
         from memsvc.service import kv
 
-        kv.set_limits(
+        return kv.set_limits(
             self.deps, tenant_id, quota_bytes=quota_bytes, retention_bytes=retention_bytes
         )
+
+    def get_limits(self, tenant_id: str) -> KVLimitsPublic:
+        """A tenant's overrides, what applies, and what it stores now."""
+        from memsvc.service import kv
+
+        return kv.get_limits(self.deps, tenant_id)
 
 
 class Tenants:
