@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import torch
 
-from consolidation import runtime
+from consolidation.dispatch import decay_all
 from consolidation.steps.kv import consolidate_kv_caches
 from memsvc.lifecycle.kv import KVCandidate, plan_drops, plan_reencode
 from memsvc.schemas import KVLookupRequest
@@ -80,7 +80,7 @@ def test_reencode_then_drop(
     # retention: room for two; the second was used, so the first (unused, oldest) goes
     service.kv.open_content(tenant.tenant_id, second.id)
     service.kv.set_limits(tenant.tenant_id, retention_bytes=2 * shrunk.size_bytes + 1)
-    counts = runtime.decay(service.deps)  # the wired step: the beat's decay pass
+    counts = decay_all(service.deps)  # the wired step: the beat's decay pass
     assert counts["kv_dropped"] == 1 and counts["kv_reencoded"] == 0
     left = {kv.id for kv in service.kv.list(tenant.tenant_id, kind="episodic").data}
     assert left == {second.id, third.id}
