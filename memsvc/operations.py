@@ -96,6 +96,7 @@ class Operation:
     download: bool = False  # the response is a container file, streamed
     idempotency: Idempotency = "claim"
     body_required: bool = True  # False: an absent body means the body model's defaults
+    read_only: bool = False  # a POST that only reads (search, context, KV lookup)
 
     @property
     def id(self) -> str:
@@ -109,7 +110,7 @@ class Operation:
     def writes(self) -> bool:
         """Whether the operation changes state: the clients send each write with an
         idempotency key (POSTs that only read, like search, are not writes)."""
-        return self.method != "GET" and not self.name.endswith(("search", "lookup_kv", "context"))
+        return self.method != "GET" and not self.read_only
 
     def url(self, **path_params: str) -> str:
         """The path with each parameter filled in and quoted (the one place ids are quoted:
@@ -172,10 +173,11 @@ MEMORIES = [
 # -- recall ---------------------------------------------------------------------------------
 RECALL = [
     _op("search", "search", "POST", "/v1/search", "Dense + BM25 (+ graph), fused; filters "
-        "narrow by scope, kind, metadata and time.", response=SearchResponse, body=SearchRequest),
+        "narrow by scope, kind, metadata and time.", response=SearchResponse, body=SearchRequest,
+        read_only=True),
     _op("context", "context", "POST", "/v1/context", "Working memory of the session plus the "
         "most relevant long-term memories, dated, under a token budget.",
-        response=ContextResponse, body=ContextRequest),
+        response=ContextResponse, body=ContextRequest, read_only=True),
 ]  # fmt: skip
 
 # -- events and sessions --------------------------------------------------------------------
@@ -235,7 +237,8 @@ KV = [
         "cache of a session, or of one of its episodes; the container carries the token chain.",
         response=KVPublic, query=SessionKVUploadParams, upload=True),
     _op("kv", "lookup_kv", "POST", "/v1/kv/lookup", "The stored cache covering the longest "
-        "prefix of ``token_ids`` for this model.", response=KVLookupResult, body=KVLookupRequest),
+        "prefix of ``token_ids`` for this model.", response=KVLookupResult, body=KVLookupRequest,
+        read_only=True),
     _op("kv", "list_kv", "GET", "/v1/kv", "Stored KV containers (episodic and cartridges).",
         response=Page[KVPublic], query=KVListParams),
     _op("kv", "get_kv", "GET", "/v1/kv/{kv_id}", "One stored KV container.", response=KVPublic),
