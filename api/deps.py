@@ -12,9 +12,18 @@ from fastapi import Depends, Header, Request
 from starlette.concurrency import run_in_threadpool
 
 from memsvc.errors import PermissionDeniedError
-from memsvc.service import MemoryService, Principal
+from memsvc.service import IdempotentRequest, MemoryService, Principal
 
-__all__ = ["AdminDep", "PrincipalDep", "ServiceDep", "TenantDep"]
+__all__ = [
+    "IDEMPOTENCY_STATE",
+    "AdminDep",
+    "IdempotencyDep",
+    "PrincipalDep",
+    "ServiceDep",
+    "TenantDep",
+    "get_idempotency",
+    "raw_api_key",
+]
 
 
 async def get_service(request: Request) -> MemoryService:
@@ -24,7 +33,8 @@ async def get_service(request: Request) -> MemoryService:
 ServiceDep = Annotated[MemoryService, Depends(get_service)]
 
 
-def _raw_key(authorization: str | None, x_api_key: str | None) -> str | None:
+def raw_api_key(authorization: str | None, x_api_key: str | None) -> str | None:
+    """The API key of a request: ``X-API-Key``, else ``Authorization: Bearer``."""
     if x_api_key:
         return x_api_key.strip()
     if authorization:
@@ -39,11 +49,18 @@ async def get_principal(
     authorization: Annotated[str | None, Header()] = None,
     x_api_key: Annotated[str | None, Header()] = None,
 ) -> Principal:
-    raw_key = _raw_key(authorization, x_api_key)
-    cached = service.cached_principal(raw_key)
-    if cached is not None:
-        return cached
-    return await run_in_threadpool(service.authenticate, raw_key)  # a database lookup
+    raw_key = raw_api_key(authorization, x_api_key)
+    principal = service.tenants.cached_principal(raw_key)
+    if principal is None:
+        # A database lookup: off the event loop.
+        principal = await run_in_threadpool(service.tenants.authenticate, raw_key)
+    limiter = service.deps.rate_limiter
+    if limiter.enabled:  # per key; Redis (shared by the replicas) is network I/O
+        if limiter.blocking:
+            await run_in_threadpool(limiter.check, principal.key_id)
+        else:
+            limiter.check(principal.key_id)
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
@@ -66,3 +83,20 @@ async def get_admin(principal: PrincipalDep) -> Principal:
 
 
 AdminDep = Annotated[Principal, Depends(get_admin)]
+
+
+# Where api.idempotency leaves a key for the route (in the request's scope state).
+IDEMPOTENCY_STATE = "memsvc.idempotency"
+
+
+async def get_idempotency(request: Request) -> IdempotentRequest | None:
+    """The request's ``Idempotency-Key`` (checked by ``api.idempotency``), for a route that
+    stores its reply in the transaction of its write; ``None`` without the header."""
+    held = request.scope.get("state", {}).get(IDEMPOTENCY_STATE)
+    if held is None:
+        return None
+    route = request.scope.get("route")  # the reply kept is the route's success status
+    return held.request(getattr(route, "status_code", None) or 200)
+
+
+IdempotencyDep = Annotated[IdempotentRequest | None, Depends(get_idempotency)]

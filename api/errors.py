@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -14,8 +15,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from memsvc.errors import APIStatusError, InvalidRequestError, ServerError, error_for_status
 from memsvc.schemas.common import ErrorResponse
 from memsvc.schemas.untrusted import error_location
+from memsvc.service.availability import DEPENDENCY_ERRORS, unavailable
 
-__all__ = ["ERROR_RESPONSES", "field_path", "install_error_handlers", "json_error"]
+__all__ = ["ERROR_RESPONSES", "error_response", "field_path", "install_error_handlers"]
 
 log = logging.getLogger(__name__)
 
@@ -55,23 +57,28 @@ class ErrorJSONResponse(JSONResponse):
         return json.dumps(content, allow_nan=False, separators=(",", ":")).encode("ascii")
 
 
-def json_error(error: APIStatusError, headers: dict[str, str] | None = None) -> JSONResponse:
-    """The response for ``error``."""
+def error_response(error: APIStatusError, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The JSON response of an error (the handlers', and middleware's that answers itself)."""
     headers = dict(headers or {})
     if error.status_code == 401:
         headers["WWW-Authenticate"] = "Bearer"
+    if error.retry_after is not None:  # 429, 503, an idempotency key in use: whole seconds
+        headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
     if error.status_code == 413:
         # The rest of the body was not read: the connection cannot carry another request.
         headers["Connection"] = "close"
-    return ErrorJSONResponse(
-        error.to_dict(), status_code=error.status_code, headers=headers or None
-    )
+    return ErrorJSONResponse(error.to_dict(), status_code=error.status_code, headers=headers)
+
+
+_json = error_response
 
 
 def _validation_error(exc: RequestValidationError) -> InvalidRequestError:
     details = []
     for err in exc.errors():
-        if err.get("type") == "json_invalid":  # located at a character offset, not a field
+        loc = tuple(err.get("loc", ()))
+        if err.get("type") == "json_invalid" and loc[:1] == ("body",) and len(loc) <= 2:
+            # The body itself is not JSON: located at a character offset, not a field.
             reason = err.get("ctx", {}).get("error", "")
             details.append({"field": "body", "message": f"not valid JSON: {reason}"})
             continue
@@ -89,19 +96,29 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(APIStatusError)
     async def _api_error(_: Request, exc: APIStatusError) -> JSONResponse:
-        return json_error(exc)
+        return _json(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return json_error(_validation_error(exc))
+        return _json(_validation_error(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         cls = error_for_status(exc.status_code)
-        return json_error(cls(str(exc.detail), status_code=exc.status_code), exc.headers)
+        return _json(cls(str(exc.detail), status_code=exc.status_code), exc.headers)
+
+    async def _dependency_away(request: Request, exc: Exception) -> JSONResponse:
+        # PostgreSQL or Redis away: the request may succeed later; say when to retry.
+        log.warning("%s %s: dependency unavailable: %s", request.method, request.url.path, exc)
+        retry_after = request.app.state.service.settings.dependencies.retry_after_seconds
+        return _json(unavailable(exc, retry_after))
+
+    for error_class in DEPENDENCY_ERRORS:
+        app.add_exception_handler(error_class, _dependency_away)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # Backstop behind api.guards.RequestGuard (Starlette re-raises to the server after it).
+        # Backstop behind api.guards.RequestGuard, which answers unexpected errors itself: after
+        # this handler Starlette re-raises to the server, which then drops the connection.
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return json_error(ServerError("internal error; the request may be retried"))
+        return _json(ServerError("internal error; the request may be retried"))

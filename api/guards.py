@@ -19,21 +19,24 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import json_error
+from api.errors import error_response
 from memsvc.errors import InvalidRequestError, ServerError
 from memsvc.schemas.untrusted import unsafe_text
 
-__all__ = ["RequestGuard", "check_params"]
+__all__ = ["BodyTooLarge", "RequestGuard", "check_params"]
 
 log = logging.getLogger(__name__)
 
 
-def _body_too_large(limit: int) -> HTTPException:
-    # An HTTPException: FastAPI re-raises those from its body reading (anything else there
-    # becomes a 400), and the API's one handler answers it as JSON.
-    return HTTPException(
-        413, f"the request body is larger than {limit} bytes (MEMSVC_MAX_BODY_BYTES)"
-    )
+class BodyTooLarge(HTTPException):
+    """413. An HTTPException: FastAPI re-raises those from its body reading (anything else
+    there becomes a 400) and the API's one handler answers it; read by a middleware before
+    routing (an idempotency key's fingerprint), ``RequestGuard`` answers it itself."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            413, f"the request body is larger than {limit} bytes (MEMSVC_MAX_BODY_BYTES)"
+        )
 
 
 def _declared_length(scope: Scope) -> int | None:
@@ -58,7 +61,7 @@ class _LimitedReceive:
             return False
         declared = _declared_length(self.scope)
         if declared is not None and declared > self.limit:
-            raise _body_too_large(self.limit)
+            raise BodyTooLarge(self.limit)
         return True
 
     async def __call__(self) -> Message:
@@ -68,7 +71,7 @@ class _LimitedReceive:
         if self.applies and message["type"] == "http.request":
             self.seen += len(message.get("body", b""))
             if self.seen > self.limit:
-                raise _body_too_large(self.limit)
+                raise BodyTooLarge(self.limit)
         return message
 
 
@@ -92,13 +95,18 @@ class RequestGuard:
 
         try:
             await self.app(scope, _LimitedReceive(scope, receive, self.max_body_bytes), tracked)
+        except BodyTooLarge as exc:
+            if started:
+                raise
+            error = InvalidRequestError(str(exc.detail), field="body", status_code=413)
+            await error_response(error)(scope, receive, send)
         except Exception:
             # Process boundary: record it, answer a JSON 500 and return normally, so the server
             # keeps the connection. A response already under way cannot be repaired: re-raise.
             log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
             if started:
                 raise
-            response = json_error(ServerError("internal error; the request may be retried"))
+            response = error_response(ServerError("internal error; the request may be retried"))
             await response(scope, receive, send)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, Depends, FastAPI
@@ -10,37 +10,17 @@ from fastapi.routing import APIRoute
 
 from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.guards import RequestGuard, check_params
-from api.routes import (
-    admin,
-    cartridge_training,
-    cartridges,
-    context,
-    events,
-    graph,
-    health,
-    jobs,
-    kv,
-    memories,
-    search,
-    sessions,
-)
+from api.idempotency import IdempotencyMiddleware, claim_idempotency_key
+from api.routes import health
+from api.routes.operations import operation_routers
 from memsvc.service import MemoryService
 from memsvc.settings import Settings, get_settings
 
 __all__ = ["create_app"]
 
 api_router = APIRouter()
-api_router.include_router(memories.router)
-api_router.include_router(search.router)
-api_router.include_router(events.router)
-api_router.include_router(sessions.router)
-api_router.include_router(context.router)
-api_router.include_router(jobs.router)
-api_router.include_router(graph.router)
-api_router.include_router(admin.router)
-api_router.include_router(cartridge_training.router)
-api_router.include_router(cartridges.router)
-api_router.include_router(kv.router)
+for router in operation_routers():
+    api_router.include_router(router)
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -49,14 +29,22 @@ def _operation_id(route: APIRoute) -> str:
 
 
 def create_app(
-    settings: Settings | None = None, *, service: MemoryService | None = None
+    settings: Settings | None = None,
+    *,
+    service: MemoryService | None = None,
+    service_factory: Callable[[Settings], MemoryService] | None = None,
 ) -> FastAPI:
-    """The app. Pass ``service`` to reuse one (tests); otherwise it is built at start-up."""
+    """The app over ``service`` (kept open by its owner), or over one ``service_factory``
+    builds at start-up and closes at shutdown: the composition root passes
+    ``consolidation.dispatch.build_service`` (the API never imports the workers' package)."""
+    if service is None and service_factory is None:
+        raise TypeError("create_app needs a service or a service_factory")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = service is None
-        app.state.service = service or MemoryService.from_settings(settings or get_settings())
+        if own:
+            app.state.service = service_factory(settings or get_settings())  # type: ignore[misc]
         if own:
             app.state.service.warm_up()
             app.state.service.start_background()
@@ -72,13 +60,22 @@ def create_app(
         description="Long-term memory for LLM applications.",
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
-        dependencies=[Depends(check_params)],
+        dependencies=[Depends(check_params)],  # path and query strings (api/guards.py)
     )
     if service is not None:
         app.state.service = service
+    install_error_handlers(app)
+    app.add_middleware(IdempotencyMiddleware)  # Idempotency-Key on writes (api/idempotency.py)
+    # Added last, so outermost of ours: the body limit counts what the idempotency check reads
+    # too, and an exception from anything inside is a JSON 500 on a connection that stays.
     limits = settings or (service.settings if service is not None else get_settings())
     app.add_middleware(RequestGuard, max_body_bytes=limits.max_body_bytes)
-    install_error_handlers(app)
     app.include_router(health.router)
-    app.include_router(api_router, prefix="/v1", responses=ERROR_RESPONSES)
+    # Every /v1 write sent with an Idempotency-Key holds it while it runs (api/idempotency.py).
+    app.include_router(
+        api_router,
+        prefix="/v1",
+        dependencies=[Depends(claim_idempotency_key)],
+        responses=ERROR_RESPONSES,
+    )
     return app

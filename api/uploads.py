@@ -61,7 +61,7 @@ def json_object_param(value: str | None, field: str) -> dict[str, Any] | None:
         return None
     try:
         parsed = json.loads(value)
-    except (ValueError, RecursionError) as exc:  # RecursionError: nested past the parser
+    except ValueError as exc:
         raise InvalidRequestError(f"{field}: not JSON: {exc}", field=field) from exc
     if not isinstance(parsed, dict):
         raise InvalidRequestError(f"{field} must be a JSON object", field=field)

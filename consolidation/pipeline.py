@@ -17,7 +17,6 @@ from typing import Any
 
 import numpy as np
 import redis
-from sqlalchemy.exc import OperationalError
 
 from consolidation.steps.decay import decay_memories
 from consolidation.steps.episodes import draft_episodes, write_episodes
@@ -30,10 +29,13 @@ from memsvc.extraction import Extractor, build_extractor
 from memsvc.graph import read_graph
 from memsvc.service.deps import ServiceDeps
 from memsvc.service.jobs import flush_access, new_job_row
+from memsvc.service.runtime import UNPACED, Pace
 from memsvc.service.working import promote_session
+from memsvc.vocabulary import JobState
 from stores import events as event_store
 from stores import jobs as job_store
 from stores import memories as memory_store
+from stores.errors import OperationalError
 from stores.models import utcnow
 
 __all__ = ["TRANSIENT", "consolidate_session", "run_job", "scan"]
@@ -100,6 +102,7 @@ def consolidate_session(
     extractor: Extractor | None = None,
     progress: Progress | None = None,
     promote: bool = True,
+    pace: Pace = UNPACED,
 ) -> Counter[str]:
     """Bring one session's long-term memory up to date with its event log.
 
@@ -114,8 +117,8 @@ def consolidate_session(
     extractor = extractor or build_extractor(deps.settings)
     limit = deps.settings.consolidation.batch_events
     report("extract", counts)
-    while not deps.stopping:
-        deps.yield_to_requests()  # embedded: sleep-time work goes between requests
+    while not pace.stopping:
+        pace.yield_to_requests()  # embedded: sleep-time work goes between requests
         batch = load_batch(deps, tenant_id, session_id, limit=limit)
         if batch is None:
             break
@@ -127,7 +130,7 @@ def consolidate_session(
         report("extract", counts)
     report("sentences", counts)
     counts["sentences_embedded"] += embed_sentences(
-        deps, tenant_id, session_id, on_batch=lambda n: report("sentences", counts)
+        deps, tenant_id, session_id, on_batch=lambda n: report("sentences", counts), pace=pace
     )
     return counts
 
@@ -149,7 +152,9 @@ def _sessions_of(deps: ServiceDeps, tenant_id: str, scope: dict[str, Any]) -> li
     return [r.id for r in rows]
 
 
-def run_job(deps: ServiceDeps, job_id: str, *, extractor: Extractor | None = None) -> str:
+def run_job(
+    deps: ServiceDeps, job_id: str, *, extractor: Extractor | None = None, pace: Pace = UNPACED
+) -> str:
     """Run a job to the end; returns its final state. Transient errors are recorded on the job
     and re-raised (the caller retries); any other error fails the job."""
     with deps.sessions() as session:
@@ -157,9 +162,9 @@ def run_job(deps: ServiceDeps, job_id: str, *, extractor: Extractor | None = Non
     if job is None:
         log.warning("job %s does not exist (another database?); dropped", job_id)
         return "missing"
-    if job.state in ("succeeded", "failed"):
+    if JobState(job.state).finished:
         return job.state  # a redelivered message after the job finished
-    _update(deps, job_id, state="running", attempts=job.attempts + 1, started_at=utcnow())
+    _update(deps, job_id, state=JobState.RUNNING, attempts=job.attempts + 1, started_at=utcnow())
     counts: Counter[str] = Counter()
     step = "start"
 
@@ -175,6 +180,7 @@ def run_job(deps: ServiceDeps, job_id: str, *, extractor: Extractor | None = Non
                 job.tenant_id,
                 session_id,
                 extractor=extractor,
+                pace=pace,
                 progress=progress,
                 promote=job.trigger != "overflow",
             )
@@ -188,18 +194,31 @@ def run_job(deps: ServiceDeps, job_id: str, *, extractor: Extractor | None = Non
                 )
             )
     except TRANSIENT as exc:
-        _record_error(deps, job_id, job.errors, step, exc, state="queued")
+        _record_error(deps, job_id, job.errors, step, exc, state=JobState.QUEUED)
         raise
     except Exception as exc:  # task boundary: record the failure on the job, never lose it
         log.exception("job %s failed in step %s", job_id, step)
-        _record_error(deps, job_id, job.errors, step, exc, state="failed")
-        return "failed"
-    _update(deps, job_id, state="succeeded", step="done", counts=dict(counts), finished_at=utcnow())
-    return "succeeded"
+        _record_error(deps, job_id, job.errors, step, exc, state=JobState.FAILED)
+        return JobState.FAILED
+    _update(
+        deps,
+        job_id,
+        state=JobState.SUCCEEDED,
+        step="done",
+        counts=dict(counts),
+        finished_at=utcnow(),
+    )
+    return JobState.SUCCEEDED
 
 
 def _record_error(
-    deps: ServiceDeps, job_id: str, errors: list[Any], step: str, exc: Exception, *, state: str
+    deps: ServiceDeps,
+    job_id: str,
+    errors: list[Any],
+    step: str,
+    exc: Exception,
+    *,
+    state: JobState,
 ) -> None:
     with deps.sessions() as session:
         current = job_store.get_job(job_id, session=session)
@@ -208,7 +227,7 @@ def _record_error(
         {"at": utcnow().isoformat(), "step": step, "error": f"{type(exc).__name__}: {exc}"[:500]}
     )
     values: dict[str, Any] = {"state": state, "errors": errors[-20:]}
-    if state == "failed":
+    if state == JobState.FAILED:
         values["finished_at"] = utcnow()
     _update(deps, job_id, **values)
 

@@ -13,12 +13,11 @@ from typing import Any
 from celery import Task, current_app, shared_task
 from celery.signals import worker_process_init
 
+from consolidation.dispatch import decay_all
 from consolidation.pipeline import TRANSIENT, run_job, scan
-from consolidation.steps.decay import decay_memories
-from consolidation.steps.kv import consolidate_kv_caches
 from memsvc.service.deps import ServiceDeps, build_deps
-from memsvc.service.jobs import flush_access
 from memsvc.settings import Settings
+from memsvc.vocabulary import JobState
 from stores import jobs as job_store
 from stores.models import utcnow
 
@@ -59,8 +58,8 @@ class ServiceTask(Task):
             return
         with self.deps.sessions.begin() as session:
             job = job_store.get_job(args[0], session=session)
-            if job is not None and job.state != "succeeded":
-                job.state, job.finished_at, job.updated_at = "failed", utcnow(), utcnow()
+            if job is not None and job.state != JobState.SUCCEEDED:
+                job.state, job.finished_at, job.updated_at = JobState.FAILED, utcnow(), utcnow()
                 job.errors = [*(job.errors or []), {"error": f"retries exhausted: {exc}"[:500]}]
 
 
@@ -92,5 +91,4 @@ def scan_sessions(self: ServiceTask) -> int:
 @shared_task(bind=True, base=ServiceTask, name="memsvc.decay", acks_late=True)
 def decay(self: ServiceTask) -> dict[str, int]:
     """Beat: the forgetting curve over every memory, then the episodic KV caches' aging."""
-    flush_access(self.deps)
-    return decay_memories(self.deps) | consolidate_kv_caches(self.deps)
+    return decay_all(self.deps)

@@ -130,6 +130,8 @@ class ModelFingerprint:
         for name, kind in types.items():
             if not isinstance(data.get(name), kind) or isinstance(data.get(name), bool):
                 raise ValueError(f"model fingerprint field {name!r} must be {kind.__name__}")
+            if kind is int and data[name] < 1:
+                raise ValueError(f"model fingerprint field {name!r} must be positive")
         return cls(**data)
 
     @classmethod

@@ -30,7 +30,9 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from safetensors.torch import save_file
 
+from kv_cartridges.checks import ST_DTYPES, check_offsets
 from kv_cartridges.fingerprint import ModelFingerprint
+from kv_cartridges.limits import MAX_HEADER_BYTES, ContainerLimits
 from kv_cartridges.manifest import DTYPES, FORMAT, VERSION, FormatError, Manifest
 from kv_cartridges.quant import (
     LayerwiseSpec,
@@ -42,6 +44,8 @@ from kv_cartridges.quant import (
     expected_tensors,
     spec_for_layer,
 )
+from kv_cartridges.quant.packed import FORMAT as PACKED_FORMAT
+from kv_cartridges.quant.packed import VERSIONS as PACKED_VERSIONS
 from kv_cartridges.quant.packed import loads_strict
 from kv_cartridges.tokens import DEFAULT_CHUNK_TOKENS, chain
 
@@ -49,6 +53,7 @@ __all__ = [
     "FORMAT",
     "MANIFEST_KEY",
     "VERSION",
+    "ContainerLimits",
     "FormatError",
     "KVContainer",
     "LayerReader",
@@ -58,10 +63,7 @@ __all__ = [
 ]
 
 MANIFEST_KEY = "memsvc.kv"
-MAX_HEADER_BYTES = 64 << 20  # a header this large is not a container (token chains are ~1%)
 _PLACEHOLDER = "f" * 64  # payload_sha256 while writing; patched in place (same length)
-_ST_DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
-              "U8": torch.uint8, "I8": torch.int8}  # fmt: skip
 _TORCH = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 KV = list[tuple[torch.Tensor, torch.Tensor]]  # per layer (k, v), each [B, H, T, D]
 Source = str | os.PathLike[str] | bytes
@@ -215,67 +217,101 @@ def _open(source: Source) -> tuple[BinaryIO, int]:
     return f, os.fstat(f.fileno()).st_size
 
 
-def _header(f: BinaryIO, size: int, max_bytes: int | None) -> tuple[dict[str, Any], int]:
+def _header(
+    f: BinaryIO, size: int, max_bytes: int | None, limits: ContainerLimits | None
+) -> tuple[dict[str, Any], int]:
     if max_bytes is not None and size > max_bytes:
         raise FormatError(f"oversized: {size} bytes, the limit is {max_bytes}")
     if size < 8:
         raise FormatError(f"truncated: {size} bytes; a container starts with an 8-byte length")
     n = int.from_bytes(f.read(8), "little")
-    if n > MAX_HEADER_BYTES:
-        raise FormatError(f"header of {n} bytes exceeds {MAX_HEADER_BYTES}: not a container")
+    max_header = MAX_HEADER_BYTES if limits is None else limits.max_header_bytes
+    if n > max_header:
+        raise FormatError(f"header of {n} bytes exceeds {max_header}: not a container")
     if 8 + n > size:
         raise FormatError(f"truncated: the header needs {n} bytes, {size - 8} follow")
     try:
-        header = json.loads(f.read(n))
-    except (UnicodeDecodeError, ValueError) as exc:
+        header = loads_strict(f.read(n))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise FormatError(f"the safetensors header is not JSON: {exc}") from exc
     if not isinstance(header, dict):
         raise FormatError("the safetensors header is not a JSON object")
     return header, n
 
 
-def _parse(f: BinaryIO, size: int, max_bytes: int | None) -> tuple[Manifest, int]:
-    header, n = _header(f, size, max_bytes)
-    meta = header.pop("__metadata__", None) or {}
-    if MANIFEST_KEY not in meta:
+def _manifest(header: dict[str, Any], limits: ContainerLimits | None) -> Manifest:
+    meta = header.pop("__metadata__", None)
+    if not isinstance(meta, dict) or MANIFEST_KEY not in meta:
         raise FormatError(f"no {MANIFEST_KEY!r} manifest in the safetensors metadata")
+    if not all(isinstance(v, str) for v in meta.values()):
+        raise FormatError("safetensors metadata values must be strings")
     try:
         manifest = Manifest.from_dict(loads_strict(meta[MANIFEST_KEY]))
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise FormatError(str(exc) if isinstance(exc, FormatError) else f"manifest: {exc}") from exc
-    data_len = 0
-    for name, entry in header.items():
-        try:
-            _, end = (int(x) for x in entry["data_offsets"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise FormatError(f"tensor {name}: bad data_offsets") from exc
-        data_len = max(data_len, end)
-    have = size - 8 - n
-    if have < data_len:
-        raise FormatError(f"truncated: the tensors need {data_len} data bytes, {have} are there")
-    if have > data_len:
-        raise FormatError(f"oversized: {have - data_len} bytes after the last tensor")
+    if limits is not None:
+        limits.check_manifest(manifest)
+    return manifest
+
+
+def _parse(
+    f: BinaryIO, size: int, max_bytes: int | None, limits: ContainerLimits | None
+) -> tuple[Manifest, int]:
+    header, n = _header(f, size, max_bytes, limits)
+    manifest = _manifest(header, limits)
+    # every loop below is over the layers; the header bounds them before any is built
+    per_layer = 2 if manifest.codec["name"] == "raw" else 6
+    if manifest.model.num_layers * per_layer > len(header):
+        raise FormatError(
+            f"the manifest claims {manifest.model.num_layers} layers; the file holds "
+            f"{len(header)} tensors, too few for them"
+        )
+    check_offsets(header, size - 8 - n)
     _check_tensors(manifest, header)
     return manifest, n
+
+
+def _layer_tensors(m: Manifest, i: int, spec: QuantSpec) -> dict[str, Any]:
+    """The tensors layer ``i``'s kvquant header implies, once the header agrees with the
+    manifest: its shape, dtype, spec (the codec's for this layer) and kept tokens."""
+    h, shape = m.layers[i], [m.batch, m.model.num_kv_heads, m.n_tokens, m.model.head_dim]
+    if not isinstance(h, dict):
+        raise FormatError(f"layer {i}: the header is not an object")
+    if h.get("format") != PACKED_FORMAT or h.get("version") not in PACKED_VERSIONS:
+        raise FormatError(f"layer {i}: not a {PACKED_FORMAT} header of version {PACKED_VERSIONS}")
+    got = h.get("shape")
+    if not isinstance(got, list) or [type(n) for n in got] != [int] * 4 or got != shape:
+        raise FormatError(f"layer {i} header shape {got!r:.80} != manifest {shape}")
+    if h.get("dtype") != m.dtype:
+        raise FormatError(f"layer {i} header dtype {h.get('dtype')!r:.40} != manifest {m.dtype!r}")
+    if h.get("spec") != spec.to_dict():
+        raise FormatError(f"layer {i} header spec differs from the codec's spec for the layer")
+    S = min(spec.sink_tokens, m.n_tokens)
+    W = min(spec.window_tokens, m.n_tokens - S)
+    kept = (h.get("sink"), h.get("window"))
+    if [type(n) for n in kept] != [int, int] or kept != (S, W):
+        raise FormatError(f"layer {i}: sink/window {h.get('sink')!r:.20}/{h.get('window')!r:.20}"
+                          f" != {S}/{W} from the spec")  # fmt: skip
+    try:
+        want = expected_tensors(h)
+    except QuantError as exc:
+        raise FormatError(f"layer {i}: {exc}") from exc
+    if "key_rope" in h and h["key_rope"]["start"] != m.start_position:
+        raise FormatError(f"layer {i}: key_rope starts at {h['key_rope']['start']}, the cache at "
+                          f"{m.start_position}")  # fmt: skip
+    return want
 
 
 def _expected(m: Manifest) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
     want: dict[str, tuple[tuple[int, ...], torch.dtype]] = {}
     shape = (m.batch, m.model.num_kv_heads, m.n_tokens, m.model.head_dim)
+    spec = m.spec
     for i in range(m.model.num_layers):
-        if m.codec["name"] == "raw":
+        if spec is None:
             want[f"layers.{i}.k"] = want[f"layers.{i}.v"] = (shape, _TORCH[m.dtype])
             continue
-        h = m.layers[i]
-        if not isinstance(h, dict) or list(h.get("shape", [])) != list(shape):
-            raise FormatError(f"layer {i} header shape {h.get('shape')} != manifest {list(shape)}")
-        if h.get("dtype") != m.dtype:
-            raise FormatError(f"layer {i} header dtype {h.get('dtype')!r} != manifest {m.dtype!r}")
-        try:
-            for name, spec in expected_tensors(h).items():
-                want[f"layers.{i}.{name}"] = spec
-        except QuantError as exc:
-            raise FormatError(f"layer {i}: {exc}") from exc
+        for name, expected in _layer_tensors(m, i, spec_for_layer(spec, i)).items():
+            want[f"layers.{i}.{name}"] = expected
     return want
 
 
@@ -284,10 +320,10 @@ def _check_tensors(m: Manifest, header: dict[str, Any]) -> None:
     missing, extra = sorted(set(want) - set(header)), sorted(set(header) - set(want))
     if missing or extra:
         raise FormatError(f"tensors disagree with the manifest: missing {missing[:5]}, "
-                          f"unexpected {extra[:5]}")  # fmt: skip
+                          f"unexpected {[n[:80] for n in extra[:5]]}")  # fmt: skip
     for name, (shape, dtype) in want.items():
-        got_shape, got_dtype = tuple(header[name].get("shape", ())), header[name].get("dtype")
-        if got_shape != shape or _ST_DTYPES.get(got_dtype) != dtype:
+        got_shape, got_dtype = tuple(header[name]["shape"]), header[name]["dtype"]
+        if got_shape != shape or ST_DTYPES[got_dtype] != dtype:
             raise FormatError(
                 f"tensor {name} is {got_dtype} {list(got_shape)}; the manifest implies "
                 f"{str(dtype).removeprefix('torch.')} {list(shape)}"
@@ -304,23 +340,34 @@ def _verify(f: BinaryIO, manifest: Manifest, n: int) -> None:
         )
 
 
-def read_manifest(source: Source, *, verify: bool = True, max_bytes: int | None = None) -> Manifest:
+def read_manifest(
+    source: Source,
+    *,
+    verify: bool = True,
+    max_bytes: int | None = None,
+    limits: ContainerLimits | None = None,
+) -> Manifest:
     """The manifest of a container, after every structural check (and the checksum unless
-    ``verify=False``); no tensor is loaded."""
+    ``verify=False``); no tensor is loaded. ``limits`` bounds what the manifest may claim
+    (without, only what the file itself implies is)."""
     f, size = _open(source)
     with f:
-        manifest, n = _parse(f, size, max_bytes)
+        manifest, n = _parse(f, size, max_bytes, limits)
         if verify:
             _verify(f, manifest, n)
     return manifest
 
 
 def read_container(
-    source: Source, *, verify: bool = True, max_bytes: int | None = None
+    source: Source,
+    *,
+    verify: bool = True,
+    max_bytes: int | None = None,
+    limits: ContainerLimits | None = None,
 ) -> KVContainer:
     """A verified container with every tensor loaded (see :class:`LayerReader` to go one
     layer at a time)."""
-    manifest = read_manifest(source, verify=verify, max_bytes=max_bytes)
+    manifest = read_manifest(source, verify=verify, max_bytes=max_bytes, limits=limits)
     try:
         if isinstance(source, (bytes, bytearray)):
             tensors = st_load(bytes(source))
@@ -339,8 +386,14 @@ class LayerReader(Sequence[tuple[torch.Tensor, torch.Tensor]]):
     Verified like :func:`read_container`; close it (or use ``with``) when done.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, verify: bool = True) -> None:
-        self.manifest = read_manifest(path, verify=verify)
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        verify: bool = True,
+        limits: ContainerLimits | None = None,
+    ) -> None:
+        self.manifest = read_manifest(path, verify=verify, limits=limits)
         try:
             self._st = safe_open(os.fspath(path), framework="pt")
         except SafetensorError as exc:

@@ -19,12 +19,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from kv_cartridges.fingerprint import ModelFingerprint
-from kv_cartridges.quant import LayerwiseSpec, QuantError, QuantSpec
+from kv_cartridges.quant import PRESETS, LayerwiseSpec, QuantError, QuantSpec
 
 __all__ = [
     "CODECS",
@@ -34,6 +35,7 @@ __all__ = [
     "FormatError",
     "Manifest",
     "parse_codec_spec",
+    "resolve_spec",
 ]
 
 FORMAT = "memsvc.kv"
@@ -56,6 +58,31 @@ def parse_codec_spec(data: dict[str, Any]) -> QuantSpec | LayerwiseSpec:
         return QuantSpec.from_dict(data)
     except (QuantError, TypeError, KeyError, ValueError) as exc:
         raise FormatError(f"codec.spec: {exc}") from exc
+
+
+def resolve_spec(spec: Any) -> QuantSpec | LayerwiseSpec | None:
+    """The codec spec a caller names, in any of the forms they may name it: ``None`` or
+    ``"raw"`` (no codec: stored as given), a preset name (``"default"``, ``"compact"``...), a
+    spec object, its dict, or that dict's JSON text. The one reading of ``spec`` for every
+    door (the SDK, REST's ``?spec=``, the embedded ``Memory``); raises :class:`FormatError`."""
+    if spec is None or spec == "raw":
+        return None
+    if isinstance(spec, (QuantSpec, LayerwiseSpec)):
+        return spec
+    if isinstance(spec, str) and spec.lstrip().startswith("{"):
+        try:
+            spec = json.loads(spec)
+        except (ValueError, RecursionError) as exc:
+            raise FormatError(f"not JSON: {exc}") from exc
+    if isinstance(spec, str):
+        if spec not in PRESETS:
+            raise FormatError(f"unknown preset {spec!r:.60} (presets: {sorted(PRESETS)})")
+        return PRESETS[spec]
+    if not isinstance(spec, dict):
+        raise FormatError(
+            f"a preset name, 'raw', None, a QuantSpec or its dict, not {type(spec).__name__}"
+        )
+    return parse_codec_spec(spec)
 
 
 def _need(data: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
@@ -143,17 +170,21 @@ class Manifest:
 
     def check(self) -> None:
         """Internal consistency (raises ``FormatError`` naming the first problem)."""
-        if self.codec.get("name") not in CODECS:
-            raise FormatError(f"unknown codec {self.codec.get('name')!r} (known: {CODECS})")
+        name = self.codec.get("name")
+        if name not in CODECS:
+            raise FormatError(f"unknown codec {name!r:.40} (known: {CODECS})")
+        fields = {"name"} if name == "raw" else {"name", "spec"}
+        if set(self.codec) != fields:
+            raise FormatError(f"codec {name!r} has exactly the fields {sorted(fields)}")
         if self.dtype not in DTYPES:
-            raise FormatError(f"dtype {self.dtype!r}: one of {DTYPES}")
+            raise FormatError(f"dtype {self.dtype!r:.40}: one of {DTYPES}")
         if self.batch < 1 or self.n_tokens < 0 or self.start_position < 0:
             raise FormatError(
                 f"batch {self.batch}, n_tokens {self.n_tokens}, start_position "
                 f"{self.start_position}: batch must be positive, the others non-negative"
             )
         if self.origin.get("kind") not in ORIGIN_KINDS:
-            raise FormatError(f"origin.kind {self.origin.get('kind')!r}: one of {ORIGIN_KINDS}")
+            raise FormatError(f"origin.kind {self.origin.get('kind')!r:.40}: one of {ORIGIN_KINDS}")
         if self.payload_sha256 and not _HEX64.fullmatch(self.payload_sha256):
             raise FormatError("payload_sha256 must be 64 lowercase hex digits")
         if self.codec["name"] == "kvquant":
@@ -173,8 +204,10 @@ class Manifest:
         if not isinstance(chain, dict) or set(chain) != {"chunk_tokens", "hashes"}:
             raise FormatError("token_chain must be {chunk_tokens, hashes} or null")
         size, hashes = chain["chunk_tokens"], chain["hashes"]
-        if not isinstance(size, int) or size < 1 or not isinstance(hashes, list):
+        if type(size) is not int or size < 1:
             raise FormatError("token_chain: chunk_tokens must be a positive integer")
+        if not isinstance(hashes, list):
+            raise FormatError("token_chain: hashes must be a list")
         if len(hashes) != -(-self.n_tokens // size):
             raise FormatError(
                 f"token_chain has {len(hashes)} hashes; {self.n_tokens} tokens in chunks of "

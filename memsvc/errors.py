@@ -10,7 +10,9 @@
         ├── PermissionDeniedError 403: the key may not do this
         ├── NotFoundError         404: names the missing id
         ├── ConflictError         409
+        ├── RateLimitError        429: too many requests for this key; ``retry_after``
         └── ServerError           5xx
+            └── ServiceUnavailableError 503: a dependency (database, Redis) is away; ``retry_after``
 
 The embedded :class:`~memsvc.sdk.Memory` raises the same classes the REST clients raise, so one
 ``except NotFoundError`` works in both modes. Over HTTP, ``request`` and ``response`` carry the
@@ -29,7 +31,9 @@ __all__ = [
     "MemsvcError",
     "NotFoundError",
     "PermissionDeniedError",
+    "RateLimitError",
     "ServerError",
+    "ServiceUnavailableError",
     "TransportError",
     "error_for_status",
 ]
@@ -63,6 +67,7 @@ class APIStatusError(MemsvcError):
         code: str | None = None,
         details: list[dict[str, Any]] | None = None,
         status_code: int | None = None,
+        retry_after: float | None = None,
         request: Any = None,
         response: Any = None,
     ) -> None:
@@ -70,6 +75,8 @@ class APIStatusError(MemsvcError):
         self.field = field
         self.code = code or self.default_code
         self.details = details or []
+        # Seconds after which a retry may succeed (the ``Retry-After`` header), when known.
+        self.retry_after = retry_after
         if status_code is not None:
             self.status_code = status_code  # type: ignore[misc]
 
@@ -118,11 +125,25 @@ class ConflictError(APIStatusError):
     default_code = "conflict"
 
 
+class RateLimitError(APIStatusError):
+    """The key sent more requests than its rate limit allows; retry after ``retry_after``."""
+
+    status_code = 429
+    default_code = "rate_limited"
+
+
 class ServerError(APIStatusError):
     """The service failed; the request may be retried."""
 
     status_code = 500
     default_code = "internal_error"
+
+
+class ServiceUnavailableError(ServerError):
+    """A dependency (the database, Redis) cannot be reached now; retry after ``retry_after``."""
+
+    status_code = 503
+    default_code = "unavailable"
 
 
 _BY_STATUS: dict[int, type[APIStatusError]] = {
@@ -135,6 +156,8 @@ _BY_STATUS: dict[int, type[APIStatusError]] = {
     413: InvalidRequestError,
     415: InvalidRequestError,
     422: InvalidRequestError,
+    429: RateLimitError,
+    503: ServiceUnavailableError,
 }
 
 

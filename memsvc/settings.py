@@ -13,13 +13,12 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from memsvc.lifecycle.config import ConsolidationConfig
-from memsvc.lifecycle.kv import KVConfig
-from memsvc.retrieval.config import RetrievalConfig
-from memsvc.schemas.cartridge_train import CartridgeTrainingConfig
-from memsvc.schemas.untrusted import MAX_NESTING
-from memsvc.tiers.sensory import SensoryConfig
-from memsvc.tiers.working import WorkingMemoryConfig
+from memsvc.config.consolidation import ConsolidationConfig
+from memsvc.config.kv import KVConfig
+from memsvc.config.limits import DependencyConfig, IdempotencyConfig, RateLimitConfig
+from memsvc.config.retrieval import RetrievalConfig
+from memsvc.config.tiers import SensoryConfig, WorkingMemoryConfig
+from memsvc.config.training import CartridgeTrainingConfig
 
 __all__ = ["Settings", "get_settings"]
 
@@ -61,7 +60,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     # Metadata of one memory, event or KV cache: JSON size and nesting (objects and arrays).
     max_metadata_bytes: int = Field(default=16_384, ge=2)
-    max_metadata_depth: int = Field(default=8, ge=1, le=MAX_NESTING)
+    max_metadata_depth: int = Field(default=8, ge=1, le=32)  # 32: untrusted.MAX_NESTING
     # Keys of a metadata filter (each is one SQL condition).
     max_filter_keys: int = Field(default=32, ge=1, le=256)
     # Vector index: snapshot to disk this many seconds after a change (0: only at close).
@@ -74,6 +73,14 @@ class Settings(BaseSettings):
     gc_freeze: bool = True
     # Cached API-key lookups (seconds); a revoked key stops working after at most this long.
     auth_cache_seconds: float = Field(default=30.0, ge=0)
+    # Request guards (memsvc/config/limits.py): idempotency keys, per-key rate limits, and the
+    # bounds on waiting for PostgreSQL and Redis.
+    idempotency: IdempotencyConfig = Field(default_factory=IdempotencyConfig)
+    rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
+    dependencies: DependencyConfig = Field(default_factory=DependencyConfig)
+    # Tests only (environment "test"): the process kills itself (SIGKILL) right after committing
+    # an events/memories write sent with this Idempotency-Key, before replying.
+    test_kill_after_commit_key: str = ""
     # Events: the longest accepted message, and how far in the future an event time may be.
     max_event_chars: int = Field(default=32_000, ge=1)
     future_tolerance_seconds: float = Field(default=300.0, ge=0)
@@ -111,6 +118,8 @@ class Settings(BaseSettings):
     def _refuse_placeholder_secrets(self) -> Settings:
         if self.environment == "production" and self.admin_key.lower() in _PLACEHOLDER_SECRETS:
             raise ValueError("MEMSVC_ADMIN_KEY is a placeholder; set a real secret in production")
+        if self.test_kill_after_commit_key and self.environment != "test":
+            raise ValueError("MEMSVC_TEST_KILL_AFTER_COMMIT_KEY needs MEMSVC_ENVIRONMENT=test")
         return self
 
     @property

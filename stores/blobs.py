@@ -4,17 +4,26 @@
 directory (the default, inside the data directory). An object store (S3, GCS) implements the
 same few methods. Uploads are first written to :attr:`BlobStore.tmp_dir` and moved in whole, so
 a reader never sees a partial blob.
+
+The store knows nothing of who uses a blob: the service orders every put and delete of one
+digest under a database lock (``memsvc.service.kv_blobs``), so the store needs no atomic
+"put unless present" or reference counts of its own.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 __all__ = ["BlobStore", "LocalBlobStore"]
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 class BlobStore(ABC):
@@ -41,6 +50,10 @@ class BlobStore(ABC):
     def delete(self, digest: str) -> None:
         """Remove the blob (absent is fine)."""
 
+    @abstractmethod
+    def digests(self) -> Iterator[str]:
+        """Every stored blob's digest (for the sweep that collects orphans)."""
+
     def local_path(self, digest: str) -> Path | None:
         """A local file holding the blob when there is one (served without a copy)."""
         return None
@@ -51,6 +64,21 @@ class BlobStore(ABC):
         fd, name = tempfile.mkstemp(dir=self.tmp_dir, suffix=".part")
         os.close(fd)
         return Path(name)
+
+    def remove_stale_tmp(self, max_age_seconds: float) -> int:
+        """Delete temporary files not written to for ``max_age_seconds`` (left by a process
+        that died mid-upload); returns how many."""
+        if not self.tmp_dir.is_dir():
+            return 0
+        cutoff, removed = time.time() - max_age_seconds, 0
+        for path in self.tmp_dir.glob("*.part"):
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:  # finished or removed meanwhile
+                continue
+        return removed
 
 
 class LocalBlobStore(BlobStore):
@@ -85,6 +113,11 @@ class LocalBlobStore(BlobStore):
 
     def delete(self, digest: str) -> None:
         self._path(digest).unlink(missing_ok=True)
+
+    def digests(self) -> Iterator[str]:
+        for path in self.root.glob("??/*"):
+            if _HEX64.fullmatch(path.name) and path.parent.name == path.name[:2]:
+                yield path.name
 
     def local_path(self, digest: str) -> Path | None:
         return self._path(digest)

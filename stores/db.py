@@ -7,10 +7,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["load_json", "make_engine", "make_sessionmaker"]
+__all__ = ["load_json", "make_engine", "make_sessionmaker", "ping"]
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -49,8 +50,20 @@ def load_json(text: str) -> Any:
     return value
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url``; creates the SQLite file's directory when needed."""
+def make_engine(
+    url: str,
+    *,
+    connect_timeout: int | None = None,
+    pool_timeout: float | None = None,
+    statement_timeout: float | None = None,
+    **kwargs: Any,
+) -> Engine:
+    """An engine for ``url``; creates the SQLite file's directory when needed.
+
+    On PostgreSQL, ``connect_timeout`` (s), ``pool_timeout`` (s, waiting for a pooled
+    connection) and ``statement_timeout`` (s, 0: none) bound every wait on the server, so a
+    server that went away is an ``OperationalError`` / pool ``TimeoutError`` in bounded time.
+    """
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -62,9 +75,26 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("pool_pre_ping", True)
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
-    return create_engine(url, **kwargs)
+    if pool_timeout is not None:
+        kwargs["pool_timeout"] = pool_timeout
+    connect_args = dict(kwargs.pop("connect_args", {}))
+    if connect_timeout is not None and url.startswith("postgresql"):
+        connect_args["connect_timeout"] = connect_timeout
+    if statement_timeout and url.startswith("postgresql"):
+        connect_args["options"] = f"-c statement_timeout={int(statement_timeout * 1000)}"
+    return create_engine(url, connect_args=connect_args, **kwargs)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     """Sessions that keep loaded attributes after commit (rows are turned into schemas after)."""
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def ping(engine: Engine) -> str | None:
+    """None when the database answers a trivial query; else the error's class name."""
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        return f"error: {type(exc).__name__}"
+    return None

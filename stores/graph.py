@@ -23,9 +23,11 @@ __all__ = [
     "RelationQuery",
     "add_relations",
     "close_relations_of",
+    "entities_by_pks",
     "entities_page",
     "entity_by_id",
     "entity_memories",
+    "entity_pks_by_keys",
     "link_memory",
     "memories_sharing_entities",
     "partition_graph",
@@ -151,6 +153,32 @@ def entities_page(
     if after_pk is not None:
         stmt = stmt.where(EntityRow.pk > after_pk)
     return list(session.scalars(stmt.order_by(EntityRow.pk).limit(limit)))
+
+
+def entities_by_pks(
+    tenant_id: str, pks: Iterable[int], *, session: Session
+) -> dict[int, EntityRow]:
+    """The tenant's entities among ``pks``, by pk."""
+    pks = list(pks)
+    if not pks:
+        return {}
+    stmt = select(EntityRow).where(EntityRow.tenant_id == tenant_id, EntityRow.pk.in_(pks))
+    return {row.pk: row for row in session.scalars(stmt)}
+
+
+def entity_pks_by_keys(
+    tenant_id: str, user_id: str | None, keys: Iterable[str], *, session: Session
+) -> list[int]:
+    """The pks of one user's entities named by these normalised keys."""
+    keys = list(keys)
+    if not keys:
+        return []
+    stmt = select(EntityRow.pk).where(
+        EntityRow.tenant_id == tenant_id,
+        EntityRow.user_id == (user_id or ""),
+        EntityRow.key.in_(keys),
+    )
+    return list(session.scalars(stmt))
 
 
 def entity_by_id(tenant_id: str, entity_id: str, *, session: Session) -> EntityRow | None:

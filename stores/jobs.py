@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from memsvc.vocabulary import JobState
 from stores.models import JobRow
 
 __all__ = [
@@ -24,7 +25,7 @@ __all__ = [
     "update_job",
 ]
 
-ACTIVE_STATES = ("queued", "running")
+ACTIVE_STATES = (JobState.QUEUED, JobState.RUNNING)
 
 
 def add_job(row: JobRow, *, session: Session) -> None:

@@ -10,31 +10,74 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from stores.models import KVCacheRow, KVLimitRow, KVPrefixRow, Tenant
+from stores.models import KVBlobRow, KVCacheRow, KVLimitRow, KVPrefixRow, Tenant, utcnow
 
 __all__ = [
     "add_kv",
     "blob_in_use",
     "delete_kv",
     "episodic_rows",
+    "forget_blob",
     "get_kv",
     "get_limits",
     "kv_page",
+    "lock_blob",
     "lock_tenant",
     "prefix_matches",
+    "registered_blobs",
     "rows_for_session",
     "set_limits",
     "tail_prefixes",
     "touch",
+    "unreferenced_blobs",
     "usage_bytes",
 ]
 
 
 def lock_tenant(tenant_id: str, *, session: Session) -> None:
-    """Serialise KV writers of one tenant (quota checks) until the transaction ends."""
-    session.execute(select(Tenant.id).where(Tenant.id == tenant_id).with_for_update())
+    """Serialise KV writers of one tenant (quota checks) until the transaction ends.
+
+    A write that changes nothing: it takes the tenant's row lock on PostgreSQL (one that does
+    not block inserts referencing the tenant) and the write lock on SQLite, where a
+    ``SELECT ... FOR UPDATE`` would lock nothing and two uploads could both pass the quota."""
+    stmt = update(Tenant).where(Tenant.id == tenant_id).values(name=Tenant.name)
+    session.execute(stmt.execution_options(synchronize_session=False))
+
+
+def lock_blob(digest: str, *, size_bytes: int | None = None, session: Session) -> None:
+    """Register the blob (or touch its registry row) and hold that row until the transaction
+    ends: every put and every removal of a blob happens under this lock (see KVBlobRow)."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(KVBlobRow).values(sha256=digest, size_bytes=size_bytes, created_at=utcnow())
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[KVBlobRow.sha256],
+        set_={"size_bytes": func.coalesce(stmt.excluded.size_bytes, KVBlobRow.size_bytes)},
+    )
+    session.execute(stmt)
+
+
+def forget_blob(digest: str, *, session: Session) -> None:
+    """Drop the blob's registry row (its file is gone); call with the row locked."""
+    session.execute(delete(KVBlobRow).where(KVBlobRow.sha256 == digest))
+
+
+def unreferenced_blobs(limit: int, *, session: Session) -> list[str]:
+    """Registered blobs no row (of any tenant) points at any more, oldest first."""
+    used = select(KVCacheRow.id).where(KVCacheRow.blob_sha256 == KVBlobRow.sha256)
+    stmt = select(KVBlobRow.sha256).where(~used.exists()).order_by(KVBlobRow.created_at)
+    return list(session.scalars(stmt.limit(limit)))
+
+
+def registered_blobs(digests: Sequence[str], *, session: Session) -> set[str]:
+    """Those of ``digests`` that have a registry row."""
+    if not digests:
+        return set()
+    stmt = select(KVBlobRow.sha256).where(KVBlobRow.sha256.in_(list(digests)))
+    return set(session.scalars(stmt))
 
 
 def add_kv(row: KVCacheRow, prefixes: Sequence[tuple[int, str]], *, session: Session) -> None:

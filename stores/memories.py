@@ -5,7 +5,7 @@ Every function takes the session keyword-only and never commits; the caller owns
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -43,8 +43,10 @@ __all__ = [
     "find_live_by_hash",
     "get_live",
     "history_of",
+    "ids_by_pks",
     "insert_rows",
     "list_page",
+    "live_rows_upto",
     "messages_without_sentences",
     "open_slot_facts",
     "record_access",
@@ -262,6 +264,39 @@ def changes_since(watermark: tuple[int, int], *, limit: int, session: Session) -
         Change(pk, tenant, user, txt, emb, model, deleted is not None, rev, *rest)
         for pk, tenant, user, txt, emb, model, deleted, rev, *rest in session.execute(stmt)
     ]
+
+
+def live_rows_upto(watermark: tuple[int, int], *, session: Session) -> Iterator[Row]:
+    """Every live row at or before ``watermark`` = (rev, pk), all tenants: what the derived
+    indexes rebuild from at start-up (pk, tenant, user, text, kind, session, event time,
+    sentence vectors and their embedding model)."""
+    rev, pk = watermark
+    stmt = select(
+        MemoryRow.pk,
+        MemoryRow.tenant_id,
+        MemoryRow.user_id,
+        MemoryRow.text,
+        MemoryRow.kind,
+        MemoryRow.session_id,
+        MemoryRow.occurred_at,
+        MemoryRow.sentence_vectors,
+        MemoryRow.embedding_model,
+    ).where(
+        MemoryRow.deleted_at.is_(None),
+        (MemoryRow.rev < rev) | ((MemoryRow.rev == rev) & (MemoryRow.pk <= pk)),
+    )
+    yield from session.execute(stmt)
+
+
+def ids_by_pks(tenant_id: str, pks: Iterable[int], *, session: Session) -> dict[int, str]:
+    """The public ids of the tenant's memories among ``pks`` (deleted ones included)."""
+    pks = list(pks)
+    if not pks:
+        return {}
+    stmt = select(MemoryRow.pk, MemoryRow.id).where(
+        MemoryRow.tenant_id == tenant_id, MemoryRow.pk.in_(pks)
+    )
+    return {pk: memory_id for pk, memory_id in session.execute(stmt)}
 
 
 def current_rev(*, session: Session) -> int:

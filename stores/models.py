@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
@@ -26,13 +27,17 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from memsvc.vocabulary import JobState
+
 __all__ = [
     "ApiKey",
     "Base",
     "Counter",
     "EntityRow",
     "EventRow",
+    "IdempotencyRow",
     "JobRow",
+    "KVBlobRow",
     "KVCacheRow",
     "KVLimitRow",
     "KVPrefixRow",
@@ -265,6 +270,7 @@ class JobRow(Base):
     __table_args__ = (
         Index("ix_jobs_tenant_created", "tenant_id", "created_at"),
         Index("ix_jobs_state_updated", "state", "updated_at"),
+        CheckConstraint(JobState.sql_check(), name="ck_jobs_state"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -273,7 +279,7 @@ class JobRow(Base):
     # What started it: request, idle, overflow, close, schedule.
     trigger: Mapped[str] = mapped_column(String(32))
     scope: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    state: Mapped[str] = mapped_column(String(16), default="queued")
+    state: Mapped[str] = mapped_column(String(16), default=JobState.QUEUED)
     step: Mapped[str | None] = mapped_column(String(32), nullable=True)
     counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     errors: Mapped[list[Any]] = mapped_column(JSON, default=list)
@@ -404,3 +410,43 @@ class KVLimitRow(Base):
     )
     quota_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     retention_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class KVBlobRow(Base):
+    """A blob of the content-addressed store, registered while rows may point at it.
+
+    The row is also the lock that orders a blob's arrival and its removal: whoever puts a file
+    in or takes one out holds this row (inserted or updated in the same transaction) until it
+    commits, so a collection never removes a blob that an upload has just relied on.
+    """
+
+    __tablename__ = "kv_blobs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class IdempotencyRow(Base):
+    """An ``Idempotency-Key`` and the first reply sent for it, replayed to a retry.
+
+    ``scope`` is the tenant id ("" for the admin key). A row is ``pending`` while a request
+    holds the key (``token``, until ``locked_until``) or ``done`` with the reply; for events
+    and memories it is written ``done`` in the write's own transaction.
+    """
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (Index("ix_idempotency_keys_expires_at", "expires_at"),)
+
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    # sha256 of the request (method, path, query, body); NULL while a claimed one is read.
+    fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    token: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    content_type: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

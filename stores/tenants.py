@@ -9,7 +9,16 @@ from sqlalchemy.orm import Session
 
 from stores.models import ApiKey, Tenant
 
-__all__ = ["add_key", "add_tenant", "get_tenant", "key_by_hash", "keys_of", "list_tenants"]
+__all__ = [
+    "add_key",
+    "add_tenant",
+    "get_key",
+    "get_tenant",
+    "key_by_hash",
+    "keys_of",
+    "list_tenants",
+    "revoke_key",
+]
 
 
 def get_tenant(tenant_id: str, *, session: Session) -> Tenant | None:
@@ -32,6 +41,14 @@ def add_key(key: ApiKey, *, session: Session) -> ApiKey:
 
 def key_by_hash(key_hash: str, *, session: Session) -> ApiKey | None:
     stmt = select(ApiKey).where(ApiKey.key_hash == key_hash)
+    return session.scalars(stmt).first()
+
+
+def get_key(tenant_id: str, key_id: str, *, session: Session) -> ApiKey | None:
+    """A key of the tenant, locked for update (revocation and rotation change it)."""
+    stmt = (
+        select(ApiKey).where(ApiKey.tenant_id == tenant_id, ApiKey.id == key_id).with_for_update()
+    )
     return session.scalars(stmt).first()
 
 

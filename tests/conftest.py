@@ -25,6 +25,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("MEMSVC_GC_FREEZE", "false")
 
 from api.main import create_app
+from consolidation.dispatch import build_service
 from memsvc.service import MemoryService
 from memsvc.settings import Settings
 
@@ -35,10 +36,11 @@ ADMIN_KEY = "test-admin-key-0123456789"
 
 
 @contextmanager
-def fresh_pg_database() -> Iterator[str]:
-    """A new, empty PostgreSQL database on the test server; dropped on exit."""
+def fresh_pg_database(prefix: str = "memsvc_test") -> Iterator[str]:
+    """A new, empty PostgreSQL database for the block (dropped after, whoever still holds a
+    connection to it); fails loudly when the server is unreachable (never a skip)."""
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"memsvc_test_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     try:
         with admin.connect() as connection:
             connection.execute(text(f'CREATE DATABASE "{name}"'))
@@ -47,19 +49,12 @@ def fresh_pg_database() -> Iterator[str]:
             f"PostgreSQL at {PG_ADMIN_URL} is required for these tests and is unreachable: {exc}",
             pytrace=False,
         )
-    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     try:
-        yield url
+        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as connection:
-            connection.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = :name AND pid <> pg_backend_pid()"
-                ),
-                {"name": name},
-            )
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+            # FORCE: a process still reconnecting (a restarted worker) cannot keep it alive.
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
 
@@ -99,7 +94,7 @@ def settings(tmp_path: Path, db_url: str) -> Settings:
 
 @pytest.fixture
 def service(settings: Settings) -> Iterator[MemoryService]:
-    svc = MemoryService.from_settings(settings)
+    svc = build_service(settings)
     yield svc
     svc.close()
 
@@ -115,8 +110,8 @@ class TenantKey:
 
 
 def new_tenant(service: MemoryService, name: str = "t") -> TenantKey:
-    tenant = service.create_tenant(name, f"{name}-{uuid.uuid4().hex[:8]}")
-    key = service.create_api_key(tenant.id, "test")
+    tenant = service.tenants.create(name, f"{name}-{uuid.uuid4().hex[:8]}")
+    key = service.tenants.create_key(tenant.id, "test")
     return TenantKey(tenant.id, key.key)
 
 

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from memsvc import Memory
 from memsvc.cli import app
+from memsvc.errors import AuthError
 from tests.conftest import make_settings
 
 runner = CliRunner()
@@ -46,3 +47,33 @@ def test_tenant_create_prints_a_working_key(env: Path) -> None:
     assert key.startswith("msk_")
     again = runner.invoke(app, ["tenant", "create", "acme", "--id", "acme"])
     assert again.exit_code == 1 and "already exists" in again.output
+
+
+def test_tenant_keys_add_revoke_rotate(env: Path) -> None:
+    created = runner.invoke(app, ["tenant", "create", "acme", "--id", "acme"])
+    first_key = created.stdout.strip().splitlines()[-1]
+    added = runner.invoke(app, ["tenant", "add-key", "acme", "--name", "ci"])
+    assert added.exit_code == 0, added.output
+    second_key = added.stdout.strip().splitlines()[-1]
+    listed = runner.invoke(app, ["tenant", "keys", "acme"])
+    rows = [line.split("\t") for line in listed.stdout.strip().splitlines()]
+    assert [r[1] for r in rows] == ["cli", "ci"] and [r[4] for r in rows] == ["-", "-"]
+    ci_id = rows[1][0]
+    revoked = runner.invoke(app, ["tenant", "revoke", "acme", ci_id])
+    assert revoked.exit_code == 0 and "refused everywhere" in revoked.output
+    rotated = runner.invoke(app, ["tenant", "rotate", "acme", rows[0][0], "--grace-seconds", "60"])
+    assert rotated.exit_code == 0, rotated.output
+    new_key = rotated.stdout.strip().splitlines()[-1]
+    rows = [
+        line.split("\t")
+        for line in runner.invoke(app, ["tenant", "keys", "acme"]).stdout.strip().splitlines()
+    ]
+    assert len(rows) == 3 and all(r[4] != "-" for r in rows[:2]) and rows[2][4] == "-"
+    with Memory(settings=make_settings(env)) as memory:
+        service = memory.service
+        assert service.tenants.authenticate(first_key).tenant_id == "acme"  # in its grace period
+        assert service.tenants.authenticate(new_key).tenant_id == "acme"
+        with pytest.raises(AuthError):
+            service.tenants.authenticate(second_key)
+    again = runner.invoke(app, ["tenant", "revoke", "acme", "no-such-key"])
+    assert again.exit_code == 1 and "not found" in again.output

@@ -16,7 +16,7 @@ def _commands() -> list[str]:
 
 def test_readme_opens_with_two_setup_commands() -> None:
     serve, test = _commands()
-    assert serve.endswith("memsvc serve") and "pip install -e ." in serve
+    assert serve.endswith("memsvc serve") and "pip install -e '.[server]'" in serve
     assert "pytest" in test and ".[test]" in test
 
 

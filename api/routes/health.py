@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 
 from api.deps import ServiceDep
 
@@ -20,13 +18,15 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz", response_model=None)
 def readyz(service: ServiceDep) -> dict[str, object] | JSONResponse:
-    """The database answers and the indexes are loaded."""
-    try:
-        with service.deps.engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except SQLAlchemyError as exc:
-        body = {"status": "unavailable", "database": f"error: {type(exc).__name__}"}
-        return JSONResponse(body, status_code=503)
+    """The database (and Redis, when configured) answers and the indexes are loaded."""
+    retry = {"Retry-After": str(service.settings.dependencies.retry_after_seconds)}
+    problem = service.database_problem()
+    if problem is not None:
+        body = {"status": "unavailable", "database": problem}
+        return JSONResponse(body, status_code=503, headers=retry)
+    if service.settings.redis_url and not service.deps.short_term.ping():
+        body = {"status": "unavailable", "database": "ok", "redis": "error"}
+        return JSONResponse(body, status_code=503, headers=retry)
     return {
         "status": "ready",
         "database": "ok",

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy.orm import Session
 
 from consolidation.steps.extract import Batch
 from consolidation.steps.merge import Outcome
@@ -27,6 +26,9 @@ from memsvc.service.events import pieces_of
 from memsvc.service.memories import insert_memories
 from memsvc.tiers.working import Segment, segment
 from stores.models import MemoryRow
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 __all__ = ["EpisodeDraft", "draft_episodes", "write_episodes"]
 

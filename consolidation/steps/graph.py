@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
-
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING, Any
 
 from consolidation.steps.merge import Outcome
 from memsvc.graph import FactGraph
 from stores import graph as store
 from stores.models import MemoryRow, RelationRow, utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 __all__ = ["link_graph"]
 

@@ -8,8 +8,7 @@ in fact older (an event that arrived late), it is the one born closed.
 from __future__ import annotations
 
 from datetime import datetime
-
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING
 
 from consolidation.steps.merge import Outcome
 from memsvc.service.memories import history_entry, snapshot
@@ -17,6 +16,9 @@ from stores import graph as graph_store
 from stores import memories as store
 from stores.memories import HistoryEntry
 from stores.models import MemoryRow, utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 __all__ = ["invalidate_contradicted"]
 

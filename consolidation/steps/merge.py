@@ -9,11 +9,9 @@ known fact, which also counts as a repetition that reinforces it).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from memsvc.extraction import CANDIDATE_KINDS, Candidate
 from memsvc.graph import FactGraph
@@ -24,7 +22,10 @@ from memsvc.service.deps import ServiceDeps
 from memsvc.service.memories import history_entry, insert_memories, snapshot
 from stores import graph as graph_store
 from stores import memories as store
-from stores.models import EntityRow, MemoryRow, utcnow
+from stores.models import MemoryRow, utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 __all__ = ["Outcome", "load_known", "merge_candidates"]
 
@@ -72,15 +73,7 @@ def load_known(
     for row in store.open_slot_facts(tenant_id, user_id, slots, session=session):
         rows[row.pk] = row
     keys = {k for g in graphs for k in g.entities}
-    entity_pks = list(
-        session.scalars(
-            select(EntityRow.pk).where(
-                EntityRow.tenant_id == tenant_id,
-                EntityRow.user_id == (user_id or ""),
-                EntityRow.key.in_(keys or {""}),
-            )
-        )
-    )
+    entity_pks = graph_store.entity_pks_by_keys(tenant_id, user_id, keys, session=session)
     for row, _ in graph_store.memories_sharing_entities(
         tenant_id, entity_pks, kinds=CANDIDATE_KINDS, limit=_NEIGHBOURS, session=session
     ):

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from memsvc.retrieval.sentences import encode_sentences
 from memsvc.service.deps import ServiceDeps
+from memsvc.service.runtime import UNPACED, Pace
 from stores import memories as store
 from stores.models import utcnow
 
@@ -25,15 +26,16 @@ def embed_sentences(
     tenant_id: str,
     session_id: str,
     on_batch: Callable[[int], None] | None = None,
+    pace: Pace = UNPACED,
 ) -> int:
     """Embed the sentences of the session's messages that lack them; returns rows updated.
 
     ``on_batch(updated so far)`` runs after each batch: a job reports progress with it, so a
-    job that yields to requests between batches is not taken for a stale one.
+    job that yields to requests between batches (``pace``) is not taken for a stale one.
     """
     updated = 0
-    while not deps.stopping:
-        deps.yield_to_requests()
+    while not pace.stopping:
+        pace.yield_to_requests()
         with deps.sessions() as session:
             rows = store.messages_without_sentences(
                 tenant_id, session_id, limit=_BATCH, session=session

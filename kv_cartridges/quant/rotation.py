@@ -35,7 +35,7 @@ def random_signs(D: int, seed: int) -> torch.Tensor:
     return _random_signs(D, seed).clone()
 
 
-@functools.cache
+@functools.lru_cache(maxsize=64)  # bounded: seeds come from specs that clients send
 def _random_signs(D: int, seed: int) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     return torch.randint(0, 2, (D,), generator=g, dtype=torch.int8) * 2 - 1  # (D,)

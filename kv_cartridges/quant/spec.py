@@ -16,6 +16,11 @@ from kv_cartridges.quant.errors import QuantError
 __all__ = ["BITS", "PRESETS", "LayerwiseSpec", "QuantSpec", "spec_for_layer"]
 
 BITS = (2, 3, 4, 8)  # code widths the packer supports
+MAX_SEED = 2**63 - 1  # torch generators take 64-bit seeds
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -31,23 +36,32 @@ class QuantSpec:
     seed: int = 0  # seed of the rotation's random signs (the signs themselves are stored)
 
     def __post_init__(self) -> None:
+        # exact types: a spec travels as JSON, where 4.0 and true would pass a looser check
         for name in ("k_bits", "v_bits"):
-            if getattr(self, name) not in BITS:
-                raise QuantError(f"{name}={getattr(self, name)!r}: supported bit widths are {BITS}")
-        if not isinstance(self.group_size, int) or self.group_size < 1:
-            raise QuantError(f"group_size={self.group_size!r}: must be a positive integer")
+            value = getattr(self, name)
+            if not _is_int(value) or value not in BITS:
+                raise QuantError(f"{name}={value!r:.40}: supported bit widths are {BITS}")
+        if not _is_int(self.group_size) or self.group_size < 1:
+            raise QuantError(f"group_size={self.group_size!r:.40}: must be a positive integer")
         for name in ("sink_tokens", "window_tokens"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 0:
-                raise QuantError(f"{name}={value!r}: must be a non-negative integer")
+            if not _is_int(value) or value < 0:
+                raise QuantError(f"{name}={value!r:.40}: must be a non-negative integer")
+        for name in ("rotate_k", "rotate_v", "pre_rope_k"):
+            if not isinstance(getattr(self, name), bool):
+                raise QuantError(f"{name}={getattr(self, name)!r:.40}: must be true or false")
+        if not _is_int(self.seed) or not 0 <= self.seed <= MAX_SEED:
+            raise QuantError(f"seed={self.seed!r:.40}: must be an integer in [0, {MAX_SEED}]")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> QuantSpec:
+        if not isinstance(data, dict):
+            raise QuantError(f"a QuantSpec is a JSON object, got {type(data).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
+        unknown = sorted(map(str, set(data) - names))
         if unknown:
             raise QuantError(f"unknown QuantSpec fields {unknown}")
         return cls(**data)
@@ -61,25 +75,40 @@ class LayerwiseSpec:
     layers: dict[int, dict[str, Any]] = field(default_factory=dict)  # layer index -> changed fields
 
     def __post_init__(self) -> None:
+        if not isinstance(self.base, QuantSpec):
+            raise QuantError(f"base must be a QuantSpec, got {type(self.base).__name__}")
         for layer in self.layers:
+            if not _is_int(layer) or layer < 0:
+                raise QuantError(f"layer {layer!r:.40}: must be a non-negative integer")
             self.for_layer(layer)  # validates every override now, not at encode time
 
     def for_layer(self, layer: int) -> QuantSpec:
         changes = self.layers.get(layer)
         if not changes:
             return self.base
+        if not isinstance(changes, dict):
+            raise QuantError(f"layer {layer}: an override is an object of QuantSpec fields")
         try:
             return dataclasses.replace(self.base, **changes)
         except TypeError as exc:
-            raise QuantError(f"layer {layer}: bad override {changes!r}: {exc}") from exc
+            raise QuantError(f"layer {layer}: bad override {changes!r:.100}: {exc}") from exc
 
     def to_dict(self) -> dict[str, Any]:
         return {"base": self.base.to_dict(), "layers": {str(i): c for i, c in self.layers.items()}}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LayerwiseSpec:
-        layers = {int(i): dict(c) for i, c in data.get("layers", {}).items()}
-        return cls(QuantSpec.from_dict(data["base"]), layers)
+        if not isinstance(data, dict) or not isinstance(data.get("layers", {}), dict):
+            raise QuantError('a LayerwiseSpec is {"base": {...}, "layers": {"<i>": {...}}}')
+        unknown = sorted(map(str, set(data) - {"base", "layers"}))
+        if unknown:
+            raise QuantError(f"unknown LayerwiseSpec fields {unknown}")
+        layers: dict[int, dict[str, Any]] = {}
+        for i, changes in data.get("layers", {}).items():
+            if not isinstance(i, str) or not (i.isascii() and i.isdigit()) or len(i) > 9:
+                raise QuantError(f"layer key {i!r:.40}: a layer index")
+            layers[int(i)] = changes
+        return cls(QuantSpec.from_dict(data.get("base")), layers)
 
 
 PRESETS: dict[str, QuantSpec] = {

@@ -28,6 +28,7 @@ import redis
 from rich.console import Console
 from rich.table import Table
 
+from consolidation.dispatch import build_service
 from memsvc.schemas import ConsolidateRequest, EventBatch, EventCreate
 from memsvc.service import MemoryService, jobs
 from memsvc.settings import Settings
@@ -88,7 +89,7 @@ def _write(svc: MemoryService, tenant_id: str, events: int, sessions: int) -> li
     per = max(1, events // sessions)
     for k, name in enumerate(names):
         batch = EventBatch(user_id="u", session_id=name, events=_chat(rng, per, start))
-        svc.add_events(tenant_id, batch)
+        svc.events.add(tenant_id, batch)
         start += timedelta(days=1 + k % 3)
     return names
 
@@ -100,7 +101,7 @@ def _wait_jobs(svc: MemoryService, tenant_id: str, job_ids: list[str], timeout: 
         if time.monotonic() > deadline:
             raise TimeoutError(f"{len(pending)} jobs unfinished after {timeout}s")
         for job_id in list(pending):
-            if svc.get_job(tenant_id, job_id).state in ("succeeded", "failed"):
+            if svc.jobs.get(tenant_id, job_id).state in ("succeeded", "failed"):
                 pending.discard(job_id)
         time.sleep(0.1)
 
@@ -152,11 +153,11 @@ def run_consolidate_bench(
         index_snapshot_seconds=0,
     )
     worker = None
-    svc = MemoryService.from_settings(settings)
+    svc = build_service(settings)
     try:
-        a = svc.create_tenant("worker").id
-        b = svc.create_tenant("in-process").id
-        warm = svc.create_tenant("warm-up").id
+        a = svc.tenants.create("worker").id
+        b = svc.tenants.create("in-process").id
+        warm = svc.tenants.create("warm-up").id
         console.print(f"writing {events} events in {sessions} sessions, twice")
         names_a = _write(svc, a, events, sessions)
         names_b = _write(svc, b, events, sessions)
@@ -166,22 +167,21 @@ def run_consolidate_bench(
                    "--data-dir", str(work / "worker")]  # fmt: skip
         worker = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         console.print("warming the worker up (model load)")
-        warm_jobs = [svc.consolidate(warm, ConsolidateRequest(session_id=f"s{k:04d}")).id
+        warm_jobs = [svc.jobs.consolidate(warm, ConsolidateRequest(session_id=f"s{k:04d}")).id
                      for k in range(concurrency)]  # fmt: skip
         _wait_jobs(svc, warm, warm_jobs, timeout=600)
         started = time.perf_counter()
-        queued = [svc.consolidate(a, ConsolidateRequest(session_id=n)).id for n in names_a]
+        queued = [svc.jobs.consolidate(a, ConsolidateRequest(session_id=n)).id for n in names_a]
         _wait_jobs(svc, a, queued, timeout=3600)
         worker_seconds = time.perf_counter() - started
         console.print(f"worker: {worker_seconds:.1f} s; now in this process")
         # The idle worker's torch threads would compete with this process: stop it first.
         worker.terminate()
         worker.wait(timeout=60)
-        rt = jobs.runtime(svc.deps)
         local = [jobs.create_job(svc.deps, b, "request", {"session_id": n}).id for n in names_b]
         started = time.perf_counter()
         for job_id in local:
-            rt.run_job(svc.deps, job_id)  # the embedded path: the same steps, in this process
+            svc.dispatcher.run(job_id)  # the embedded path: the same steps, in this process
         in_process_seconds = time.perf_counter() - started
         with svc.deps.sessions() as session:
             written = count_live(MemoryQuery(tenant_id=a), session=session)

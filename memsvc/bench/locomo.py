@@ -140,16 +140,23 @@ def _ask(
             run.scores[q.category].append(score_question(results, q.evidence, q.answer, turns))
 
 
-def _open_memory(url: str | None, api_key: str | None, work_dir: Path | None) -> Any:
+def _open_memory(
+    url: str | None, api_key: str | None, work_dir: Path | None, preset_name: str
+) -> Any:
     if url:
+        if preset_name != "default":
+            raise ValueError("--preset applies to the embedded run; a server ranks by its own")
         from memsvc.sdk import MemoryClient
 
         return MemoryClient(url, api_key, timeout=120)
+    from memsvc.retrieval.presets import preset
     from memsvc.sdk import Memory
     from memsvc.settings import Settings
 
     data_dir = Path(work_dir or tempfile.mkdtemp(prefix="memsvc-locomo-"))
-    return Memory(settings=Settings(data_dir=data_dir, database_url="", index_snapshot_seconds=0))
+    settings = Settings(data_dir=data_dir, database_url="", index_snapshot_seconds=0)
+    retrieval = preset(preset_name, settings.retrieval)
+    return Memory(settings=settings.model_copy(update={"retrieval": retrieval}))
 
 
 def run_locomo(
@@ -161,17 +168,19 @@ def run_locomo(
     work_dir: Path | None = None,
     limit: int | None = None,
     reuse: bool = False,
+    preset: str = "default",
     console: Console | None = None,
 ) -> dict[str, Any]:
     """Ingest, consolidate, ask; write the dump and return the metrics.
 
     With ``reuse``, the conversations are taken as already ingested (an earlier run's
-    ``work_dir`` or server) and only the questions are asked.
+    ``work_dir`` or server) and only the questions are asked. ``preset`` names the retrieval
+    configuration of an embedded run (:mod:`memsvc.retrieval.presets`) over the settings.
     """
     console = console or Console()
     conversations = load(data)[:limit]
     run = LocomoRun()
-    memory = _open_memory(url, api_key, work_dir)
+    memory = _open_memory(url, api_key, work_dir, preset)
     total = sum(len(c.turns) + len(c.questions) for c in conversations)
     try:
         with dump_path.open("w") as dump, Progress(console=console) as progress:
@@ -185,7 +194,7 @@ def run_locomo(
                 progress.advance(task, len(conv.questions))
     finally:
         memory.close()
-    return run.metrics()
+    return run.metrics() | {"preset": preset}
 
 
 def render(metrics: dict[str, Any], console: Console, json_path: Path | None) -> None:

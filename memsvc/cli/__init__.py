@@ -7,12 +7,15 @@ Commands stay thin: they build settings, call the service or SDK, print with ric
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
+from consolidation.dispatch import build_service
 from memsvc.cli.bench import bench_app
 from memsvc.cli.cartridge import cartridge_app
 from memsvc.errors import MemsvcError
@@ -20,6 +23,8 @@ from memsvc.settings import Settings
 
 if TYPE_CHECKING:
     from celery import Celery
+
+    from memsvc.service import MemoryService
 
 __all__ = ["app", "main"]
 
@@ -96,14 +101,13 @@ def serve(
     import uvicorn
 
     from api.main import create_app
-    from memsvc.service import MemoryService
 
     settings = _settings(data_dir, host=host, port=port)
     logging.basicConfig(level=settings.log_level)
-    service = MemoryService.from_settings(settings)
+    service = build_service(settings)
     try:
         if settings.sqlalchemy_url.startswith("sqlite"):
-            key, created = service.ensure_local_key()
+            key, created = service.tenants.ensure_local_key()
             state = "created" if created else "kept in"
             console.print(
                 f"local API key ({state} {settings.data_dir / 'api_key'}): {key}", soft_wrap=True
@@ -185,14 +189,24 @@ def db_upgrade(revision: str = "head", data_dir: DataDir = None) -> None:
 @index_app.command("rebuild")
 def index_rebuild(data_dir: DataDir = None) -> None:
     """Rebuild the faiss and BM25 indexes from SQL and snapshot them."""
-    from memsvc.service import MemoryService
-
-    service = MemoryService.from_settings(_settings(data_dir))
+    service = build_service(_settings(data_dir))
     try:
         count = service.rebuild_index()
     finally:
         service.close()
     console.print(f"indexed {count} memories")
+
+
+@contextmanager
+def _service(data_dir: Path | None) -> Iterator[MemoryService]:
+    """The service over the configured database; a refusal becomes a message and exit 1."""
+    service = build_service(_settings(data_dir))
+    try:
+        yield service
+    except MemsvcError as exc:
+        raise _fail(exc) from exc
+    finally:
+        service.close()
 
 
 @tenant_app.command("create")
@@ -202,20 +216,109 @@ def tenant_create(
     data_dir: DataDir = None,
 ) -> None:
     """Create a tenant and print its first API key."""
-    from memsvc.service import MemoryService
-
-    service = MemoryService.from_settings(_settings(data_dir))
-    try:
-        tenant = service.create_tenant(name, tenant_id)
-        key = service.create_api_key(tenant.id, "cli")
-    except MemsvcError as exc:
-        raise _fail(exc) from exc
-    finally:
-        service.close()
+    with _service(data_dir) as service:
+        tenant = service.tenants.create(name, tenant_id)
+        key = service.tenants.create_key(tenant.id, "cli")
     console.print(f"tenant {tenant.id}")
     typer.echo(key.key)
 
 
+@tenant_app.command("list")
+def tenant_list(data_dir: DataDir = None) -> None:
+    """List the tenants."""
+    with _service(data_dir) as service:
+        tenants = service.tenants.list()
+    for tenant in tenants:
+        typer.echo(f"{tenant.id}\t{tenant.name}\t{tenant.created_at.isoformat()}")
+
+
+GraceSeconds = Annotated[
+    float, typer.Option(min=0, help="Keep the old key working this long (seconds).")
+]
+
+
+@tenant_app.command("keys")
+def tenant_keys(tenant_id: str, data_dir: DataDir = None) -> None:
+    """List a tenant's API keys (id, name, prefix, created, revoked)."""
+    with _service(data_dir) as service:
+        keys = service.tenants.list_keys(tenant_id)
+    for key in keys:
+        revoked = key.revoked_at.isoformat() if key.revoked_at else "-"
+        typer.echo(f"{key.id}\t{key.name}\t{key.prefix}\t{key.created_at.isoformat()}\t{revoked}")
+
+
+@tenant_app.command("add-key")
+def tenant_add_key(
+    tenant_id: str,
+    name: Annotated[str, typer.Option(help="A name to recognise the key by.")] = "cli",
+    data_dir: DataDir = None,
+) -> None:
+    """Issue another API key for a tenant and print it (shown only now)."""
+    with _service(data_dir) as service:
+        key = service.tenants.create_key(tenant_id, name)
+    console.print(f"key {key.id}")
+    typer.echo(key.key)
+
+
+@tenant_app.command("revoke")
+def tenant_revoke(
+    tenant_id: str, key_id: str, grace_seconds: GraceSeconds = 0.0, data_dir: DataDir = None
+) -> None:
+    """Revoke an API key. Servers refuse it within MEMSVC_AUTH_CACHE_SECONDS (their cache)."""
+    with _service(data_dir) as service:
+        key = service.tenants.revoke_key(tenant_id, key_id, grace_seconds=grace_seconds)
+        cache = service.settings.auth_cache_seconds
+    console.print(f"key {key.id} revoked at {key.revoked_at}; refused everywhere {cache:g}s later")
+
+
+@tenant_app.command("rotate")
+def tenant_rotate(
+    tenant_id: str,
+    key_id: str,
+    grace_seconds: GraceSeconds = 0.0,
+    name: Annotated[str | None, typer.Option(help="Name of the new key.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Issue a new key and revoke the old one (after the grace period); prints the new key."""
+    with _service(data_dir) as service:
+        new, old = service.tenants.rotate_key(
+            tenant_id, key_id, grace_seconds=grace_seconds, name=name
+        )
+    console.print(f"key {new.id} issued; key {old.id} revoked at {old.revoked_at}")
+    typer.echo(new.key)
+
+
+# Packages only the server extra installs: a command that needs one names the extra.
+_SERVER_ONLY = {
+    "alembic",
+    "celery",
+    "faiss",
+    "fastapi",
+    "kombu",
+    "networkx",
+    "numba",
+    "numpy",
+    "psycopg",
+    "redis",
+    "safetensors",
+    "scipy",
+    "sentence_transformers",
+    "sqlalchemy",
+    "torch",
+    "transformers",
+    "uvicorn",
+}
+
+
 def main() -> None:
     """Console entry point."""
-    app()
+    try:
+        app()
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in _SERVER_ONLY:
+            raise
+        console.print(
+            f"[red]error:[/red] this command needs the server ({exc.name} is missing): "
+            "pip install 'memsvc[server]'"
+        )
+        raise SystemExit(1) from exc

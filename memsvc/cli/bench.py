@@ -84,6 +84,9 @@ def locomo(
     reuse: Annotated[
         bool, typer.Option(help="Skip ingest: ask against an earlier run's --work-dir or --url.")
     ] = False,
+    preset: Annotated[
+        str, typer.Option(help="Retrieval preset (memsvc.retrieval.presets) of an embedded run.")
+    ] = "default",
 ) -> None:
     """LoCoMo retrieval quality: ev@10, ev@250w, ans@1k per category (BENCHMARKS.md s.1)."""
     from rich.console import Console
@@ -99,6 +102,7 @@ def locomo(
         limit=limit,
         work_dir=work_dir,
         reuse=reuse,
+        preset=preset,
         console=console,
     )
     render(metrics, console, json_path)

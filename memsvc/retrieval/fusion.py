@@ -1,14 +1,22 @@
-"""Fusing ranked lists from several retrievers into one ranking with scores in [0, 1]."""
+"""Fusing ranked lists from several retrievers into one ranking with scores in [0, 1].
+
+Two stages of the search pipeline live here: :func:`fuse` (lists -> one score per item) and
+:func:`rank` (scores -> the best items, each with what every retriever said of it). Spreading
+to neighbouring turns runs between them (:func:`memsvc.retrieval.turns.spread_to_neighbours`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["Fused", "FusionMethod", "fuse"]
+from memsvc.config.retrieval import Retriever
 
-RRF_K = 60.0
+__all__ = ["Fused", "FusionMethod", "Ranked", "fuse", "rank"]
+
+#: One retriever's list: ``(item, raw score)``, best first.
+Ranked = list[tuple[Hashable, float]]
 
 
 class FusionMethod(StrEnum):
@@ -25,18 +33,16 @@ class Fused:
     graph_score: float | None = None
 
 
-def _rrf(lists: list[list[tuple[Hashable, float]]], weights: list[float]) -> dict[Hashable, float]:
+def _rrf(lists: list[Ranked], weights: list[float], k: float) -> dict[Hashable, float]:
     scores: dict[Hashable, float] = {}
     for ranked, weight in zip(lists, weights, strict=True):
-        for rank, (pk, _) in enumerate(ranked):
-            scores[pk] = scores.get(pk, 0.0) + weight / (RRF_K + rank + 1)
-    best = sum(w / (RRF_K + 1) for w in weights)  # ranked first everywhere
+        for position, (pk, _) in enumerate(ranked):
+            scores[pk] = scores.get(pk, 0.0) + weight / (k + position + 1)
+    best = sum(w / (k + 1) for w in weights)  # ranked first everywhere
     return {pk: s / best for pk, s in scores.items()}
 
 
-def _weighted(
-    lists: list[list[tuple[Hashable, float]]], weights: list[float]
-) -> dict[Hashable, float]:
+def _weighted(lists: list[Ranked], weights: list[float]) -> dict[Hashable, float]:
     scores: dict[Hashable, float] = {}
     total = sum(weights)
     for ranked, weight in zip(lists, weights, strict=True):
@@ -52,36 +58,36 @@ def _weighted(
 
 
 def fuse(
-    dense: list[tuple[Hashable, float]],
-    lexical: list[tuple[Hashable, float]],
+    lists: Mapping[Retriever, Ranked],
+    weights: Mapping[Retriever, float],
     *,
     method: FusionMethod = FusionMethod.RRF,
-    weights: tuple[float, float] = (1.0, 1.0),
-    limit: int,
-    graph: list[tuple[Hashable, float]] | None = None,
-    graph_weight: float = 0.5,
-    spread: Callable[[dict[Hashable, float]], dict[Hashable, float]] | None = None,
-) -> list[Fused]:
-    """Merge dense and lexical rankings (each best first) into the ``limit`` best, best first.
+    rrf_k: float = 60.0,
+) -> dict[Hashable, float]:
+    """One score per item found by any list, 1.0 meaning first (or best) in every list used.
 
-    ``graph`` (memories near the query's entities) joins as a third list when not empty; an
-    empty one is left out so scores keep their meaning (1 = first in every list used).
-    ``spread`` may then move score between items (e.g. to neighbouring turns) before ranking.
+    Every list given counts, an empty one included: a retriever that should abstain (the
+    graph, when the query names no entity) is left out of ``lists`` by its caller, so that
+    scores keep their meaning.
     """
-    lists = [dense, lexical]
-    list_weights = list(weights)
-    if graph:
-        lists.append(graph)
-        list_weights.append(graph_weight)
-    combine = _rrf if method == FusionMethod.RRF else _weighted
-    scores = combine(lists, list_weights)
-    if spread is not None:
-        scores = spread(scores)
-    graph_by_pk = dict(graph or [])
-    dense_by_pk = dict(dense)
-    lexical_by_pk = dict(lexical)
-    ranked = sorted(scores.items(), key=lambda item: (-item[1], str(item[0])))[:limit]
+    names = list(lists)
+    ranked = [lists[name] for name in names]
+    list_weights = [weights[name] for name in names]
+    if method == FusionMethod.RRF:
+        return _rrf(ranked, list_weights, rrf_k)
+    return _weighted(ranked, list_weights)
+
+
+def rank(
+    scores: Mapping[Hashable, float], lists: Mapping[Retriever, Ranked], *, limit: int
+) -> list[Fused]:
+    """The ``limit`` best items, best first (ties by id), each with its raw score per list."""
+    raw = {name: dict(found) for name, found in lists.items()}
+    dense = raw.get(Retriever.DENSE, {})
+    lexical = raw.get(Retriever.LEXICAL, {})
+    graph = raw.get(Retriever.GRAPH, {})
+    best = sorted(scores.items(), key=lambda item: (-item[1], str(item[0])))[:limit]
     return [
-        Fused(pk, min(1.0, score), dense_by_pk.get(pk), lexical_by_pk.get(pk), graph_by_pk.get(pk))
-        for pk, score in ranked
+        Fused(pk, min(1.0, score), dense.get(pk), lexical.get(pk), graph.get(pk))
+        for pk, score in best
     ]

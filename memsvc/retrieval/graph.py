@@ -11,26 +11,24 @@ from __future__ import annotations
 import math
 import re
 import threading
-from collections.abc import Hashable
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 
 import networkx as nx
 import numpy as np
 import scipy.sparse
 
-from memsvc.service.deps import ServiceDeps
-from stores import graph as store
+from memsvc.config.retrieval import RetrievalConfig
+from memsvc.retrieval.fusion import Ranked
 from stores.vector_index import PartitionKey
 
 __all__ = ["GraphCache", "UserGraph", "graph_neighbours"]
 
 _WORD = re.compile(r"[\w']+")
-# An entity mentioned by more than this share of the user's memories is a hub.
-_HUB_SHARE = 0.2
-_MAX_NGRAM = 4
 _MAX_CACHED = 256  # users whose graphs stay in memory
-LIST_LENGTH = 10
+
+#: A user's graph as read from SQL: the entity graph and, per entity pk, its memory pks.
+GraphRows = tuple[nx.Graph, dict[int, list[int]]]
 
 
 @dataclass(frozen=True)
@@ -95,17 +93,23 @@ class GraphCache:
         self._graphs: dict[PartitionKey, tuple[tuple[int, int], UserGraph]] = {}
         self._lock = threading.Lock()
 
-    def get(self, deps: ServiceDeps, key: PartitionKey, as_of: datetime | None) -> UserGraph:
-        """The graph of one user (relations valid at ``as_of``; now when None)."""
-        watermark = deps.indexes.watermark
+    def get(
+        self,
+        key: PartitionKey,
+        *,
+        watermark: tuple[int, int],
+        load: Callable[[], GraphRows],
+        cache: bool = True,
+    ) -> UserGraph:
+        """The graph of one user: cached while the index ``watermark`` stays the same;
+        ``load`` reads it from SQL otherwise. ``cache=False`` (a graph of the past, ``as_of``)
+        builds one that is not kept."""
         with self._lock:
             cached = self._graphs.get(key)
-            if as_of is None and cached is not None and cached[0] == watermark:
+            if cache and cached is not None and cached[0] == watermark:
                 return cached[1]
-        with deps.sessions() as session:
-            graph, mentions = store.partition_graph(key[0], key[1], as_of=as_of, session=session)
-        built = UserGraph.build(graph, mentions)
-        if as_of is None:
+        built = UserGraph.build(*load())
+        if cache:
             with self._lock:
                 if len(self._graphs) >= _MAX_CACHED and key not in self._graphs:
                     self._graphs.pop(next(iter(self._graphs)))  # the oldest entry
@@ -113,10 +117,10 @@ class GraphCache:
         return built
 
 
-def _seeds(query: str, names: dict[str, int]) -> set[int]:
+def _seeds(query: str, names: dict[str, int], max_ngram: int) -> set[int]:
     words = [w.lower() for w in _WORD.findall(query)]
     found = set()
-    for n in range(1, _MAX_NGRAM + 1):
+    for n in range(1, max_ngram + 1):
         for i in range(len(words) - n + 1):
             pk = names.get(" ".join(words[i : i + n]))
             if pk is not None:
@@ -125,23 +129,21 @@ def _seeds(query: str, names: dict[str, int]) -> set[int]:
 
 
 def graph_neighbours(
-    deps: ServiceDeps,
+    user_graph: UserGraph,
     query: str,
-    candidates: dict[PartitionKey, np.ndarray | None],
+    allowed: np.ndarray | None,
     *,
-    as_of: datetime | None,
     depth: int,
-) -> list[tuple[Hashable, float]]:
-    """``[(memory pk, score)]`` best first; empty unless the search is one user's."""
-    if deps.settings.consolidation.graph_weight <= 0 or len(candidates) != 1:
-        return []
-    ((key, allowed),) = candidates.items()
-    user_graph = deps.graph_cache.get(deps, key, as_of)
+    config: RetrievalConfig,
+) -> Ranked:
+    """``[(memory pk, score)]`` best first, among the ``allowed`` pks (all when None); empty
+    when the query names no entity of the graph but hubs."""
     mentions, linked = user_graph.mentions, user_graph.linked
     if not linked:
         return []
-    hub = max(2, _HUB_SHARE * linked)
-    seeds = {s for s in _seeds(query, user_graph.names) if len(mentions.get(s, ())) <= hub}
+    hub = max(2, config.graph_hub_share * linked)
+    names = _seeds(query, user_graph.names, config.graph_max_ngram)
+    seeds = {s for s in names if len(mentions.get(s, ())) <= hub}
     if not seeds:
         return []
     rank = user_graph.pagerank(seeds)
@@ -155,4 +157,5 @@ def graph_neighbours(
             if allowed_set is None or pk in allowed_set:
                 scores[pk] = scores.get(pk, 0.0) + weight
     # A short list: past its head, the graph ranks by hubs and only adds noise to the fusion.
-    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))[: min(depth, LIST_LENGTH)]
+    best = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+    return list(best[: min(depth, config.graph_list_length)])

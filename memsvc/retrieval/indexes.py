@@ -14,19 +14,19 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
 from memsvc.retrieval.bm25 import BM25Index
 from memsvc.retrieval.sentences import MAX_SENTENCES, decode_vectors
 from memsvc.retrieval.text import tokenize
 from memsvc.retrieval.turns import TurnCatalog
-from stores.memories import changes_since
-from stores.models import MemoryRow
+from stores.memories import changes_since, live_rows_upto
 from stores.vector_index import PartitionKey, VectorIndex
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
 
 __all__ = ["DerivedIndexes", "partition_of"]
 
@@ -91,23 +91,8 @@ class DerivedIndexes:
     def _load_derived_upto(self, watermark: tuple[int, int]) -> None:
         # BM25, sentence vectors and turn order are cheap to rebuild and not snapshotted:
         # index the live rows the vector snapshot covers.
-        rev, pk = watermark
-        stmt = select(
-            MemoryRow.pk,
-            MemoryRow.tenant_id,
-            MemoryRow.user_id,
-            MemoryRow.text,
-            MemoryRow.kind,
-            MemoryRow.session_id,
-            MemoryRow.occurred_at,
-            MemoryRow.sentence_vectors,
-            MemoryRow.embedding_model,
-        ).where(
-            MemoryRow.deleted_at.is_(None),
-            (MemoryRow.rev < rev) | ((MemoryRow.rev == rev) & (MemoryRow.pk <= pk)),
-        )
         with self._sessions() as session:
-            for row in session.execute(stmt):
+            for row in live_rows_upto(watermark, session=session):
                 key = partition_of(row.tenant_id, row.user_id)
                 self.lexical.upsert(key, row.pk, tokenize(row.text))
                 self._index_turn(row)

@@ -11,10 +11,11 @@ from __future__ import annotations
 import bisect
 import threading
 from collections.abc import Hashable
-from dataclasses import dataclass
 from datetime import datetime
 
-__all__ = ["NeighbourWeights", "TurnCatalog", "spread_to_neighbours"]
+from memsvc.config.retrieval import NeighbourWeights
+
+__all__ = ["NeighbourWeights", "TurnCatalog", "spread_to_neighbours", "spread_within"]
 
 SessionKey = tuple[str, str, str]  # tenant, user, session
 _Position = tuple[float, int]  # event time (epoch seconds), pk
@@ -108,23 +109,6 @@ class TurnCatalog:
             self._asks.clear()
 
 
-@dataclass(frozen=True)
-class NeighbourWeights:
-    """Share of a turn's score given to the turn after it (more when it asked a question) and
-    to the turn before it. Zeros turn spreading off."""
-
-    after: float = 0.1
-    after_question: float = 0.5
-    before: float = 0.2
-    # To the turn after next when the next one asks a question: "I finished my screenplay" /
-    # "What is it about?" / "A mix of drama and romance" (the answer is two turns on).
-    answer: float = 0.0
-    # The other way: to the turn before last when the previous one asks a question, so a
-    # matching answer brings up the statement it answers about (a question's evidence is
-    # often both).
-    statement: float = 0.0
-
-
 def spread_to_neighbours(
     scores: dict[Hashable, float], catalog: TurnCatalog, weights: NeighbourWeights
 ) -> dict[Hashable, float]:
@@ -156,3 +140,17 @@ def _lend_past_question(
         beyond = catalog.neighbours(question)[side]
         if beyond is not None:
             spread[beyond] = spread.get(beyond, 0.0) + amount
+
+
+def spread_within(
+    scores: dict[Hashable, float],
+    catalog: TurnCatalog,
+    weights: NeighbourWeights,
+    allowed: set[int] | None,
+) -> dict[Hashable, float]:
+    """:func:`spread_to_neighbours`, keeping only neighbours the request's filters allow
+    (``allowed``; None allows all): a neighbour was not filtered by the candidates stage."""
+    spread = spread_to_neighbours(scores, catalog, weights)
+    if allowed is None:
+        return spread
+    return {pk: s for pk, s in spread.items() if pk in scores or pk in allowed}

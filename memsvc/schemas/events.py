@@ -16,6 +16,7 @@ __all__ = [
     "ContextResponse",
     "EventBatch",
     "EventCreate",
+    "EventFilter",
     "EventPublic",
     "EventRole",
     "SessionPublic",
@@ -24,6 +25,18 @@ __all__ = [
 
 EventRole = Literal["user", "assistant", "system", "tool"]
 SessionState = Literal["active", "idle", "consolidated"]
+
+
+class EventFilter(Strict):
+    """Which events to list: scope, role and event time (``after`` <= time < ``before``).
+    The tenant always comes from the caller's key."""
+
+    user_id: ScopeId | None = None
+    agent_id: ScopeId | None = None
+    session_id: ScopeId | None = None
+    role: EventRole | None = None
+    after: UtcDatetime | None = None
+    before: UtcDatetime | None = None
 
 
 class EventCreate(Strict):

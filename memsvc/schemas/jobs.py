@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from memsvc.schemas.common import ScopeId, Strict
 from memsvc.schemas.memories import MemoryPublic
+from memsvc.vocabulary import JobState
 
 __all__ = [
     "ConsolidateRequest",
@@ -20,8 +21,6 @@ __all__ = [
     "Neighbour",
     "RelationPublic",
 ]
-
-JobState = Literal["queued", "running", "succeeded", "failed"]
 
 
 class ConsolidateRequest(Strict):

@@ -8,7 +8,15 @@ from pydantic import BaseModel, Field
 
 from memsvc.schemas.common import Metadata, ScopeId, Strict, UtcDatetime
 
-__all__ = ["CartridgeCompose", "KVKind", "KVLookupRequest", "KVLookupResult", "KVPublic"]
+__all__ = [
+    "CartridgeCompose",
+    "KVKind",
+    "KVLimits",
+    "KVLimitsPublic",
+    "KVLookupRequest",
+    "KVLookupResult",
+    "KVPublic",
+]
 
 KVKind = Literal["cartridge", "episodic"]
 
@@ -60,3 +68,24 @@ class CartridgeCompose(Strict):
     ids: list[str] = Field(min_length=2, max_length=64)
     name: ScopeId | None = None
     metadata: Metadata = Field(default_factory=dict)
+
+
+class KVLimits(Strict):
+    """A tenant's KV overrides; ``null`` means the settings' default
+    (``MEMSVC_KV__QUOTA_BYTES``, ``MEMSVC_KV__RETENTION_BYTES``)."""
+
+    quota_bytes: int | None = Field(
+        default=None, ge=0, le=2**62, description="Every KV container of the tenant, stored."
+    )
+    retention_bytes: int | None = Field(
+        default=None, ge=0, le=2**62, description="Episodic caches kept (least used dropped)."
+    )
+
+
+class KVLimitsPublic(KVLimits):
+    """The overrides, and what applies."""
+
+    tenant_id: str
+    effective_quota_bytes: int
+    effective_retention_bytes: int
+    used_bytes: int = Field(description="Bytes stored now (every container).")

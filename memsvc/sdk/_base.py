@@ -5,14 +5,17 @@ HTTP errors to the exception tree. ``MemoryClient``, ``AsyncMemoryClient`` and t
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+import functools
+import random
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from memsvc.errors import APIStatusError, InvalidRequestError, error_for_status
+from memsvc.errors import APIStatusError, InvalidRequestError, ServerError, error_for_status
 from memsvc.schemas import (
     ContextRequest,
     EventBatch,
@@ -24,21 +27,37 @@ from memsvc.schemas import (
 )
 from memsvc.schemas.untrusted import error_location
 
+if TYPE_CHECKING:
+    import httpx
+
+    from memsvc.operations import Operation
+
 __all__ = [
     "DEFAULT_SESSION",
+    "IDEMPOTENCY_HEADER",
     "UNSET",
-    "ApiCall",
+    "RetryPolicy",
     "Unset",
+    "build",
     "build_add_items",
     "build_context",
     "build_event_batch",
     "build_filter",
     "build_search",
     "is_messages",
+    "json_body",
+    "new_idempotency_key",
+    "query_params",
+    "read_response",
 ]
+
+_M = TypeVar("_M")
 
 #: The session chat messages go to when ``add(messages)`` names none.
 DEFAULT_SESSION = "default"
+
+#: Sent with every write: every attempt of a call carries the same key (docs/security.md).
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 class Unset:
@@ -170,41 +189,69 @@ def build_search(query: str, filters: MemoryFilter, **options: Any) -> SearchReq
         raise invalid_from_validation(exc) from exc
 
 
-def build_update(**fields: Any) -> dict[str, Any]:
-    """The fields actually given (``UNSET`` dropped), validated like a ``MemoryUpdate``."""
+def build_update(**fields: Any) -> MemoryUpdate:
+    """A ``MemoryUpdate`` of the fields actually given (``UNSET`` dropped; ``None`` kept: it
+    clears)."""
     given = {k: v for k, v in fields.items() if v is not UNSET}
     try:
-        return MemoryUpdate.model_validate(given).model_dump(exclude_unset=True)
+        return MemoryUpdate.model_validate(given)
     except ValidationError as exc:
         raise invalid_from_validation(exc) from exc
 
 
-@dataclass
-class ApiCall:
-    """One HTTP request, described without sending it, and how to read its answer."""
-
-    method: str
-    path: str
-    params: dict[str, Any] = field(default_factory=dict)
-    json: Any = None
-    response_type: Any = None  # a pydantic model or type for TypeAdapter, or None
-
-    def parse(self, payload: Any) -> Any:
-        if self.response_type is None:
-            return payload
-        if isinstance(self.response_type, type) and issubclass(self.response_type, BaseModel):
-            return self.response_type.model_validate(payload)
-        return TypeAdapter(self.response_type).validate_python(payload)
+def build(make: Callable[..., _M], *args: Any, **fields: Any) -> _M:
+    """A request model from the arguments given (``None`` ones left out: the model's default
+    applies); a validation error as the API would report it."""
+    try:
+        return make(*args, **{k: v for k, v in fields.items() if v is not None})
+    except ValidationError as exc:
+        raise invalid_from_validation(exc) from exc
 
 
-def filter_params(filters: MemoryFilter) -> dict[str, Any]:
-    """A ``MemoryFilter`` as query parameters (metadata as JSON)."""
-    import json
+def new_idempotency_key() -> str:
+    """A fresh key for one write call (random: two calls never share one)."""
+    return f"sdk-{uuid.uuid4().hex}"
 
-    params: dict[str, Any] = {}
-    for name, value in filters.model_dump(mode="json", exclude_none=True).items():
-        params[name] = json.dumps(value) if name == "metadata" else value
-    return params
+
+def query_params(query: BaseModel | None) -> dict[str, Any] | None:
+    """A query model as the request's parameters: its round-trip JSON form (a ``Json`` field
+    as its text, a list as repeated parameters), unset values left out."""
+    if query is None:
+        return None
+    return query.model_dump(mode="json", round_trip=True, exclude_none=True)
+
+
+def json_body(body: BaseModel | None) -> Any:
+    """A body model as JSON: only the fields the caller set (an update's ``None`` clears)."""
+    if body is None:
+        return None
+    return body.model_dump(mode="json", exclude_unset=True)
+
+
+def read_response(op: Operation, response: httpx.Response) -> Any:
+    """The operation's response model from an answer, or the error it stands for."""
+    try:
+        payload = response.json() if response.content else None
+    except ValueError:
+        payload = None
+    if response.is_error:
+        raise error_from_response(
+            response.status_code, payload, request=response.request, response=response
+        )
+    if op.response is None:
+        return None
+    if payload is None:
+        raise ServerError(
+            f"empty or non-JSON answer to {op.method} {op.path}",
+            request=response.request,
+            response=response,
+        )
+    return _adapter(op.response).validate_python(payload)
+
+
+@functools.cache
+def _adapter(model: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(model)
 
 
 def error_from_response(
@@ -215,12 +262,63 @@ def error_from_response(
     if not isinstance(body, dict):
         body = {"message": f"HTTP {status_code}"}
     cls = error_for_status(status_code)
+    headers = getattr(response, "headers", None) or {}
     return cls(
         str(body.get("message", f"HTTP {status_code}")),
         field=body.get("field"),
         code=body.get("code"),
         details=body.get("details"),
         status_code=status_code,
+        retry_after=parse_retry_after(headers.get("retry-after")),
         request=request,
         response=response,
     )
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """``Retry-After`` in seconds (the HTTP-date form is not used by memsvc)."""
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _error_code(payload: Any) -> str | None:
+    body = payload.get("error") if isinstance(payload, dict) else None
+    return body.get("code") if isinstance(body, dict) else None
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When a client sends a call again, and after how long.
+
+    Retried: transport errors (connect, read, timeout: the reply may be lost after the server
+    acted, which the call's idempotency key makes safe), 429 and 503 (after their
+    ``Retry-After``), and 409 ``idempotency_in_progress`` (the first attempt still runs).
+    At most ``max_retries`` times, waiting ``backoff_seconds * 2**n`` with jitter, never more
+    than ``max_backoff_seconds``.
+    """
+
+    max_retries: int = 2
+    backoff_seconds: float = 0.5
+    max_backoff_seconds: float = 8.0
+
+    def after_transport_error(self, attempt: int) -> float | None:
+        """Seconds to wait before trying again after attempt ``attempt`` (0-based) failed to
+        get an answer; ``None``: give up."""
+        return self._wait(attempt, None)
+
+    def after_response(
+        self, attempt: int, status_code: int, retry_after: str | None, payload: Any
+    ) -> float | None:
+        """Seconds to wait before trying again after this answer; ``None``: it is final."""
+        retried = status_code in (429, 503) or (
+            status_code == 409 and _error_code(payload) == "idempotency_in_progress"
+        )
+        return self._wait(attempt, parse_retry_after(retry_after)) if retried else None
+
+    def _wait(self, attempt: int, retry_after: float | None) -> float | None:
+        if attempt >= self.max_retries:
+            return None
+        backoff = self.backoff_seconds * 2**attempt * random.uniform(0.5, 1.0)
+        return min(self.max_backoff_seconds, backoff if retry_after is None else retry_after)

@@ -1,5 +1,5 @@
 """What the KV parts of every SDK client share, without I/O: transformers caches to containers
-and back (with the fingerprint check), specs from names, and the JSON calls.
+and back (with the fingerprint check), and specs from names.
 
 torch, safetensors and transformers are imported on first use, so ``import memsvc`` stays light.
 """
@@ -8,13 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
-
-from pydantic import ValidationError
 
 from memsvc.errors import InvalidRequestError
-from memsvc.schemas import CartridgeCompose, KVLookupResult, KVPublic, Page
-from memsvc.sdk._base import ApiCall, invalid_from_validation
 
 if TYPE_CHECKING:
     from kv_cartridges.fingerprint import ModelFingerprint
@@ -23,12 +18,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_SPEC",
-    "KVCalls",
     "build_container",
     "container_to_cache",
     "fingerprint_of",
     "model_id_of",
     "resolve_spec",
+    "spec_param",
     "token_list",
 ]
 
@@ -38,16 +33,29 @@ DEFAULT_SPEC = "default"
 
 
 def resolve_spec(spec: Any) -> QuantSpec | LayerwiseSpec | None:
-    from kv_cartridges.quant import PRESETS, LayerwiseSpec, QuantSpec
+    """The codec a ``spec`` argument names (:func:`kv_cartridges.manifest.resolve_spec`, the
+    same reading as the server's ``?spec=``); a bad one is an ``InvalidRequestError``."""
+    from kv_cartridges.manifest import FormatError
+    from kv_cartridges.manifest import resolve_spec as read_spec
 
-    if spec is None or spec == "raw":
+    try:
+        return read_spec(spec)
+    except FormatError as exc:
+        raise InvalidRequestError(f"spec: {exc}", field="spec") from exc
+
+
+def spec_param(spec: Any) -> str | None:
+    """``spec`` as the ``?spec=`` parameter (checked here first): a preset's name, or the
+    spec's JSON."""
+    import json
+
+    resolved = resolve_spec(spec)
+    if resolved is None:
         return None
-    if isinstance(spec, (QuantSpec, LayerwiseSpec)):
-        return spec
-    if isinstance(spec, str) and spec in PRESETS:
-        return PRESETS[spec]
-    raise InvalidRequestError(
-        f"spec {spec!r}: a preset ({sorted(PRESETS)}), 'raw', None or a QuantSpec", field="spec"
+    return (
+        spec
+        if isinstance(spec, str) and not spec.lstrip().startswith("{")
+        else json.dumps(resolved.to_dict())
     )
 
 
@@ -133,56 +141,3 @@ def container_to_cache(container: KVContainer, model: Any, n_tokens: int | None 
         return layers_to_cache(layers)
     return layers_to_cache([(k.to(param.device), v.to(param.device)) for k, v in layers],
                            dtype=param.dtype)  # fmt: skip
-
-
-def _id(value: str) -> str:
-    return quote(str(value), safe="")
-
-
-class KVCalls:
-    """The JSON requests of ``client.kv`` and ``client.cartridges`` (uploads and downloads are
-    streamed by the clients themselves)."""
-
-    @staticmethod
-    def lookup(model_id: str, token_ids: list[int]) -> ApiCall:
-        body = {"model_id": model_id, "token_ids": token_ids}
-        return ApiCall("POST", "/v1/kv/lookup", json=body, response_type=KVLookupResult)
-
-    @staticmethod
-    def get(kv_id: str, kind: str | None = None) -> ApiCall:
-        base = "/v1/cartridges" if kind == "cartridge" else "/v1/kv"
-        return ApiCall("GET", f"{base}/{_id(kv_id)}", response_type=KVPublic)
-
-    @staticmethod
-    def delete(kv_id: str, kind: str | None = None) -> ApiCall:
-        base = "/v1/cartridges" if kind == "cartridge" else "/v1/kv"
-        return ApiCall("DELETE", f"{base}/{_id(kv_id)}")
-
-    @staticmethod
-    def content_path(kv_id: str, kind: str | None = None) -> str:
-        base = "/v1/cartridges" if kind == "cartridge" else "/v1/kv"
-        return f"{base}/{_id(kv_id)}/content"
-
-    @staticmethod
-    def list_cartridges(
-        model: Any = None, name: str | None = None, limit: int = 100, cursor: str | None = None
-    ) -> ApiCall:
-        params: dict[str, Any] = {"limit": limit}
-        if model is not None:
-            params["model_id"] = model_id_of(model)
-        if name is not None:
-            params["name"] = name
-        if cursor is not None:
-            params["cursor"] = cursor
-        return ApiCall("GET", "/v1/cartridges", params=params, response_type=Page[KVPublic])
-
-    @staticmethod
-    def compose(
-        ids: Sequence[str], name: str | None = None, metadata: dict[str, Any] | None = None
-    ) -> ApiCall:
-        try:
-            request = CartridgeCompose(ids=list(ids), name=name, metadata=metadata or {})
-        except ValidationError as exc:
-            raise invalid_from_validation(exc) from exc
-        body = request.model_dump(mode="json")
-        return ApiCall("POST", "/v1/cartridges/compose", json=body, response_type=KVPublic)

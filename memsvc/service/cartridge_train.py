@@ -24,6 +24,8 @@ from memsvc.schemas.cartridge_train import CartridgeTrainRequest
 from memsvc.service import kv
 from memsvc.service.deps import ServiceDeps
 from memsvc.service.jobs import job_public, new_job_row
+from memsvc.service.runtime import BackgroundRuntime
+from memsvc.vocabulary import JobState
 from stores import jobs as job_store
 from stores.models import utcnow
 
@@ -83,7 +85,7 @@ def cartridge_container(
 
 
 def request_training(
-    deps: ServiceDeps, tenant_id: str, request: CartridgeTrainRequest
+    deps: ServiceDeps, runtime: BackgroundRuntime, tenant_id: str, request: CartridgeTrainRequest
 ) -> JobPublic:
     """Check the request against the limits, make the job row, start it; returns it queued."""
     limits = deps.settings.cartridge_training
@@ -100,7 +102,7 @@ def request_training(
     row.kind = JOB_KIND
     with deps.sessions.begin() as session:
         job_store.add_job(row, session=session)
-    deps.run_in_background(run_training_job, deps, row.id, tenant_id, request)
+    runtime.submit(run_training_job, deps, row.id, tenant_id, request)
     return job_public(row)
 
 
@@ -108,7 +110,7 @@ def run_training_job(
     deps: ServiceDeps, job_id: str, tenant_id: str, request: CartridgeTrainRequest
 ) -> None:
     """Run one training job to the end; any failure is recorded on the job (never raised)."""
-    _update(deps, job_id, state="running", attempts=1, started_at=utcnow(), step="load")
+    _update(deps, job_id, state=JobState.RUNNING, attempts=1, started_at=utcnow(), step="load")
     counts: dict[str, int] = {}
     last = [0.0]
 
@@ -134,11 +136,11 @@ def run_training_job(
             "step": "train",
             "error": f"{type(exc).__name__}: {exc}",
         }
-        _update(deps, job_id, state="failed", errors=[error], finished_at=utcnow())
+        _update(deps, job_id, state=JobState.FAILED, errors=[error], finished_at=utcnow())
         return
     scope = {"name": request.name, "tokens": request.tokens, "steps": request.steps, "kv_id": kv_id}
     scope = {k: v for k, v in scope.items() if v is not None}
-    _update(deps, job_id, state="succeeded", step="store", counts=counts, scope=scope,
+    _update(deps, job_id, state=JobState.SUCCEEDED, step="store", counts=counts, scope=scope,
             finished_at=utcnow())  # fmt: skip
 
 

@@ -6,19 +6,23 @@ import logging
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sqlalchemy.orm import Session
 
 from memsvc.errors import ConflictError, InvalidRequestError
-from memsvc.schemas import EventBatch, EventCreate, EventPublic, Page
+from memsvc.schemas import EventBatch, EventCreate, EventFilter, EventPublic, ListEnvelope, Page
 from memsvc.service.deps import ServiceDeps
+from memsvc.service.idempotency import IdempotentRequest, after_commit, record_reply
 from memsvc.service.validation import check_metadata, decode_cursor, encode_cursor
 from memsvc.tiers.sensory import gate
 from stores import events as store
 from stores.events import EventQuery
 from stores.models import EventRow, SessionRow, utcnow
 from stores.short_term import Piece
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 __all__ = ["event_public", "ingest_events", "list_events", "pieces_of"]
 
@@ -153,11 +157,18 @@ def _check_sessions_scope(session: Session, tenant_id: str, events: list[EventCr
             )
 
 
-def ingest_events(deps: ServiceDeps, tenant_id: str, batch: EventBatch) -> list[EventPublic]:
+def ingest_events(
+    deps: ServiceDeps,
+    tenant_id: str,
+    batch: EventBatch,
+    *,
+    idempotency: IdempotentRequest | None = None,
+) -> list[EventPublic]:
     """Commit a batch of events to the log, then put their kept pieces into working memory.
 
     Each kept piece is embedded exactly once, here; the vector is stored on the event and
-    reused by working memory and by promotion to long-term memory.
+    reused by working memory and by promotion to long-term memory. With an idempotency key,
+    the reply is stored in the same transaction as the events.
     """
     events = _resolve(batch)
     _check(deps, events)
@@ -208,6 +219,7 @@ def ingest_events(deps: ServiceDeps, tenant_id: str, batch: EventBatch) -> list[
         # visible now, so a scope clash with it is caught too.
         _check_sessions_scope(session, tenant_id, events)
         store.add_events(rows, session=session)
+        written = [event_public(r) for r in rows]
         for session_id in {r.session_id for r in rows}:
             mine = [r for r in rows if r.session_id == session_id]
             store.touch_session(
@@ -219,19 +231,24 @@ def ingest_events(deps: ServiceDeps, tenant_id: str, batch: EventBatch) -> list[
                 now=now,
                 session=session,
             )
+        if idempotency is not None:
+            reply = ListEnvelope(data=written, count=len(written))
+            record_reply(session, deps, idempotency, reply)
+    after_commit(deps, idempotency)
     # Durable from here on. Working memory is derived: if this fails, it is rebuilt from SQL.
     pieces = pieces_of(rows, deps)
     try:
         deps.short_term.add(tenant_id, pieces)
     except Exception:
+        deps.short_term_lost.set()  # the maintenance tick refills it from the event log
         log.exception("working memory unavailable; %d pieces will be rebuilt later", len(pieces))
-    return [event_public(r) for r in rows]
+    return written
 
 
 def list_events(
     deps: ServiceDeps,
     tenant_id: str,
-    query: EventQuery,
+    filters: EventFilter,
     *,
     limit: int = 100,
     cursor: str | None = None,
@@ -242,6 +259,7 @@ def list_events(
     after_pk = None
     if cursor:
         after_pk = decode_cursor(cursor, {"event_pk": int})["event_pk"]
+    query = EventQuery(tenant_id=tenant_id, **filters.model_dump())
     with deps.sessions() as session:
         rows = store.events_page(query, limit=limit + 1, after_pk=after_pk, session=session)
     more = len(rows) > limit

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from memsvc.errors import InvalidRequestError, NotFoundError
 from memsvc.schemas import EntityDetail, EntityPublic, EntityRef, Neighbour, Page, RelationPublic
 from memsvc.service.deps import ServiceDeps
 from memsvc.service.memories import to_public
 from memsvc.service.validation import decode_cursor, encode_cursor
 from stores import graph as store
-from stores.models import EntityRow, MemoryRow, RelationRow
+from stores import memories as memory_store
+from stores.models import EntityRow, RelationRow
 
 __all__ = ["get_entity", "list_entities", "list_relations"]
 
@@ -50,13 +48,6 @@ def _relation(
         valid_to=rel.valid_to,
         created_at=rel.created_at,
     )
-
-
-def _memory_ids(session: Session, pks: set[int]) -> dict[int, str]:
-    if not pks:
-        return {}
-    stmt = select(MemoryRow.pk, MemoryRow.id).where(MemoryRow.pk.in_(list(pks)))
-    return {pk: memory_id for pk, memory_id in session.execute(stmt)}
 
 
 def _page_args(limit: int, cursor: str | None) -> int | None:
@@ -103,16 +94,12 @@ def get_entity(deps: ServiceDeps, tenant_id: str, entity_id: str) -> EntityDetai
             raise NotFoundError(f"entity {entity_id} not found", field="entity_id")
         query = store.RelationQuery(tenant_id=tenant_id, entity_pk=row.pk)
         found = store.relations_page(query, limit=_NEIGHBOUR_LIMIT, after_pk=None, session=session)
-        memory_ids = _memory_ids(session, {r.memory_pk for r, _, _ in found if r.memory_pk})
+        memory_pks = {r.memory_pk for r, _, _ in found if r.memory_pk}
+        memory_ids = memory_store.ids_by_pks(tenant_id, memory_pks, session=session)
         facts = store.entity_memories(tenant_id, row.pk, limit=_FACT_LIMIT, session=session)
         graph, _ = store.partition_graph(tenant_id, row.user_id, as_of=None, session=session)
         co_mentioned = set(graph.neighbors(row.pk)) if row.pk in graph else set()
-        names = {
-            e.pk: e
-            for e in session.scalars(
-                select(EntityRow).where(EntityRow.pk.in_(co_mentioned or {-1}))
-            )
-        }
+        names = store.entities_by_pks(tenant_id, co_mentioned, session=session)
     relations = [_relation(r, s, t, memory_ids.get(r.memory_pk or -1)) for r, s, t in found]
     neighbours: dict[int, Neighbour] = {}
     for rel, source, target in found:
@@ -153,7 +140,8 @@ def list_relations(
             tenant_id=tenant_id, user_id=user_id, entity_pk=entity_pk, type=type_, as_of=as_of
         )
         found = store.relations_page(query, limit=limit + 1, after_pk=after, session=session)
-        memory_ids = _memory_ids(session, {r.memory_pk for r, _, _ in found if r.memory_pk})
+        memory_pks = {r.memory_pk for r, _, _ in found if r.memory_pk}
+        memory_ids = memory_store.ids_by_pks(tenant_id, memory_pks, session=session)
     more = len(found) > limit
     found = found[:limit]
     next_cursor = encode_cursor({"pk": found[-1][0].pk}) if more else None

@@ -1,34 +1,32 @@
 """Consolidation jobs as the service sees them: create, dispatch, report.
 
-A job is a SQL row (``stores.jobs``). Where it runs depends on the mode:
+A job is a SQL row (``stores.jobs``). Where it runs is the :class:`JobDispatcher`'s business,
+handed in by the composition root (``consolidation.dispatch``), so that ``memsvc`` never
+imports ``consolidation`` (the arrow points the other way):
 
-- embedded (no ``MEMSVC_REDIS_URL``): on the service's own background thread;
+- embedded (no ``MEMSVC_REDIS_URL``): on the service's own job thread;
 - stack: as a Celery task on a worker. If the broker cannot be reached the row stays
   ``queued`` and the beat's scan dispatches it later, so a request is never lost.
-
-The steps themselves live in the ``consolidation`` package. The service reaches them through
-the module named by ``settings.consolidation.runtime`` (see :class:`Runtime`), resolved at run
-time, so that ``memsvc`` never imports ``consolidation`` (the arrow points the other way).
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import time
 import uuid
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 from memsvc.errors import InvalidRequestError, NotFoundError
 from memsvc.schemas import ConsolidateRequest, JobPublic
 from memsvc.service.deps import ServiceDeps
+from memsvc.vocabulary import JobState
 from stores import events as event_store
 from stores import jobs as store
 from stores import memories as memory_store
 from stores.models import JobRow, utcnow
 
 __all__ = [
-    "Runtime",
+    "JobDispatcher",
     "consolidate_closed",
     "create_job",
     "flush_access",
@@ -37,33 +35,28 @@ __all__ = [
     "maintenance",
     "new_job_row",
     "request_consolidation",
-    "runtime",
-    "submit",
     "trigger_session",
 ]
 
 log = logging.getLogger(__name__)
 
 
-class Runtime(Protocol):
-    """What the service needs from the consolidation package."""
+class JobDispatcher(Protocol):
+    """How consolidation jobs reach the pipeline (``consolidation.dispatch`` has the two)."""
 
-    def run_job(self, deps: ServiceDeps, job_id: str) -> None:
-        """Run a job to the end in this thread (idempotent)."""
+    def submit(self, job_id: str) -> None:
+        """Start a queued job in the background (the job thread, or a Celery worker); a
+        broker that cannot be reached leaves it queued for the next scan."""
 
-    def enqueue(self, deps: ServiceDeps, job_id: str) -> bool:
-        """Hand the job to the Celery workers; False when the broker is unreachable."""
+    def run(self, job_id: str, *, paced: bool = False) -> None:
+        """Run a job to the end in this thread (idempotent). ``paced``: this thread is the
+        background runtime's (the embedded maintenance loop), so the job yields to requests."""
 
-    def scan(self, deps: ServiceDeps) -> list[str]:
-        """Create jobs for idle sessions with a backlog; returns the jobs to dispatch."""
+    def scan(self) -> list[str]:
+        """Create jobs for idle sessions with a backlog; returns the jobs to run."""
 
-    def decay(self, deps: ServiceDeps) -> dict[str, int]:
-        """One decay pass over every tenant."""
-
-
-def runtime(deps: ServiceDeps) -> Runtime:
-    """The consolidation runtime named in the settings (imported once per process)."""
-    return cast(Runtime, importlib.import_module(deps.settings.consolidation.runtime))
+    def decay(self) -> dict[str, int]:
+        """One decay pass over every tenant (memories, then episodic KV caches)."""
 
 
 def job_public(row: JobRow) -> JobPublic:
@@ -92,7 +85,7 @@ def new_job_row(tenant_id: str, trigger: str, scope: dict[str, Any]) -> JobRow:
         kind="consolidate",
         trigger=trigger,
         scope={k: v for k, v in scope.items() if v is not None},
-        state="queued",
+        state=JobState.QUEUED,
         counts={},
         errors=[],
         attempts=0,
@@ -108,15 +101,6 @@ def create_job(deps: ServiceDeps, tenant_id: str, trigger: str, scope: dict[str,
     return row
 
 
-def submit(deps: ServiceDeps, job_id: str) -> None:
-    """Start a queued job: a Celery task in the stack, the background thread when embedded."""
-    if deps.settings.redis_url:
-        if not runtime(deps).enqueue(deps, job_id):
-            log.warning("broker unreachable; job %s stays queued for the next scan", job_id)
-        return
-    deps.run_in_background(runtime(deps).run_job, deps, job_id)
-
-
 def get_job(deps: ServiceDeps, tenant_id: str, job_id: str) -> JobPublic:
     with deps.sessions() as session:
         row = store.get_job(job_id, tenant_id=tenant_id, session=session)
@@ -126,7 +110,7 @@ def get_job(deps: ServiceDeps, tenant_id: str, job_id: str) -> JobPublic:
 
 
 def request_consolidation(
-    deps: ServiceDeps, tenant_id: str, request: ConsolidateRequest
+    deps: ServiceDeps, dispatcher: JobDispatcher, tenant_id: str, request: ConsolidateRequest
 ) -> JobPublic:
     """``POST /v1/consolidate``: a job over the scope, started at once; returns it queued."""
     scope = request.model_dump(exclude_none=True)
@@ -141,47 +125,50 @@ def request_consolidation(
             field="scope",
         )
     row = create_job(deps, tenant_id, "request", scope)
-    submit(deps, row.id)
+    dispatcher.submit(row.id)
     return job_public(row)
 
 
-def trigger_session(deps: ServiceDeps, tenant_id: str, session_id: str, trigger: str) -> str:
+def trigger_session(
+    deps: ServiceDeps, dispatcher: JobDispatcher, tenant_id: str, session_id: str, trigger: str
+) -> str:
     """A job for one session (overflow, close), unless one is already waiting to start."""
     with deps.sessions() as session:
         waiting = store.active_job_for_session(
-            tenant_id, session_id, states=("queued",), session=session
+            tenant_id, session_id, states=(JobState.QUEUED,), session=session
         )
     if waiting is not None:
         return waiting.id
     row = create_job(deps, tenant_id, trigger, {"session_id": session_id})
-    submit(deps, row.id)
+    dispatcher.submit(row.id)
     return row.id
 
 
-def consolidate_closed(deps: ServiceDeps, tenant_id: str, session_id: str) -> None:
+def consolidate_closed(
+    deps: ServiceDeps, dispatcher: JobDispatcher, tenant_id: str, session_id: str
+) -> None:
     """After a session is closed: consolidate it now (embedded) or on a worker (stack)."""
     if deps.settings.redis_url:
-        trigger_session(deps, tenant_id, session_id, "close")
+        trigger_session(deps, dispatcher, tenant_id, session_id, "close")
         return
     row = create_job(deps, tenant_id, "close", {"session_id": session_id})
-    runtime(deps).run_job(deps, row.id)
+    dispatcher.run(row.id)
 
 
 def flush_access(deps: ServiceDeps) -> int:
     """Write the retrievals counted in memory to SQL (reinforcement against decay)."""
-    counts = deps.take_access()
+    counts = deps.access.take()
     if counts:
         with deps.sessions.begin() as session:
             memory_store.record_access(counts, utcnow(), session=session)
     return len(counts)
 
 
-def maintenance(deps: ServiceDeps, state: dict[str, float]) -> None:
+def maintenance(deps: ServiceDeps, dispatcher: JobDispatcher, state: dict[str, float]) -> None:
     """Embedded only: what the beat does in the stack (scan, run due jobs, decay)."""
-    rt = runtime(deps)
-    for job_id in rt.scan(deps):
-        rt.run_job(deps, job_id)
+    for job_id in dispatcher.scan():
+        dispatcher.run(job_id, paced=True)
     now = time.monotonic()
     if now - state.get("decayed", 0.0) >= deps.settings.consolidation.decay_seconds:
         state["decayed"] = now
-        rt.decay(deps)
+        dispatcher.decay()

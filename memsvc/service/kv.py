@@ -9,37 +9,35 @@ quota check inside it under the tenant's row lock, and the file is moved in last
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from kv_cartridges.format import (
-    FormatError,
-    KVContainer,
-    LayerReader,
-    read_container,
-    read_manifest,
-)
-from kv_cartridges.manifest import Manifest, parse_codec_spec
-from kv_cartridges.quant import PRESETS, LayerwiseSpec, QuantSpec
-from kv_cartridges.tokens import DEFAULT_CHUNK_TOKENS
+from kv_cartridges.format import KVContainer, read_container
+from kv_cartridges.manifest import Manifest
 from memsvc.errors import InvalidRequestError, NotFoundError
 from memsvc.schemas import KVKind, KVPublic, Page
+from memsvc.schemas.kv import KVLimitsPublic
 from memsvc.service.deps import ServiceDeps
+from memsvc.service.kv_blobs import put_blob, release_blobs
+from memsvc.service.kv_checks import Checked, Spec, check_file, container_limits, resolve_spec
 from memsvc.service.validation import check_metadata, decode_cursor, encode_cursor
 from stores import kv as store
+from stores import tenants as tenant_store
+from stores.errors import DatabaseError
 from stores.models import KVCacheRow, utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 __all__ = [
     "KVContent",
     "bits_per_elem",
+    "container_limits",
     "delete_kv",
-    "drop_unused_blobs",
     "get_kv",
     "kv_public",
     "list_kv",
@@ -53,8 +51,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-Spec = QuantSpec | LayerwiseSpec
 
 
 def kv_public(row: KVCacheRow) -> KVPublic:
@@ -83,128 +79,10 @@ def kv_public(row: KVCacheRow) -> KVPublic:
     )
 
 
-def resolve_spec(spec: str | dict[str, Any] | Spec | None, field: str = "spec") -> Spec | None:
-    """A codec spec from a preset name (``"default"``, ``"compact"``...), a spec dict (or its
-    JSON text) or a spec object."""
-    if spec is None or isinstance(spec, (QuantSpec, LayerwiseSpec)):
-        return spec
-    if isinstance(spec, str) and spec.lstrip().startswith("{"):
-        try:
-            spec = json.loads(spec)
-        except ValueError as exc:
-            raise InvalidRequestError(f"{field}: not JSON: {exc}", field=field) from exc
-    if isinstance(spec, str):
-        if spec not in PRESETS:
-            raise InvalidRequestError(
-                f"{field}: unknown preset {spec!r} (presets: {sorted(PRESETS)})", field=field
-            )
-        return PRESETS[spec]
-    try:
-        return parse_codec_spec(spec)
-    except FormatError as exc:
-        raise InvalidRequestError(f"{field}: {exc}", field=field) from exc
-
-
 def bits_per_elem(m: Manifest, size_bytes: int) -> float:
     """Stored bits per K/V element, every byte of the file counted."""
     numel = 2 * m.model.num_layers * m.batch * m.model.num_kv_heads * m.n_tokens * m.model.head_dim
     return 8 * size_bytes / max(numel, 1)
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _check_origin(
-    m: Manifest, kind: KVKind, session_id: str | None, episode_id: str | None
-) -> None:
-    origin = m.origin
-    if kind == "cartridge":
-        if origin.get("kind") != "cartridge":
-            raise InvalidRequestError(
-                f"origin.kind is {origin.get('kind')!r}: a cartridge's origin must be "
-                "'cartridge' (episodic caches go to PUT /v1/sessions/{id}/kv)",
-                field="content",
-            )
-        return
-    if origin.get("kind") != "session" or origin.get("session_id") != session_id:
-        raise InvalidRequestError(
-            f"origin {origin!r} does not name session {session_id!r}", field="content"
-        )
-    if origin.get("episode_id") != episode_id:
-        raise InvalidRequestError(
-            f"origin.episode_id {origin.get('episode_id')!r} != episode_id {episode_id!r}",
-            field="episode_id",
-        )
-    if m.token_chain is None:
-        raise InvalidRequestError("an episodic cache needs its token ids' hash chain", "content")
-
-
-def _reencode(path: Path, manifest: Manifest, spec: Spec, out: Path) -> None:
-    """Compress a raw container server-side (``spec`` given with raw fp16/bf16/fp32 tensors)."""
-    if manifest.codec["name"] != "raw":
-        raise InvalidRequestError(
-            "spec given, but the container is already encoded "
-            f"({manifest.codec['name']}); upload raw tensors to compress server-side",
-            field="spec",
-        )
-    try:
-        with LayerReader(path, verify=False) as layers:  # verified just before; one at a time
-            built = KVContainer.build(
-                layers,
-                manifest.model,
-                spec=spec,
-                start_position=manifest.start_position,
-                origin=manifest.origin,
-            )
-    except FormatError as exc:
-        raise InvalidRequestError(f"content: {exc}", field="content") from exc
-    built.manifest.token_chain = manifest.token_chain
-    built.manifest.created_at = manifest.created_at
-    built.write(out)
-
-
-@dataclass
-class _Checked:
-    manifest: Manifest
-    path: Path
-    digest: str
-    size: int
-
-
-def _check_file(
-    deps: ServiceDeps,
-    path: Path,
-    *,
-    kind: KVKind,
-    session_id: str | None,
-    episode_id: str | None,
-    spec: Spec | None,
-    digest: str | None,
-    cleanup: list[Path],
-) -> _Checked:
-    try:
-        manifest = read_manifest(path, max_bytes=deps.settings.kv.max_upload_bytes)
-    except FormatError as exc:
-        raise InvalidRequestError(f"content: {exc}", field="content") from exc
-    _check_origin(manifest, kind, session_id, episode_id)
-    chain = manifest.token_chain
-    if chain is not None and chain["chunk_tokens"] != DEFAULT_CHUNK_TOKENS:
-        raise InvalidRequestError(
-            f"token_chain.chunk_tokens is {chain['chunk_tokens']}; the store indexes "
-            f"chunks of {DEFAULT_CHUNK_TOKENS}",
-            field="content",
-        )
-    if spec is not None:
-        out = deps.blobs.new_tmp_file()
-        cleanup.append(out)
-        _reencode(path, manifest, spec, out)
-        path, digest, manifest = out, None, read_manifest(out)
-    return _Checked(manifest, path, digest or _file_sha256(path), path.stat().st_size)
 
 
 def _check_id(value: str | None, field: str) -> str | None:
@@ -218,6 +96,60 @@ def _quota(deps: ServiceDeps, tenant_id: str, session: Any) -> int:
     if limits is not None and limits.quota_bytes is not None:
         return limits.quota_bytes
     return deps.settings.kv.quota_bytes
+
+
+def _new_row(tenant_id: str, c: Checked, kind: KVKind, **fields: Any) -> KVCacheRow:
+    m = c.manifest
+    corpus_id = m.origin.get("corpus_id")
+    corpus_id = None if corpus_id is None else _check_id(str(corpus_id), "origin.corpus_id")
+    return KVCacheRow(
+        id=str(uuid.uuid4()),
+        tenant_id=tenant_id,
+        kind=kind,
+        model_id=m.model_id,
+        model=m.model.to_dict(),
+        codec=m.codec,
+        dtype=m.dtype,
+        n_tokens=m.n_tokens,
+        start_position=m.start_position,
+        bits_per_elem=bits_per_elem(m, c.size),
+        origin=m.origin,
+        corpus_id=corpus_id,
+        blob_sha256=c.digest,
+        payload_sha256=m.payload_sha256,
+        size_bytes=c.size,
+        created_at=utcnow(),
+        use_count=0,
+        **fields,
+    )
+
+
+def _commit(deps: ServiceDeps, row: KVCacheRow, c: Checked) -> list[str]:
+    """One transaction: the quota under the tenant's lock, the replaced episodic rows out, the
+    row in, the blob put last (under its registry lock). Returns the replaced rows' blobs."""
+    prefixes = c.manifest.boundaries() if c.manifest.start_position == 0 else []
+    with deps.sessions.begin() as session:
+        store.lock_tenant(row.tenant_id, session=session)
+        replaced = (
+            store.rows_for_session(row.tenant_id, row.session_id, row.episode_id, session=session)
+            if row.kind == "episodic" and row.session_id is not None
+            else []
+        )
+        used = store.usage_bytes(row.tenant_id, session=session)
+        used -= sum(r.size_bytes for r in replaced)
+        quota = _quota(deps, row.tenant_id, session)
+        if used + c.size > quota:
+            raise InvalidRequestError(
+                f"KV storage quota exceeded: {used} bytes used + {c.size} > {quota}",
+                field="content",
+                code="quota_exceeded",
+                status_code=413,
+            )
+        for r in replaced:
+            store.delete_kv(r, session=session)
+        store.add_kv(row, prefixes, session=session)
+        put_blob(deps, c.path, c.digest, c.size, session=session)
+    return [r.blob_sha256 for r in replaced]
 
 
 def store_file(
@@ -247,7 +179,7 @@ def store_file(
             ("episode_id", episode_id),
         ):
             _check_id(value, field)
-        c = _check_file(
+        c = check_file(
             deps,
             path,
             kind=kind,
@@ -257,56 +189,14 @@ def store_file(
             digest=digest,
             cleanup=cleanup,
         )
-        m = c.manifest
-        corpus_id = m.origin.get("corpus_id")
-        corpus_id = None if corpus_id is None else _check_id(str(corpus_id), "origin.corpus_id")
-        row = KVCacheRow(
-            id=str(uuid.uuid4()),
-            tenant_id=tenant_id,
-            kind=kind,
-            name=name,
-            model_id=m.model_id,
-            model=m.model.to_dict(),
-            codec=m.codec,
-            dtype=m.dtype,
-            n_tokens=m.n_tokens,
-            start_position=m.start_position,
-            bits_per_elem=bits_per_elem(m, c.size),
-            origin=m.origin,
-            session_id=session_id,
-            episode_id=episode_id,
-            corpus_id=corpus_id,
-            metadata_=metadata,
-            blob_sha256=c.digest,
-            payload_sha256=m.payload_sha256,
-            size_bytes=c.size,
-            created_at=utcnow(),
-            use_count=0,
-        )
-        prefixes = m.boundaries() if m.start_position == 0 else []
-        with deps.sessions.begin() as session:
-            store.lock_tenant(tenant_id, session=session)
-            replaced = (
-                store.rows_for_session(tenant_id, session_id, episode_id, session=session)
-                if kind == "episodic" and session_id is not None
-                else []
-            )
-            used = store.usage_bytes(tenant_id, session=session)
-            used -= sum(r.size_bytes for r in replaced)
-            quota = _quota(deps, tenant_id, session)
-            if used + c.size > quota:
-                raise InvalidRequestError(
-                    f"KV storage quota exceeded: {used} bytes used + {c.size} > {quota}",
-                    field="content",
-                    code="quota_exceeded",
-                    status_code=413,
-                )
-            old = [r.blob_sha256 for r in replaced]
-            for r in replaced:
-                store.delete_kv(r, session=session)
-            store.add_kv(row, prefixes, session=session)
-            deps.blobs.put_file(c.path, c.digest)  # last: the file is the blob from now on
-        drop_unused_blobs(deps, old)
+        row = _new_row(tenant_id, c, kind, name=name, session_id=session_id,
+                       episode_id=episode_id, metadata_=metadata)  # fmt: skip
+        try:
+            replaced = _commit(deps, row, c)
+        except DatabaseError:
+            release_blobs(deps, [c.digest])  # put in by a transaction that did not commit
+            raise
+        release_blobs(deps, replaced)
         return kv_public(row)
     finally:
         for p in cleanup:
@@ -405,34 +295,37 @@ def list_kv(
     return Page(data=[kv_public(r) for r in rows], count=len(rows), next_cursor=next_cursor)
 
 
-def drop_unused_blobs(deps: ServiceDeps, digests: Iterable[str]) -> None:
-    """Delete blobs no row points at any more (after the rows' transaction committed)."""
-    for digest in set(digests):
-        with deps.sessions() as session:
-            if store.blob_in_use(digest, session=session):
-                continue
-        deps.blobs.delete(digest)
-
-
 def delete_kv(deps: ServiceDeps, tenant_id: str, kv_id: str, *, kind: KVKind | None = None) -> None:
     with deps.sessions.begin() as session:
         row = _row(deps, tenant_id, kv_id, kind, session)
         digest = row.blob_sha256
         store.delete_kv(row, session=session)
-    drop_unused_blobs(deps, [digest])
+    release_blobs(deps, [digest])
 
 
 @dataclass
 class KVContent:
-    """A stored container to send: a local file when the blob store has one."""
+    """A stored container to send, its blob opened while the row existed: an open file stays
+    readable even when the row and its blob are deleted meanwhile."""
 
     kv: KVPublic
-    path: Path | None
+    file: BinaryIO
 
-    def chunks(self, deps: ServiceDeps, size: int = 1 << 20) -> Iterable[bytes]:
-        with deps.blobs.open(self.kv.sha256) as f:
+    def chunks(self, size: int = 1 << 20) -> Iterator[bytes]:
+        """The container's bytes; the file is closed at the end (or when the reader stops)."""
+        with self.file as f:
             while block := f.read(size):
                 yield block
+
+
+def _open_blob(deps: ServiceDeps, tenant_id: str, kv: KVPublic, kind: KVKind | None) -> BinaryIO:
+    try:
+        return deps.blobs.open(kv.sha256)
+    except FileNotFoundError:
+        with deps.sessions() as session:
+            _row(deps, tenant_id, kv.id, kind, session)  # 404 when deleted meanwhile
+        log.error("KV cache %s: its blob %s is missing", kv.id, kv.sha256)
+        raise
 
 
 def open_content(
@@ -450,7 +343,7 @@ def open_content(
         if count_use:
             store.touch(row.id, utcnow(), session=session)
         public = kv_public(row)
-    return KVContent(public, deps.blobs.local_path(public.sha256))
+    return KVContent(public, _open_blob(deps, tenant_id, public, kind))
 
 
 def load_container(
@@ -463,9 +356,14 @@ def load_container(
 ) -> KVContainer:
     """The verified container (embedded SDK); a blob that fails verification is a 500."""
     content = open_content(deps, tenant_id, kv_id, kind=kind, count_use=count_use)
-    if content.path is not None:
-        return read_container(content.path)
-    return read_container(b"".join(content.chunks(deps)))
+    with content.file as f:
+        path = deps.blobs.local_path(content.kv.sha256)
+        if path is not None:
+            try:
+                return read_container(path)
+            except FileNotFoundError:  # deleted meanwhile: the open file still has it
+                pass
+        return read_container(f.read())
 
 
 def set_limits(
@@ -474,7 +372,33 @@ def set_limits(
     *,
     quota_bytes: int | None = None,
     retention_bytes: int | None = None,
-) -> None:
+) -> KVLimitsPublic:
     """Per-tenant overrides of the KV quota and episodic retention budget (None: settings)."""
     with deps.sessions.begin() as session:
+        _require_tenant(tenant_id, session)
         store.set_limits(tenant_id, quota_bytes, retention_bytes, session=session)
+    return get_limits(deps, tenant_id)
+
+
+def get_limits(deps: ServiceDeps, tenant_id: str) -> KVLimitsPublic:
+    """A tenant's overrides, what applies, and what it stores now."""
+    with deps.sessions() as session:
+        _require_tenant(tenant_id, session)
+        row = store.get_limits(tenant_id, session=session)
+        used = store.usage_bytes(tenant_id, session=session)
+    config = deps.settings.kv
+    quota = row.quota_bytes if row is not None else None
+    retention = row.retention_bytes if row is not None else None
+    return KVLimitsPublic(
+        tenant_id=tenant_id,
+        quota_bytes=quota,
+        retention_bytes=retention,
+        effective_quota_bytes=config.quota_bytes if quota is None else quota,
+        effective_retention_bytes=config.retention_bytes if retention is None else retention,
+        used_bytes=used,
+    )
+
+
+def _require_tenant(tenant_id: str, session: Session) -> None:
+    if tenant_store.get_tenant(tenant_id, session=session) is None:
+        raise NotFoundError(f"tenant {tenant_id} not found", field="tenant_id")

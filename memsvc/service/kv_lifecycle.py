@@ -11,22 +11,24 @@ from typing import Any
 
 import torch
 
-from kv_cartridges.format import FormatError, KVContainer, LayerReader
+from kv_cartridges.format import FormatError, KVContainer, LayerReader, read_container
 from kv_cartridges.manifest import Manifest, parse_codec_spec
 from kv_cartridges.quant import PRESETS, LayerwiseSpec, QuantSpec
-from memsvc.errors import InvalidRequestError
+from memsvc.errors import InvalidRequestError, NotFoundError
 from memsvc.lifecycle.kv import KVCandidate, plan_drops, plan_reencode
 from memsvc.schemas import CartridgeCompose, KVPublic
 from memsvc.service.deps import ServiceDeps
 from memsvc.service.kv import (
     bits_per_elem,
-    drop_unused_blobs,
+    container_limits,
     get_kv,
     load_container,
     open_content,
     save_cartridge,
 )
+from memsvc.service.kv_blobs import put_blob, release_blobs, sweep_blobs
 from stores import kv as store
+from stores.errors import DatabaseError
 from stores.models import KVCacheRow, utcnow
 
 __all__ = ["code_bits", "compose_cartridges", "consolidate_kv", "reencode_kv"]
@@ -47,6 +49,13 @@ def compose_cartridges(deps: ServiceDeps, tenant_id: str, request: CartridgeComp
     """One cartridge: the given ones concatenated along tokens, in order. Fingerprints must
     match; quantized inputs are decoded and the result re-encoded with the first one's spec."""
     found = [get_kv(deps, tenant_id, i, kind="cartridge") for i in request.ids]
+    total = sum(c.n_tokens for c in found)
+    if total > container_limits(deps).max_tokens:
+        raise InvalidRequestError(
+            f"the composed cartridge would hold {total} tokens; the limit is "
+            f"{container_limits(deps).max_tokens} (MEMSVC_KV__MAX_TOKENS)",
+            field="ids",
+        )
     models = {c.model_id for c in found}
     if len(models) != 1:
         raise InvalidRequestError(
@@ -60,7 +69,7 @@ def compose_cartridges(deps: ServiceDeps, tenant_id: str, request: CartridgeComp
     ]
     batches = {c.manifest.batch for c in containers}
     if len(batches) != 1:
-        raise InvalidRequestError(f"cartridges differ in batch size {sorted(batches)}", "ids")
+        raise InvalidRequestError(f"cartridges differ in batch size {sorted(batches)}", field="ids")
     layers = [c.layers() for c in containers]
     joined = [
         (torch.cat([ls[i][0] for ls in layers], 2), torch.cat([ls[i][1] for ls in layers], 2))
@@ -68,7 +77,10 @@ def compose_cartridges(deps: ServiceDeps, tenant_id: str, request: CartridgeComp
     ]  # L x (B, H, sum T, D)
     first = containers[0].manifest
     origin = {"kind": "cartridge", "corpus_id": None, "composed_of": list(request.ids)}
-    built = KVContainer.build(joined, first.model, spec=first.spec, origin=origin)
+    try:
+        built = KVContainer.build(joined, first.model, spec=first.spec, origin=origin)
+    except FormatError as exc:  # e.g. values the first one's codec cannot take
+        raise InvalidRequestError(f"cannot compose these cartridges: {exc}", field="ids") from exc
     return save_cartridge(deps, tenant_id, built, name=request.name, metadata=request.metadata)
 
 
@@ -80,36 +92,52 @@ def _rebuild(layers: Sequence[Any], m: Manifest, spec: QuantSpec) -> KVContainer
     return built
 
 
+def _rebuilt(deps: ServiceDeps, row_id: str, tenant_id: str, spec: QuantSpec) -> KVContainer:
+    """The stored cache re-encoded with ``spec``, decoded one layer at a time when the blob is
+    a local file."""
+    content = open_content(deps, tenant_id, row_id, count_use=False)
+    with content.file as f:
+        path = deps.blobs.local_path(content.kv.sha256)
+        try:
+            if path is not None:
+                with LayerReader(path) as layers:
+                    return _rebuild(layers, layers.manifest, spec)
+        except FileNotFoundError:  # deleted meanwhile: the open file still has it
+            pass
+        container = read_container(f.read())
+    return _rebuild(container.layers(), container.manifest, spec)
+
+
 def reencode_kv(deps: ServiceDeps, row_id: str, tenant_id: str, spec: QuantSpec) -> bool:
     """Re-encode one stored cache with ``spec`` in place (same id, new blob). False when the
-    cache went away meanwhile."""
-    content = open_content(deps, tenant_id, row_id, count_use=False)
+    cache went away meanwhile or cannot be re-encoded (left as it is)."""
     try:
-        if content.path is not None:  # decoded one layer at a time from the blob's file
-            with LayerReader(content.path) as layers:
-                built = _rebuild(layers, layers.manifest, spec)
-        else:
-            container = load_container(deps, tenant_id, row_id, count_use=False)
-            built = _rebuild(container.layers(), container.manifest, spec)
-    except FormatError:
-        log.exception("KV cache %s failed verification; left as it is", row_id)
+        built = _rebuilt(deps, row_id, tenant_id, spec)
+    except NotFoundError:
+        return False
+    except FormatError as exc:
+        log.warning("KV cache %s not re-encoded (left as it is): %s", row_id, exc)
         return False
     path = deps.blobs.new_tmp_file()
     try:
         digest = built.write(path)
         size = path.stat().st_size
-        with deps.sessions.begin() as session:
-            row = store.get_kv(tenant_id, row_id, session=session)
-            if row is None:
-                return False
-            old = row.blob_sha256
-            row.blob_sha256, row.size_bytes = digest, size
-            row.payload_sha256, row.codec = built.manifest.payload_sha256, built.manifest.codec
-            row.bits_per_elem = bits_per_elem(built.manifest, size)
-            deps.blobs.put_file(path, digest)
+        try:
+            with deps.sessions.begin() as session:
+                row = store.get_kv(tenant_id, row_id, session=session)
+                if row is None:
+                    return False
+                old = row.blob_sha256
+                row.blob_sha256, row.size_bytes = digest, size
+                row.payload_sha256, row.codec = built.manifest.payload_sha256, built.manifest.codec
+                row.bits_per_elem = bits_per_elem(built.manifest, size)
+                put_blob(deps, path, digest, size, session=session)
+        except DatabaseError:
+            release_blobs(deps, [digest])  # put in by a transaction that did not commit
+            raise
     finally:
         path.unlink(missing_ok=True)
-    drop_unused_blobs(deps, [old])
+    release_blobs(deps, [old])
     return True
 
 
@@ -142,7 +170,7 @@ def consolidate_kv(
             limits = store.get_limits(t, session=session)
             override = limits.retention_bytes if limits is not None else None
             budgets[t] = config.retention_bytes if override is None else override
-    counts = {"kv_reencoded": 0, "kv_dropped": 0}
+    counts = {"kv_reencoded": 0, "kv_dropped": 0, "kv_blobs_collected": 0}
     by_tenant: dict[str, list[KVCacheRow]] = {}
     for r in rows:
         by_tenant.setdefault(r.tenant_id, []).append(r)
@@ -164,6 +192,8 @@ def consolidate_kv(
                     continue
                 digest = row.blob_sha256
                 store.delete_kv(row, session=session)
-            drop_unused_blobs(deps, [digest])
+            release_blobs(deps, [digest])
             counts["kv_dropped"] += 1
+    if tenant_id is None:  # the whole store's pass: collect what no row points at
+        counts["kv_blobs_collected"] = sweep_blobs(deps)
     return counts

@@ -6,15 +6,14 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import Row
-from sqlalchemy.orm import Session
 
 from memsvc.errors import InvalidRequestError, NotFoundError
 from memsvc.retrieval.text import content_hash
 from memsvc.schemas import (
+    ListEnvelope,
     MemoryCreate,
     MemoryFilter,
     MemoryHistoryEntry,
@@ -23,6 +22,7 @@ from memsvc.schemas import (
     Page,
 )
 from memsvc.service.deps import ServiceDeps
+from memsvc.service.idempotency import IdempotentRequest, after_commit, record_reply
 from memsvc.service.validation import (
     check_filter,
     check_metadata,
@@ -32,6 +32,10 @@ from memsvc.service.validation import (
 )
 from stores import memories as store
 from stores.models import MemoryRow, utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy import Row
+    from sqlalchemy.orm import Session
 
 __all__ = [
     "add_memories",
@@ -192,18 +196,27 @@ def add_memories(
     *,
     actor: str,
     single: bool = False,
+    idempotency: IdempotentRequest | None = None,
 ) -> list[MemoryWriteResult]:
     """Store a batch; an item already stored (same text, kind, scope, provenance) is a NOOP.
 
     Everything is validated before anything is written: one bad item rejects the batch.
     Errors name ``items[n].field``, or just ``field`` when ``single`` (one memory was sent).
+    With an idempotency key, the reply is stored in the same transaction as the memories.
     """
     check_items(deps, items, single=single)
     # Embedding is the slow part: do it before the transaction, in one batch.
     vectors = deps.embedder.embed([item.text for item in items])
     with deps.sessions.begin() as session:
         results = insert_memories(session, deps, tenant_id, items, vectors, actor=actor)
-    return [MemoryWriteResult(**to_public(row).model_dump(), event=event) for row, event in results]
+        written = [
+            MemoryWriteResult(**to_public(row).model_dump(), event=event) for row, event in results
+        ]
+        if idempotency is not None:
+            reply = ListEnvelope(data=written, count=len(written))
+            record_reply(session, deps, idempotency, reply)
+    after_commit(deps, idempotency)
+    return written
 
 
 def _new_values(

@@ -11,15 +11,19 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
-
-from sqlalchemy.exc import IntegrityError
+from typing import TYPE_CHECKING
 
 from memsvc.errors import AuthError, ConflictError, NotFoundError
 from memsvc.schemas import ApiKeyCreated, ApiKeyPublic, TenantPublic
 from memsvc.service.deps import ServiceDeps
 from stores import tenants as store
+from stores.errors import IntegrityError
 from stores.models import ApiKey, Tenant, utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 __all__ = [
     "LOCAL_TENANT_ID",
@@ -29,7 +33,10 @@ __all__ = [
     "create_tenant",
     "ensure_local_key",
     "hash_key",
+    "list_api_keys",
     "list_tenants",
+    "revoke_api_key",
+    "rotate_api_key",
 ]
 
 LOCAL_TENANT_ID = "local"
@@ -43,10 +50,13 @@ class Principal:
     tenant_id: str | None
     key_id: str
     is_admin: bool = False
+    # Who history records as the actor; the key (``key:<id>``) unless named (the embedded
+    # ``Memory`` names its own).
+    name: str | None = None
 
     @property
     def actor(self) -> str:
-        return f"key:{self.key_id}"
+        return self.name or f"key:{self.key_id}"
 
 
 def hash_key(raw_key: str) -> str:
@@ -74,8 +84,8 @@ def list_tenants(deps: ServiceDeps) -> list[TenantPublic]:
         return [_tenant_public(t) for t in store.list_tenants(session=session)]
 
 
-def create_api_key(deps: ServiceDeps, tenant_id: str, name: str = "") -> ApiKeyCreated:
-    """A new key for the tenant; the raw key is returned once and only its hash is kept."""
+def _new_key(tenant_id: str, name: str) -> tuple[ApiKey, str]:
+    """A fresh key row and the raw key (shown once; only its hash is kept)."""
     raw = KEY_PREFIX + secrets.token_urlsafe(32)
     key = ApiKey(
         id=uuid.uuid4().hex,
@@ -85,37 +95,92 @@ def create_api_key(deps: ServiceDeps, tenant_id: str, name: str = "") -> ApiKeyC
         key_hash=hash_key(raw),
         created_at=utcnow(),
     )
-    with deps.sessions.begin() as session:
-        if store.get_tenant(tenant_id, session=session) is None:
-            raise NotFoundError(f"tenant {tenant_id} not found", field="tenant_id")
-        store.add_key(key, session=session)
-    return ApiKeyCreated(
+    return key, raw
+
+
+def _key_public(key: ApiKey) -> ApiKeyPublic:
+    return ApiKeyPublic(
         id=key.id,
         tenant_id=key.tenant_id,
         name=key.name,
         prefix=key.prefix,
         created_at=key.created_at,
-        revoked_at=None,
-        key=raw,
+        revoked_at=key.revoked_at,
     )
 
 
+def _created(key: ApiKey, raw: str) -> ApiKeyCreated:
+    return ApiKeyCreated(**_key_public(key).model_dump(), key=raw)
+
+
+def _require_tenant(session: Session, tenant_id: str) -> None:
+    if store.get_tenant(tenant_id, session=session) is None:
+        raise NotFoundError(f"tenant {tenant_id} not found", field="tenant_id")
+
+
+def create_api_key(deps: ServiceDeps, tenant_id: str, name: str = "") -> ApiKeyCreated:
+    """A new key for the tenant; the raw key is returned once and only its hash is kept."""
+    key, raw = _new_key(tenant_id, name)
+    with deps.sessions.begin() as session:
+        _require_tenant(session, tenant_id)
+        store.add_key(key, session=session)
+    return _created(key, raw)
+
+
 def list_api_keys(deps: ServiceDeps, tenant_id: str) -> list[ApiKeyPublic]:
+    """Every key of the tenant, revoked ones included (``revoked_at``), oldest first."""
     with deps.sessions() as session:
-        if store.get_tenant(tenant_id, session=session) is None:
-            raise NotFoundError(f"tenant {tenant_id} not found", field="tenant_id")
+        _require_tenant(session, tenant_id)
         keys = store.keys_of(tenant_id, session=session)
-    return [
-        ApiKeyPublic(
-            id=k.id,
-            tenant_id=k.tenant_id,
-            name=k.name,
-            prefix=k.prefix,
-            created_at=k.created_at,
-            revoked_at=k.revoked_at,
-        )
-        for k in keys
-    ]
+    return [_key_public(k) for k in keys]
+
+
+def _live_key(session: Session, tenant_id: str, key_id: str) -> ApiKey:
+    _require_tenant(session, tenant_id)
+    key = store.get_key(tenant_id, key_id, session=session)
+    if key is None:
+        raise NotFoundError(f"key {key_id} of tenant {tenant_id} not found", field="key_id")
+    return key
+
+
+def revoke_api_key(
+    deps: ServiceDeps, tenant_id: str, key_id: str, *, grace_seconds: float = 0.0
+) -> ApiKeyPublic:
+    """Revoke a key now, or after ``grace_seconds``; an earlier revocation stays as it is.
+
+    Every replica refuses it within ``auth_cache_seconds`` of the revocation time (the cache
+    of the replica that revokes it is cleared at once by ``MemoryService``).
+    """
+    at = utcnow() + timedelta(seconds=grace_seconds)
+    with deps.sessions.begin() as session:
+        key = _live_key(session, tenant_id, key_id)
+        if key.revoked_at is None or key.revoked_at > at:
+            store.revoke_key(key, at, session=session)
+    return _key_public(key)
+
+
+def rotate_api_key(
+    deps: ServiceDeps,
+    tenant_id: str,
+    key_id: str,
+    *,
+    grace_seconds: float = 0.0,
+    name: str | None = None,
+) -> tuple[ApiKeyCreated, ApiKeyPublic]:
+    """Issue a new key and revoke the old one (after ``grace_seconds``), in one transaction.
+
+    Returns the new key (its raw value shown once) and the old one with its ``revoked_at``.
+    """
+    at = utcnow() + timedelta(seconds=grace_seconds)
+    with deps.sessions.begin() as session:
+        old = _live_key(session, tenant_id, key_id)
+        if old.revoked_at is not None and old.revoked_at <= utcnow():
+            raise ConflictError(f"key {key_id} is already revoked", field="key_id")
+        new, raw = _new_key(tenant_id, old.name if name is None else name)
+        store.add_key(new, session=session)
+        if old.revoked_at is None or old.revoked_at > at:
+            store.revoke_key(old, at, session=session)
+    return _created(new, raw), _key_public(old)
 
 
 class Authenticator:
@@ -125,6 +190,28 @@ class Authenticator:
         self._deps = deps
         self._cache: dict[str, tuple[float, Principal]] = {}
         self._lock = threading.Lock()
+
+    def forget(self, key_id: str) -> None:
+        """Drop a key's cached lookups (it was revoked here: refuse it at once)."""
+        with self._lock:
+            self._cache = {d: hit for d, hit in self._cache.items() if hit[1].key_id != key_id}
+
+    def revoke(self, tenant_id: str, key_id: str, grace_seconds: float = 0) -> ApiKeyPublic:
+        """Revoke a key now or after ``grace_seconds``: refused by this process at once (its
+        cache is dropped), by other processes within ``auth_cache_seconds``."""
+        revoked = revoke_api_key(self._deps, tenant_id, key_id, grace_seconds=grace_seconds)
+        self.forget(key_id)
+        return revoked
+
+    def rotate(
+        self, tenant_id: str, key_id: str, grace_seconds: float = 0, name: str | None = None
+    ) -> tuple[ApiKeyCreated, ApiKeyPublic]:
+        """A new key, the old one revoked as by :meth:`revoke`."""
+        rotated = rotate_api_key(
+            self._deps, tenant_id, key_id, grace_seconds=grace_seconds, name=name
+        )
+        self.forget(key_id)
+        return rotated
 
     def cached(self, raw_key: str | None) -> Principal | None:
         """The principal of a key seen recently (no I/O), else ``None``."""
@@ -151,11 +238,15 @@ class Authenticator:
             return hit[1]
         with self._deps.sessions() as session:
             key = store.key_by_hash(digest, session=session)
-        if key is None or key.revoked_at is not None:
+        wall = utcnow()
+        if key is None or (key.revoked_at is not None and key.revoked_at <= wall):
             raise AuthError("unknown or revoked API key")
         principal = Principal(tenant_id=key.tenant_id, key_id=key.id)
+        ttl = self._deps.settings.auth_cache_seconds
+        if key.revoked_at is not None:  # revoked later (a rotation's grace): not cached past it
+            ttl = min(ttl, (key.revoked_at - wall).total_seconds())
         with self._lock:
-            self._cache[digest] = (now + self._deps.settings.auth_cache_seconds, principal)
+            self._cache[digest] = (now + ttl, principal)
         return principal
 
 
@@ -170,7 +261,7 @@ def ensure_local_key(deps: ServiceDeps, data_dir: Path) -> tuple[str, bool]:
         raw = path.read_text().strip()
         with deps.sessions() as session:
             key = store.key_by_hash(hash_key(raw), session=session)
-        if key is not None and key.revoked_at is None:
+        if key is not None and (key.revoked_at is None or key.revoked_at > utcnow()):
             return raw, False
     with deps.sessions() as session:
         exists = store.get_tenant(LOCAL_TENANT_ID, session=session) is not None

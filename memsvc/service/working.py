@@ -13,6 +13,7 @@ import logging
 from datetime import timedelta
 
 import numpy as np
+import redis
 
 from memsvc.schemas import MemoryCreate
 from memsvc.service.deps import ServiceDeps
@@ -23,7 +24,13 @@ from stores import events as store
 from stores.models import EventRow, utcnow
 from stores.short_term import Piece
 
-__all__ = ["promote_due", "promote_idle", "promote_session", "rebuild_short_term"]
+__all__ = [
+    "promote_due",
+    "promote_idle",
+    "promote_session",
+    "rebuild_short_term",
+    "restore_short_term",
+]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +49,26 @@ def rebuild_short_term(deps: ServiceDeps) -> int:
         deps.short_term.add(tenant_id, pieces)
         added += len(pieces)
     return added
+
+
+def restore_short_term(deps: ServiceDeps, *, force: bool = False) -> int | None:
+    """Refill working memory from the event log when it missed a write or lost its content
+    (Redis restarted empty), or always with ``force``; returns pieces added, None if not.
+
+    The store is marked intact before the refill: if it is lost again meanwhile, the next
+    call sees it. While Redis is away this only notes that a refill is due (the next call,
+    e.g. the maintenance tick, tries again).
+    """
+    try:
+        if not force and not deps.short_term_lost.is_set() and deps.short_term.intact():
+            return None
+        deps.short_term_lost.clear()
+        deps.short_term.mark_intact()
+        return rebuild_short_term(deps)
+    except redis.RedisError as exc:
+        deps.short_term_lost.set()
+        log.warning("working memory unavailable; refilled once Redis answers: %s", exc)
+        return None
 
 
 def _memory_for(piece: Piece, row: EventRow) -> MemoryCreate:

@@ -10,11 +10,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from pydantic import BaseModel, Field
-
+from memsvc.config.tiers import SensoryConfig
 from memsvc.retrieval.text import SENTENCE_END
 
-__all__ = ["GateDecision", "SensoryConfig", "gate"]
+__all__ = ["GateDecision", "gate"]
 
 _WORD = re.compile(r"[a-z']+|\d+")
 
@@ -26,16 +25,6 @@ FILLER_WORDS = frozenset(
     absolutely definitely agreed np welcome you're youre so much very really a the too
     gotcha got it sounds there all everyone guys man dude buddy friend""".split()
 )
-
-
-class SensoryConfig(BaseModel):
-    """How the gate decides; the defaults are the recommended settings."""
-
-    enabled: bool = True
-    # A message with at most this many words, all of them filler words, is dropped.
-    max_filler_words: int = Field(default=6, ge=0)
-    # Pieces longer than this are split at sentence boundaries (then hard-wrapped).
-    max_piece_chars: int = Field(default=600, ge=50)
 
 
 @dataclass(frozen=True)

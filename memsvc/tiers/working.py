@@ -12,20 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
-from pydantic import BaseModel, Field
 
+from memsvc.config.tiers import WorkingMemoryConfig
 from stores.short_term import Piece
 
-__all__ = ["Segment", "WorkingMemoryConfig", "overflow", "segment"]
-
-
-class WorkingMemoryConfig(BaseModel):
-    """Working-memory knobs; the defaults are the recommended settings."""
-
-    token_budget: int = Field(default=2048, ge=64)
-    segment_similarity: float = Field(default=0.3, ge=-1.0, le=1.0)
-    segment_max_tokens: int = Field(default=512, ge=16)
-    segment_max_gap_seconds: float = Field(default=1800.0, gt=0)
+__all__ = ["Segment", "overflow", "segment"]
 
 
 @dataclass

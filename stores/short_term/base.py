@@ -62,5 +62,12 @@ class ShortTermStore(ABC):
         """Whether the backing service answers."""
         return True
 
+    def intact(self) -> bool:
+        """False when the store lost what it held (a Redis restarted empty): refill it."""
+        return True
+
+    def mark_intact(self) -> None:  # noqa: B027 - optional hook
+        """Note that the store is being refilled (``intact`` is True until it is lost again)."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

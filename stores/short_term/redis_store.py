@@ -50,9 +50,17 @@ def _decode(raw: bytes | str) -> Piece:
 
 
 class RedisShortTermStore(ShortTermStore):
-    def __init__(self, url: str, *, prefix: str = "memsvc:st", client: redis.Redis | None = None):
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str = "memsvc:st",
+        client: redis.Redis | None = None,
+        timeout: float = 5.0,
+    ):
+        # Both timeouts bounded: a Redis that went away is an error in seconds, not a hang.
         self._redis = client or redis.Redis.from_url(
-            url, socket_timeout=5, health_check_interval=30
+            url, socket_timeout=timeout, socket_connect_timeout=timeout, health_check_interval=30
         )
         self._prefix = prefix
 
@@ -111,6 +119,13 @@ class RedisShortTermStore(ShortTermStore):
             return bool(self._redis.ping())
         except redis.RedisError:
             return False
+
+    def intact(self) -> bool:
+        # The marker goes with everything else when Redis restarts empty or is flushed.
+        return bool(self._redis.exists(f"{self._prefix}:intact"))
+
+    def mark_intact(self) -> None:
+        self._redis.set(f"{self._prefix}:intact", "1")
 
     def close(self) -> None:
         self._redis.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from api.main import create_app
+from consolidation.dispatch import build_service
 from memsvc.settings import Settings
 
 
@@ -16,7 +17,7 @@ class ForcedError(RuntimeError):
 
 
 def create() -> FastAPI:
-    app = create_app(Settings())
+    app = create_app(Settings(), service_factory=build_service)
 
     @app.get("/test/fail")
     def fail() -> None:

@@ -34,7 +34,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api.main import create_app
-from memsvc.service import MemoryService
+from consolidation.dispatch import build_service
 from tests.api.hostile import (
     CURSOR_KEYS,
     SEED_BODIES,
@@ -54,7 +54,7 @@ CHECKS = [
 ]
 _AUTH_HEADERS = {"authorization", "x-api-key"}
 # The operations of the served document (it does not depend on the data behind it).
-_DOCUMENT = create_app(make_settings(Path("unused"))).openapi()
+_DOCUMENT = create_app(make_settings(Path("unused")), service_factory=build_service).openapi()
 OPERATIONS = [
     (method.upper(), path) for path, methods in _DOCUMENT["paths"].items() for method in methods
 ]
@@ -133,7 +133,7 @@ def _serve(data_dir: Path, db_url: str) -> Iterator[FuzzTarget]:
     settings = make_settings(
         data_dir / "data", db_url, cartridge_training={"model": "tests.api.no_such_module:load"}
     )
-    service = MemoryService.from_settings(settings)
+    service = build_service(settings)
     app = create_app(settings, service=service)
     known: list[str] = []
     tenant = new_tenant(service, "fuzz")

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 
+from consolidation.dispatch import build_service
 from consolidation.pipeline import consolidate_session, run_job
 from consolidation.steps.decay import decay_memories
 from memsvc.extraction import RulesExtractor
@@ -42,11 +43,11 @@ def _write(svc: MemoryService, tenant_id: str, session_id: str, chat, start: dat
             for n, (who, text) in enumerate(chat)
         ],
     )
-    return svc.add_events(tenant_id, batch)
+    return svc.events.add(tenant_id, batch)
 
 
 def _memories(svc: MemoryService, tenant_id: str, kinds=None, **filters):
-    page = svc.list(
+    page = svc.memories.list(
         tenant_id, MemoryFilter(user_id="u", kind=kinds, **filters), limit=1000, order="asc"
     )
     return page.data
@@ -55,7 +56,7 @@ def _memories(svc: MemoryService, tenant_id: str, kinds=None, **filters):
 def test_close_writes_facts_episode_graph_and_history(service, tenant: TenantKey) -> None:
     t = tenant.tenant_id
     events = _write(service, t, "s1", CHAT, T0)
-    closed = service.close_session(t, "s1")
+    closed = service.sessions.close(t, "s1")
     assert closed.state == "consolidated" and closed.promoted_count == 5
 
     messages = _memories(service, t, ["message"])
@@ -76,9 +77,9 @@ def test_close_writes_facts_episode_graph_and_history(service, tenant: TenantKey
     assert set(episode.source_event_ids) <= {e.id for e in events if e.decision == "kept"}
     assert all(f.episode_id == episode.id for f in facts)
 
-    entities = {e.name: e.type for e in service.list_entities(t, user_id="u").data}
+    entities = {e.name: e.type for e in service.graph.list_entities(t, user_id="u").data}
     assert entities["Caroline"] == "person" and entities["Oslo"] == "place"
-    assert [h.op for h in service.history(t, went.id)] == ["ADD"]
+    assert [h.op for h in service.memories.history(t, went.id)] == ["ADD"]
 
     # Re-running is a no-op: same memories, no new history.
     before = [(m.id, m.text, m.source_event_ids) for m in _memories(service, t)]
@@ -90,16 +91,16 @@ def test_close_writes_facts_episode_graph_and_history(service, tenant: TenantKey
 def test_a_newer_fact_invalidates_the_older_one(service, tenant: TenantKey) -> None:
     t = tenant.tenant_id
     _write(service, t, "s1", CHAT[:1], T0)
-    service.close_session(t, "s1")
+    service.sessions.close(t, "s1")
     moved_at = T0 + timedelta(days=60)
     (moved,) = _write(service, t, "s2", [("Caroline", "I moved to Berlin last month.")], moved_at)
-    service.close_session(t, "s2")
+    service.sessions.close(t, "s2")
 
     (oslo,) = [f for f in _memories(service, t, FACT_KINDS) if "Oslo" in f.text]
     (berlin,) = [f for f in _memories(service, t, FACT_KINDS) if "Berlin" in f.text]
     assert oslo.valid_to == moved_at and berlin.valid_to is None
     assert berlin.text == "Caroline moved to Berlin in June 2023."
-    assert [h.op for h in service.history(t, oslo.id)] == ["ADD", "INVALIDATE"]
+    assert [h.op for h in service.memories.history(t, oslo.id)] == ["ADD", "INVALIDATE"]
     assert berlin.source_event_ids == [moved.id]
 
     def lives(as_of: datetime) -> list[str]:
@@ -107,22 +108,22 @@ def test_a_newer_fact_invalidates_the_older_one(service, tenant: TenantKey) -> N
             query="where does Caroline live",
             filters=MemoryFilter(user_id="u", kind=FACT_KINDS, as_of=as_of),
         )
-        return [r.memory.text for r in service.search(t, request).data]
+        return [r.memory.text for r in service.recall.search(t, request).data]
 
     assert any("Oslo" in x for x in lives(T0 + timedelta(days=1)))
     assert not any("Berlin" in x for x in lives(T0 + timedelta(days=1)))
     assert any("Berlin" in x for x in lives(moved_at + timedelta(days=1)))
     assert not any("Oslo" in x for x in lives(moved_at + timedelta(days=1)))
 
-    relations = service.list_relations(t, user_id="u", type_="lives_in").data
+    relations = service.graph.list_relations(t, user_id="u", type_="lives_in").data
     assert {(r.target.name, r.valid_to) for r in relations} == {
         ("Oslo", moved_at),
         ("Berlin", None),
     }
-    current = service.list_relations(t, user_id="u", type_="lives_in", as_of=moved_at).data
+    current = service.graph.list_relations(t, user_id="u", type_="lives_in", as_of=moved_at).data
     assert [r.target.name for r in current] == ["Berlin"]
-    caroline = next(e for e in service.list_entities(t, name="caroline").data)
-    detail = service.get_entity(t, caroline.id)
+    caroline = next(e for e in service.graph.list_entities(t, name="caroline").data)
+    detail = service.graph.get_entity(t, caroline.id)
     assert {"Oslo", "Berlin"} <= {n.entity.name for n in detail.neighbours}
     assert {f.id for f in detail.facts} >= {oslo.id, berlin.id}
 
@@ -130,8 +131,8 @@ def test_a_newer_fact_invalidates_the_older_one(service, tenant: TenantKey) -> N
 def test_search_fuses_graph_neighbours(service, tenant: TenantKey) -> None:
     t = tenant.tenant_id
     _write(service, t, "s1", CHAT, T0)
-    service.close_session(t, "s1")
-    found = service.search(
+    service.sessions.close(t, "s1")
+    found = service.recall.search(
         t, SearchRequest(query="what about Bolt?", filters=MemoryFilter(user_id="u"))
     ).data
     assert "Bolt" in found[0].memory.text
@@ -143,7 +144,7 @@ def test_search_fuses_graph_neighbours(service, tenant: TenantKey) -> None:
 
 def test_two_runs_at_once_yield_the_same_memory(tmp_path: Path, db_url: str) -> None:
     settings = make_settings(tmp_path, db_url, consolidation={"batch_events": 3})
-    one, two = MemoryService.from_settings(settings), MemoryService.from_settings(settings)
+    one, two = build_service(settings), build_service(settings)
     try:
         t = new_tenant(one).tenant_id
         chat = [
@@ -176,10 +177,9 @@ def test_two_runs_at_once_yield_the_same_memory(tmp_path: Path, db_url: str) -> 
 
 def test_decay_archives_and_restore_brings_back(service, tenant: TenantKey) -> None:
     t = tenant.tenant_id
-    (old,) = service.add(t, [MemoryCreate(text="the old locker code is 4711", user_id="u")],
-                         actor="test")  # fmt: skip
-    (fresh,) = service.add(t, [MemoryCreate(text="the new locker code is 1234", user_id="u")],
-                           actor="test")  # fmt: skip
+    add = service.memories.add
+    (old,) = add(t, [MemoryCreate(text="the old locker code is 4711", user_id="u")], actor="test")
+    (fresh,) = add(t, [MemoryCreate(text="the new locker code is 1234", user_id="u")], actor="test")
     with service.deps.sessions.begin() as session:
         session.execute(
             update(MemoryRow)
@@ -189,7 +189,7 @@ def test_decay_archives_and_restore_brings_back(service, tenant: TenantKey) -> N
     counts = decay_memories(service.deps, tenant_id=t)
     assert counts["archived"] == 1
     request = SearchRequest(query="locker code", filters=MemoryFilter(user_id="u"))
-    assert [r.memory.id for r in service.search(t, request).data] == [fresh.id]
+    assert [r.memory.id for r in service.recall.search(t, request).data] == [fresh.id]
     assert [m.id for m in _memories(service, t)] == [fresh.id]
     archived = _memories(service, t, include_archived=True)
     assert {m.id for m in archived} == {old.id, fresh.id}
@@ -197,16 +197,16 @@ def test_decay_archives_and_restore_brings_back(service, tenant: TenantKey) -> N
     with_archived = request.model_copy(
         update={"filters": MemoryFilter(user_id="u", include_archived=True)}
     )
-    assert old.id in {r.memory.id for r in service.search(t, with_archived).data}
+    assert old.id in {r.memory.id for r in service.recall.search(t, with_archived).data}
 
-    restored = service.restore(t, old.id, actor="test")
+    restored = service.memories.restore(t, old.id, actor="test")
     assert restored.archived_at is None and restored.strength == 1.0
-    assert [h.op for h in service.history(t, old.id)] == ["ADD", "ARCHIVE", "RESTORE"]
-    assert old.id in {r.memory.id for r in service.search(t, request).data}
+    assert [h.op for h in service.memories.history(t, old.id)] == ["ADD", "ARCHIVE", "RESTORE"]
+    assert old.id in {r.memory.id for r in service.recall.search(t, request).data}
     # Retrieval reinforces: counted in memory, written in a batch.
     flush_access(service.deps)
-    assert service.get(t, old.id).access_count >= 1
-    assert service.delete_all(t, MemoryFilter(user_id="u"), actor="test") == 2
+    assert service.memories.get(t, old.id).access_count >= 1
+    assert service.memories.delete_all(t, MemoryFilter(user_id="u"), actor="test") == 2
 
 
 # Eight distinct turns that overflow a 64-token working memory at once.
@@ -221,7 +221,7 @@ def _overflowing(tmp_path: Path, db_url: str, **consolidation: float) -> MemoryS
         working={"token_budget": 64, "segment_similarity": 0.95},
         consolidation=consolidation,
     )
-    return MemoryService.from_settings(settings)
+    return build_service(settings)
 
 
 def _wait_for_facts(svc: MemoryService, tenant_id: str, failure: str) -> None:
@@ -238,13 +238,13 @@ def test_overflow_consolidates_in_the_background_and_keeps_working_memory(
     try:
         t = new_tenant(svc).tenant_id
         _write(svc, t, "s", CHESS, T0)
-        session = svc.get_session(t, "s")
+        session = svc.sessions.get(t, "s")
         assert 0 < session.promoted_count < 8 and session.working_pieces > 0
         deadline = time.monotonic() + 30
-        while svc.get_session(t, "s").promoted_count > len(_memories(svc, t, FACT_KINDS)):
+        while svc.sessions.get(t, "s").promoted_count > len(_memories(svc, t, FACT_KINDS)):
             assert time.monotonic() < deadline, "overflow job did not run"
             time.sleep(0.05)
-        assert svc.get_session(t, "s").working_pieces == session.working_pieces
+        assert svc.sessions.get(t, "s").working_pieces == session.working_pieces
     finally:
         svc.close()
 
@@ -256,15 +256,19 @@ def test_background_consolidation_waits_while_requests_are_served(
     svc = _overflowing(tmp_path, db_url, yield_quiet_seconds=0.2, yield_max_seconds=60)
     try:
         t = new_tenant(svc).tenant_id
-        with svc.deps.activity.request():  # a long request, e.g. another client's search
+        with svc.runtime.activity.request():  # a long request, e.g. another client's search
             _write(svc, t, "s", CHESS, T0)
-            assert svc.get_session(t, "s").promoted_count > 0
+            assert svc.sessions.get(t, "s").promoted_count > 0
             time.sleep(1.0)
             assert _memories(svc, t, FACT_KINDS) == [], "ran during a request"
         _wait_for_facts(svc, t, "the job did not run once requests paused")
-        # On a request's own thread nothing waits (close_session consolidates in the request).
-        with svc.deps.activity.request():
-            assert svc.deps.yield_to_requests() == 0.0
+        # On a request's own thread nothing waits: closing a session consolidates it in the
+        # request, while another request is in flight (waiting would take yield_max_seconds).
+        _write(svc, t, "s2", CHAT, T0)
+        with svc.runtime.activity.request():
+            started = time.monotonic()
+            assert svc.sessions.close(t, "s2").state == "consolidated"
+            assert time.monotonic() - started < 30
     finally:
         svc.close()
 
@@ -273,7 +277,7 @@ def test_background_consolidation_is_not_starved_by_requests(tmp_path: Path, db_
     svc = _overflowing(tmp_path, db_url, yield_quiet_seconds=0.2, yield_max_seconds=0.3)
     try:
         t = new_tenant(svc).tenant_id
-        with svc.deps.activity.request():
+        with svc.runtime.activity.request():
             _write(svc, t, "s", CHESS, T0)
             _wait_for_facts(svc, t, "starved by a request that never ends")
     finally:
@@ -281,13 +285,13 @@ def test_background_consolidation_is_not_starved_by_requests(tmp_path: Path, db_
 
 
 def test_idle_sessions_are_consolidated_by_the_embedded_tick(tmp_path: Path, db_url: str) -> None:
-    svc = MemoryService.from_settings(make_settings(tmp_path, db_url, session_idle_seconds=0.05))
+    svc = build_service(make_settings(tmp_path, db_url, session_idle_seconds=0.05))
     try:
         t = new_tenant(svc).tenant_id
         _write(svc, t, "s", CHAT, T0)
         time.sleep(0.1)
         svc.maintenance_tick()
-        assert svc.get_session(t, "s").state == "consolidated"
+        assert svc.sessions.get(t, "s").state == "consolidated"
         assert len(_memories(svc, t, FACT_KINDS)) >= 4
         svc.maintenance_tick()  # nothing left: no new job
         from stores.models import JobRow
@@ -313,7 +317,7 @@ def test_job_errors_are_recorded(service, tenant: TenantKey) -> None:
     _write(service, t, "s", CHAT, T0)
     job = create_job(service.deps, t, "request", {"session_id": "s"})
     assert run_job(service.deps, job.id, extractor=_Boom(ValueError("bad input"))) == "failed"
-    failed = service.get_job(t, job.id)
+    failed = service.jobs.get(t, job.id)
     assert failed.state == "failed" and failed.errors[0]["step"] == "extract"
     assert "ValueError: bad input" in failed.errors[0]["error"]
 
@@ -321,8 +325,8 @@ def test_job_errors_are_recorded(service, tenant: TenantKey) -> None:
     transient = OperationalError("SELECT 1", {}, Exception("connection reset"))
     with pytest.raises(OperationalError):
         run_job(service.deps, retry.id, extractor=_Boom(transient))
-    queued = service.get_job(t, retry.id)
+    queued = service.jobs.get(t, retry.id)
     assert queued.state == "queued" and queued.attempts == 1 and queued.errors
     assert run_job(service.deps, retry.id) == "succeeded"  # the retry resumes the work
-    done = service.get_job(t, retry.id)
+    done = service.jobs.get(t, retry.id)
     assert done.attempts == 2 and done.counts["add"] >= 4 and done.finished_at is not None

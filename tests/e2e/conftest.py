@@ -42,7 +42,7 @@ class ServerProcess:
                 self.process.wait(timeout=10)
 
 
-def start_server(data_dir: Path, env: dict[str, str], *, timeout: float = 60) -> ServerProcess:
+def start_server(data_dir: Path, env: dict[str, str], *, timeout: float = 180) -> ServerProcess:
     """``memsvc serve`` in a subprocess; returns once ``/readyz`` answers 200."""
     port = free_port()
     log_path = data_dir.parent / f"server-{port}.log"
@@ -87,6 +87,30 @@ def wait_ready(server: ServerProcess, *, timeout: float = 60) -> None:
         time.sleep(0.2)
     server.stop()
     pytest.fail(f"server did not become ready in {timeout}s:\n{server.log()}")
+
+
+@dataclass
+class TenantOnServer:
+    tenant_id: str
+    key: str
+    key_id: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+ADMIN_HEADERS = {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+
+def create_tenant(url: str, name: str) -> TenantOnServer:
+    """A tenant and its first key, created through a server's admin routes."""
+    created = httpx.post(f"{url}/v1/admin/tenants", json={"name": name}, headers=ADMIN_HEADERS)
+    assert created.status_code == 201, created.text
+    tenant_id = created.json()["id"]
+    key = httpx.post(f"{url}/v1/admin/tenants/{tenant_id}/keys", json={}, headers=ADMIN_HEADERS)
+    assert key.status_code == 201, key.text
+    return TenantOnServer(tenant_id, key.json()["key"], key.json()["id"])
 
 
 @pytest.fixture

@@ -12,16 +12,14 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import redis
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
-from tests.conftest import ADMIN_KEY, PG_ADMIN_URL
+from tests.conftest import ADMIN_KEY, fresh_pg_database
 from tests.e2e.conftest import free_port
 
 
@@ -101,26 +99,10 @@ def private_redis(tmp_path: Path):
 
 
 @pytest.fixture
-def fresh_pg_url():
+def fresh_pg_url() -> Iterator[str]:
     """A PostgreSQL database of this test only (the stack's scans see only its sessions)."""
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"memsvc_stack_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:
-        pytest.fail(f"PostgreSQL at {PG_ADMIN_URL} is required: {exc}", pytrace=False)
-    yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as connection:
-        connection.execute(
-            text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = :name AND pid <> pg_backend_pid()"
-            ),
-            {"name": name},
-        )
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-    admin.dispose()
+    with fresh_pg_database("memsvc_stack") as url:
+        yield url
 
 
 @dataclass

@@ -5,26 +5,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import httpx
-
 from memsvc import MemoryClient
-from tests.conftest import ADMIN_KEY
-
-
-def _tenant_key(url: str, name: str) -> str:
-    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
-    created = httpx.post(f"{url}/v1/admin/tenants", json={"name": name}, headers=admin)
-    assert created.status_code == 201, created.text
-    tenant_id = created.json()["id"]
-    key = httpx.post(f"{url}/v1/admin/tenants/{tenant_id}/keys", json={}, headers=admin)
-    return key.json()["key"]
+from tests.e2e.conftest import create_tenant
 
 
 def test_two_api_processes_over_one_postgres(servers, pg_url: str, tmp_path: Path) -> None:
     env = {"MEMSVC_DATABASE_URL": pg_url}
     one = servers(tmp_path / "one", env)
     two = servers(tmp_path / "two", env)
-    key = _tenant_key(one.url, "shared")  # created through one, used through both
+    key = create_tenant(one.url, "shared").key  # created through one, used through both
     with MemoryClient(one.url, key) as c1, MemoryClient(two.url, key) as c2:
         (memory,) = c1.add("the spare key is under the blue flowerpot", user_id="u")
         hits = c2.search("where is the spare key", user_id="u")

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from kv_cartridges.format import read_container
 from kv_cartridges.quant import QuantSpec
 from memsvc.service import MemoryService
-from tests.conftest import TenantKey
+from tests.conftest import ADMIN_KEY, TenantKey
 from tests.kv_backend.conftest import container_for
 
 OCTET = {"Content-Type": "application/octet-stream"}
@@ -29,7 +29,7 @@ def _state(service: MemoryService, tenant: TenantKey) -> tuple[int, list[str]]:
         for p in service.deps.blobs.root.rglob("*")
         if p.is_file()  # type: ignore[attr-defined]
     )
-    return service.list_kv(tenant.tenant_id).count, blobs
+    return service.kv.list(tenant.tenant_id).count, blobs
 
 
 def test_cartridge_round_trip(client, tenant, tiny_model, token_ids) -> None:
@@ -163,7 +163,7 @@ def _corruptions(body: bytes) -> dict[str, tuple[bytes, str]]:
         "oversized": (body + b"\0" * 16, "oversized"),
         "checksum": (bytes(flipped), "checksum mismatch"),
         "version": (with_manifest(version=2), "unknown container version 2"),
-        "shape": (len(raw).to_bytes(8, "little") + raw + body[8 + n :], "the manifest implies"),
+        "shape": (len(raw).to_bytes(8, "little") + raw + body[8 + n :], "needs 19072"),
         "n_tokens": (with_manifest(n_tokens=200), "token_chain has"),
         "model_id": (with_manifest(model_id="0" * 32), "model_id"),
         "not safetensors": (b"hello world, not a container", "not a container"),
@@ -195,7 +195,7 @@ def test_malformed_uploads_are_refused_and_change_nothing(
         ),
         "preset": (_push(client, tenant, body, spec="huge"), 422, "unknown preset 'huge'"),
         "spec field": (_push(client, tenant, body, spec='{"k_bits": 5}'), 422, "k_bits=5"),
-        "metadata": (_push(client, tenant, body, metadata="[1]"), 422, "metadata must be"),
+        "metadata": (_push(client, tenant, body, metadata="[1]"), 422, "metadata: Input should"),
         "session origin": (
             _push(
                 client,
@@ -252,8 +252,20 @@ def test_malformed_uploads_are_refused_and_change_nothing(
 
 def test_quota_and_upload_limit(client, service, tenant, tiny_model, token_ids) -> None:
     body = container_for(tiny_model, token_ids).to_bytes()
-    service.set_kv_limits(tenant.tenant_id, quota_bytes=len(body) + 10)
+    limits = f"/v1/admin/tenants/{tenant.tenant_id}/kv-limits"
+    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    default = client.get(limits, headers=admin).json()
+    assert default["quota_bytes"] is None and default["used_bytes"] == 0
+    assert default["effective_quota_bytes"] == service.settings.kv.quota_bytes
+    assert client.get(limits, headers=tenant.headers).status_code == 403  # the admin's route
+    assert client.get("/v1/admin/tenants/nobody/kv-limits", headers=admin).status_code == 404
+    bad = client.put(limits, json={"quota_bytes": -1}, headers=admin)
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "quota_bytes"
+    set_ = client.put(limits, json={"quota_bytes": len(body) + 10}, headers=admin).json()
+    assert set_["quota_bytes"] == set_["effective_quota_bytes"] == len(body) + 10
+    assert set_["retention_bytes"] is None
     assert _push(client, tenant, body).status_code == 201
+    assert client.get(limits, headers=admin).json()["used_bytes"] == len(body)
     before = _state(service, tenant)
     over = _push(client, tenant, body)
     assert over.status_code == 413 and over.json()["error"]["code"] == "quota_exceeded"
@@ -343,3 +355,12 @@ def test_server_side_compression_quantizes_keys_before_the_models_rope(
         assert answer.status_code == 422, (case, answer.text)
         assert message in answer.json()["error"]["message"], (case, answer.json())
         assert _state(service, tenant) == before, case
+
+
+def test_kv_limits_back_to_the_settings(client, service, tenant) -> None:
+    limits = f"/v1/admin/tenants/{tenant.tenant_id}/kv-limits"
+    admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+    client.put(limits, json={"quota_bytes": 1, "retention_bytes": 2}, headers=admin)
+    back = client.put(limits, json={"quota_bytes": None}, headers=admin).json()
+    assert back["quota_bytes"] is None and back["retention_bytes"] is None  # replaced whole
+    assert back["effective_retention_bytes"] == service.settings.kv.retention_bytes

@@ -123,7 +123,7 @@ def test_nothing_is_pickled() -> None:
 def test_kv_cartridges_knows_nothing_of_the_service() -> None:
     import ast
 
-    for name in ("format", "manifest", "fingerprint", "tokens", "adapters"):
+    for name in ("format", "manifest", "fingerprint", "tokens", "adapters", "limits", "checks"):
         tree = ast.parse((ROOT / "kv_cartridges" / f"{name}.py").read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module:

@@ -15,8 +15,7 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from memsvc import AsyncMemoryClient, Memory, MemoryClient
 from memsvc.errors import InvalidRequestError, NotFoundError
-from memsvc.sdk.kv import AsyncCartridgeClient, AsyncKVClient, CartridgeClient, KVClient
-from memsvc.sdk.kv_embedded import EmbeddedCartridges, EmbeddedKV
+from memsvc.sdk import AsyncCartridgeClient, AsyncKVClient, CartridgeClient, KVClient
 from memsvc.service import MemoryService
 from tests.conftest import TenantKey
 from tests.kv_backend.conftest import container_for, prefill
@@ -154,9 +153,39 @@ def _surface(cls: type) -> dict[str, list[tuple[str, object]]]:
     }
 
 
-def test_surfaces_are_twins() -> None:
-    assert _surface(KVClient) == _surface(AsyncKVClient) == _surface(EmbeddedKV)
+def test_surfaces_are_twins(service, tenant) -> None:
+    assert _surface(KVClient) == _surface(AsyncKVClient)
     assert _surface(CartridgeClient) == _surface(AsyncCartridgeClient)
-    assert _surface(CartridgeClient) == _surface(EmbeddedCartridges)
+    # Embedded, it is the same client over another transport.
+    memory = Memory(service=service, tenant_id=tenant.tenant_id)
+    assert type(memory.kv) is KVClient and type(memory.cartridges) is CartridgeClient
     assert set(_surface(KVClient)) >= {"save", "load", "lookup"}
     assert set(_surface(CartridgeClient)) >= {"push", "pull", "list", "compose", "delete"}
+
+
+def test_every_spec_form_reads_the_same_over_rest_and_embedded(sdk, tiny_model, token_ids) -> None:
+    """One reading of ``spec`` (kv_cartridges.manifest.resolve_spec) for every door: "raw" and
+    None store as given, a preset, a QuantSpec and its dict compress the same."""
+    from kv_cartridges.quant import PRESETS
+
+    container = container_for(tiny_model, token_ids)
+    raw = sdk.cartridges.push(container, spec="raw")
+    assert raw.codec == {"name": "raw"}
+    by_name = sdk.cartridges.push(container, spec="compact")
+    by_object = sdk.cartridges.push(container, spec=PRESETS["compact"])
+    by_dict = sdk.cartridges.push(container, spec=PRESETS["compact"].to_dict())
+    assert by_name.codec == by_object.codec == by_dict.codec
+    assert by_name.codec["name"] == "kvquant" and by_name.sha256 == by_dict.sha256
+    with pytest.raises(InvalidRequestError, match="unknown preset 'huge'") as err:
+        sdk.cartridges.push(container, spec="huge")
+    assert err.value.field == "spec"
+
+
+def test_ids_are_quoted_whatever_they_hold(sdk, tiny_model, token_ids) -> None:
+    """A session id with characters that mean something in a URL reaches its session. (No
+    "%" here: starlette's TestClient decodes the path twice; a real server decodes it once.)"""
+    session = "chat/42 ?x=1#frag"
+    cache, _ = prefill(tiny_model, token_ids)
+    saved = sdk.kv.save(cache, tiny_model, token_ids, session_id=session, spec="raw")
+    assert saved.session_id == session
+    assert sdk.kv.lookup(tiny_model, token_ids).kv.id == saved.id

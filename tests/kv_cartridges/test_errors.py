@@ -58,11 +58,39 @@ def test_malformed_tensors_are_rejected(k, v, message):
         ({"group_size": 0}, "group_size"),
         ({"sink_tokens": -1}, "sink_tokens"),
         ({"window_tokens": 2.5}, "window_tokens"),
+        ({"k_bits": 4.0}, "k_bits=4.0"),
+        ({"v_bits": True}, "v_bits=True"),
+        ({"group_size": True}, "group_size=True"),
+        ({"rotate_k": 1}, "rotate_k=1"),
+        ({"pre_rope_k": "yes"}, "pre_rope_k='yes'"),
+        ({"seed": -1}, "seed=-1"),
+        ({"seed": 2**63}, "seed=9223372036854775808"),
+        ({"seed": "0"}, "seed='0'"),
     ],
 )
 def test_bad_specs_are_rejected(fields, message):
     with pytest.raises(QuantError, match=message):
         QuantSpec(**fields)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ([4], "JSON object"),
+        ({"base": {}, "layers": [1]}, "LayerwiseSpec"),
+        ({"base": {}, "layers": {"-1": {}}}, "layer key '-1'"),
+        ({"base": {}, "layers": {"²": {}}}, "layer key"),
+        ({"base": {}, "layers": {"0": {"nope": 1}}}, "bad override"),
+        ({"base": {}, "layers": {"0": 7}}, "an override is an object"),
+        ({"base": [], "layers": {}}, "JSON object"),
+        ({"base": {}, "extra": 1}, "unknown LayerwiseSpec fields"),
+    ],
+)
+def test_bad_layerwise_specs_are_rejected(data, message):
+    from kv_cartridges.quant import LayerwiseSpec
+
+    with pytest.raises(QuantError, match=message):
+        (LayerwiseSpec if isinstance(data, dict) else QuantSpec).from_dict(data)
 
 
 def test_quant_error_is_a_value_error_and_bad_impl_is_named():

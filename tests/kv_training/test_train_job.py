@@ -11,7 +11,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from api.main import create_app
-from memsvc.schemas.cartridge_train import CartridgeTrainingConfig
+from consolidation.dispatch import build_service
+from memsvc.config.training import CartridgeTrainingConfig
 from memsvc.service import MemoryService
 from stores.models import JobRow
 from tests.conftest import TenantKey, make_settings, new_tenant
@@ -28,7 +29,7 @@ def service(tmp_path: Path) -> Iterator[MemoryService]:
     settings = make_settings(
         tmp_path / "data", f"sqlite:///{tmp_path / 'm.db'}", cartridge_training=config
     )
-    svc = MemoryService.from_settings(settings)
+    svc = build_service(settings)
     yield svc
     svc.close()
 

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from consolidation.dispatch import build_service
 from memsvc.embeddings import HashingEmbedder
 from memsvc.retrieval.render import result_line
 from memsvc.retrieval.sentences import encode_sentences, snippet, split_sentences
 from memsvc.retrieval.turns import NeighbourWeights, TurnCatalog, spread_to_neighbours
 from memsvc.schemas import EventBatch, EventCreate, MemoryCreate, MemoryFilter, SearchRequest
-from memsvc.service import MemoryService
-from memsvc.service import deps as deps_module
+from memsvc.service import MemoryService, collaborators
 from tests.conftest import TenantKey, make_settings, new_tenant
 
 T0 = datetime(2023, 5, 8, 13, 56, tzinfo=UTC)
@@ -147,13 +147,13 @@ def _conversation(service: MemoryService, tenant: TenantKey) -> None:
         for n, (who, text) in enumerate(lines)
     ]
     batch = EventBatch(events=events, user_id="ann", session_id="s1")
-    service.add_events(tenant.tenant_id, batch)
-    service.close_session(tenant.tenant_id, "s1")
+    service.events.add(tenant.tenant_id, batch)
+    service.sessions.close(tenant.tenant_id, "s1")
 
 
 def _search(service: MemoryService, tenant: TenantKey, query: str, **filters: object) -> list:
     request = SearchRequest(query=query, top_k=4, filters=MemoryFilter(user_id="ann", **filters))
-    return service.search(tenant.tenant_id, request).data
+    return service.recall.search(tenant.tenant_id, request).data
 
 
 def test_the_answer_after_a_matching_question_is_found(
@@ -167,7 +167,7 @@ def test_the_answer_after_a_matching_question_is_found(
 
     def rank() -> int:
         request = SearchRequest(query="What made Ann quit her bank job?", top_k=10)
-        found = [r.memory.text for r in service.search(tenant.tenant_id, request).data]
+        found = [r.memory.text for r in service.recall.search(tenant.tenant_id, request).data]
         return found.index(answer)
 
     with_spreading = rank()
@@ -220,7 +220,7 @@ def test_a_turn_no_longer_a_message_leaves_its_neighbours_exchange(
     found = _search(service, tenant, "Bob says a big step and asks what made her do it")
     assert [t.text for t in found[0].context] == [answer]
     (answer_id,) = [t.id for t in found[0].context]
-    service.update(tenant.tenant_id, answer_id, {"kind": "fact"}, actor="test")
+    service.memories.update(tenant.tenant_id, answer_id, {"kind": "fact"}, actor="test")
     found = _search(service, tenant, "Bob says a big step and asks what made her do it")
     assert found[0].memory.text.endswith("What made you do it?")
     # The conversation closes over the gap: the next turn is now the one after it.
@@ -233,7 +233,7 @@ def test_a_memory_without_provenance_is_never_a_repeat(
     _conversation(service, tenant)
     # Written directly, no source events: its text is new whatever the results above show.
     note = MemoryCreate(text="Ann left the bank to focus on her values", user_id="ann")
-    service.add(tenant.tenant_id, [note], actor="test")
+    service.memories.add(tenant.tenant_id, [note], actor="test")
     found = _search(service, tenant, "why did Ann leave the bank to focus on her values")
     texts = [r.memory.text for r in found]
     assert "Ann left the bank to focus on her values" in texts[:2]
@@ -277,7 +277,7 @@ def test_results_restating_shown_events_come_after_new_ones(
 ) -> None:
     _conversation(service, tenant)
     request = SearchRequest(query="Ann quit her job at the bank", top_k=10)
-    found = service.search(tenant.tenant_id, request).data
+    found = service.recall.search(tenant.tenant_id, request).data
     covered: set[str] = set()
     repeating = [False] * len(found)
     for n, result in enumerate(found):
@@ -295,26 +295,26 @@ def test_loaded_indexes_leave_the_collectors_reach(
     """With ``gc_freeze`` the objects alive once the indexes load are frozen (a full
     collection no longer walks them); without it nothing is."""
     gc.unfreeze()
-    off = MemoryService.from_settings(make_settings(tmp_path / "off", gc_freeze=False))
+    off = build_service(make_settings(tmp_path / "off", gc_freeze=False))
     try:
         off.warm_up()
         assert gc.get_freeze_count() == 0
     finally:
         off.close()
-    on = MemoryService.from_settings(make_settings(tmp_path / "on", gc_freeze=True))
+    on = build_service(make_settings(tmp_path / "on", gc_freeze=True))
     try:
         on.warm_up()
         assert gc.get_freeze_count() > 0
         # Indexes that grow past the re-freeze mark are frozen again at the next sync.
-        monkeypatch.setattr(deps_module, "_REFREEZE_CHANGES", 3)
+        monkeypatch.setattr(collaborators, "REFREEZE_CHANGES", 3)
         tenant_id = new_tenant(on).tenant_id
         gc.unfreeze()
-        on.add(
+        on.memories.add(
             tenant_id, [MemoryCreate(text=f"note {n}", user_id="u") for n in range(2)], actor="t"
         )
         on.deps.sync_indexes()
         assert gc.get_freeze_count() == 0  # 2 changes: under the mark
-        on.add(tenant_id, [MemoryCreate(text="note 3", user_id="u")], actor="t")
+        on.memories.add(tenant_id, [MemoryCreate(text="note 3", user_id="u")], actor="t")
         on.deps.sync_indexes()
         assert gc.get_freeze_count() > 0
     finally:

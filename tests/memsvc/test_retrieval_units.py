@@ -8,8 +8,9 @@ import networkx as nx
 import numpy as np
 import pytest
 
+from memsvc.config.retrieval import Retriever
 from memsvc.retrieval.bm25 import BM25Index, bm25_scores
-from memsvc.retrieval.fusion import FusionMethod, fuse
+from memsvc.retrieval.fusion import FusionMethod, fuse, rank
 from memsvc.retrieval.graph import UserGraph
 from memsvc.retrieval.text import content_hash, tokenize
 
@@ -94,22 +95,73 @@ def test_cached_pagerank_walk_equals_networkx() -> None:
         personal = dict.fromkeys(seeds, 1.0)
         theirs = nx.pagerank(graph, personalization=personal, max_iter=50, tol=1e-4)
         assert ours.keys() == theirs.keys()
-        for node, rank in theirs.items():
-            assert ours[node] == pytest.approx(rank, abs=1e-12)
+        for node, pr in theirs.items():
+            assert ours[node] == pytest.approx(pr, abs=1e-12)
     assert user.names["e3"] == 3 and user.linked == 12
     assert UserGraph.build(nx.Graph(), {}).pagerank(set()) == {}
 
 
+DENSE, LEXICAL, GRAPH = Retriever.DENSE, Retriever.LEXICAL, Retriever.GRAPH
+EQUAL = {DENSE: 1.0, LEXICAL: 1.0, GRAPH: 0.5}
+
+
+def _fused(lists, method, weights=EQUAL, limit=10):
+    return rank(fuse(lists, weights, method=method), lists, limit=limit)
+
+
 def test_rrf_scores_are_normalised_and_reward_agreement() -> None:
-    dense = [(1, 0.9), (2, 0.8), (3, 0.1)]
-    lexical = [(2, 5.0), (4, 3.0)]
-    fused = fuse(dense, lexical, method=FusionMethod.RRF, limit=10)
+    lists = {DENSE: [(1, 0.9), (2, 0.8), (3, 0.1)], LEXICAL: [(2, 5.0), (4, 3.0)]}
+    fused = _fused(lists, FusionMethod.RRF)
     assert fused[0].pk == 2  # found by both
     assert fused[0].dense_score == 0.8 and fused[0].lexical_score == 5.0
     assert all(0 < f.score <= 1 for f in fused)
-    assert fuse([(9, 0.5)], [(9, 1.0)], limit=1)[0].score == 1.0
+    assert _fused({DENSE: [(9, 0.5)], LEXICAL: [(9, 1.0)]}, FusionMethod.RRF)[0].score == 1.0
 
 
-def test_weighted_fusion_uses_scores() -> None:
-    fused = fuse([(1, 0.9), (2, 0.1)], [(2, 1.0), (1, 0.99)], method=FusionMethod.WEIGHTED, limit=2)
-    assert [f.pk for f in fused] == [1, 2]
+# Scores that separate the two methods: dense is sure of item 1 (a wide margin) and lexical
+# barely prefers item 2 (a hair's margin). Ranks alone tie them; scores do not.
+SEPARATING = {DENSE: [(1, 0.95), (2, 0.10), (3, 0.05)], LEXICAL: [(2, 7.01), (1, 7.00), (3, 0.0)]}
+
+
+def test_weighted_fusion_follows_the_scores_where_rrf_sees_only_ranks() -> None:
+    weighted = _fused(SEPARATING, FusionMethod.WEIGHTED)
+    assert [f.pk for f in weighted] == [1, 2, 3]
+    # 1: dense 1.0 + lexical (7.00 - 0) / 7.01; 2: dense (0.10 - 0.05) / 0.90 + lexical 1.0.
+    assert weighted[0].score == pytest.approx((1.0 + 7.00 / 7.01) / 2)
+    assert weighted[1].score == pytest.approx((0.05 / 0.90 + 1.0) / 2)
+    rrf = _fused(SEPARATING, FusionMethod.RRF)
+    # Ranks: 1 is (1st, 2nd) and 2 is (2nd, 1st): a tie, broken by id; 3 is last in both.
+    assert rrf[0].score == rrf[1].score and [f.pk for f in rrf] == [1, 2, 3]
+    # Swap the margins: weighted now follows lexical's certainty, RRF cannot tell.
+    swapped = {DENSE: [(1, 0.11), (2, 0.10), (3, 0.0)], LEXICAL: [(2, 9.0), (1, 0.5), (3, 0.0)]}
+    assert [f.pk for f in _fused(swapped, FusionMethod.WEIGHTED)][:2] == [2, 1]
+    assert [f.pk for f in _fused(swapped, FusionMethod.RRF)][:2] == [1, 2]
+
+
+def test_fusion_weights_and_abstaining_lists() -> None:
+    lists = {DENSE: [(1, 0.9), (2, 0.1)], LEXICAL: [(2, 1.0), (1, 0.0)]}
+    # Dense weighted 3x lexical: its favourite wins by 3/4 to 1/4.
+    scores = fuse(lists, {DENSE: 3.0, LEXICAL: 1.0}, method=FusionMethod.WEIGHTED)
+    assert scores == {1: pytest.approx(0.75), 2: pytest.approx(0.25)}
+    # A graph list that joins pulls its item up; when it is left out (abstains) the others'
+    # scores keep their meaning: 1.0 is still "first in every list used".
+    with_graph = {**lists, GRAPH: [(2, 0.3)]}
+    assert (
+        fuse(with_graph, EQUAL, method=FusionMethod.RRF)[2]
+        > fuse(lists, EQUAL, method=FusionMethod.RRF)[2]
+    )
+    assert fuse({DENSE: [(5, 1.0)], LEXICAL: [(5, 2.0)]}, EQUAL, method=FusionMethod.RRF) == {
+        5: pytest.approx(1.0)
+    }
+    # An empty list that is given still counts (its weight is in the denominator).
+    assert fuse({DENSE: [(5, 1.0)], LEXICAL: []}, EQUAL, method=FusionMethod.RRF) == {
+        5: pytest.approx(0.5)
+    }
+
+
+def test_rank_keeps_the_best_and_each_lists_raw_score() -> None:
+    lists = {DENSE: [(1, 0.9)], LEXICAL: [(2, 4.0), (1, 3.0)], GRAPH: [(3, 0.2)]}
+    fused = rank({1: 0.8, 2: 0.8, 3: 1.7}, lists, limit=2)
+    assert [(f.pk, f.score) for f in fused] == [(3, 1.0), (1, 0.8)]  # capped at 1; ties by id
+    assert (fused[1].dense_score, fused[1].lexical_score, fused[1].graph_score) == (0.9, 3.0, None)
+    assert fused[0].graph_score == 0.2

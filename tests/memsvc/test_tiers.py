@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from memsvc.tiers.sensory import SensoryConfig, gate
-from memsvc.tiers.working import WorkingMemoryConfig, overflow, segment
+from memsvc.config.tiers import SensoryConfig, WorkingMemoryConfig
+from memsvc.tiers.sensory import gate
+from memsvc.tiers.working import overflow, segment
 from stores.short_term import Piece
 
 CONFIG = SensoryConfig()

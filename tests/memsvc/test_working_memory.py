@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from memsvc.schemas import EventBatch, EventCreate, MemoryFilter, SearchRequest
+from consolidation.dispatch import build_service
+from memsvc.schemas import EventBatch, EventCreate, EventFilter, MemoryFilter, SearchRequest
 from memsvc.service import MemoryService
 from stores.short_term import RedisShortTermStore
 from tests.conftest import TenantKey, make_settings, new_tenant
@@ -39,14 +40,14 @@ def test_overflow_promotes_oldest_segments(tmp_path: Path, db_url: str) -> None:
     settings = make_settings(
         tmp_path, db_url, working={"token_budget": 64, "segment_similarity": 0.95}
     )
-    svc = MemoryService.from_settings(settings)
+    svc = build_service(settings)
     try:
         t = new_tenant(svc)
-        svc.add_events(t.tenant_id, _batch("s", TOPICS))
-        session = svc.get_session(t.tenant_id, "s")
+        svc.events.add(t.tenant_id, _batch("s", TOPICS))
+        session = svc.sessions.get(t.tenant_id, "s")
         assert 0 < session.promoted_count < len(TOPICS)
         assert session.working_tokens <= 64 or session.working_pieces == 1
-        long_term = svc.list(t.tenant_id, MemoryFilter(user_id="u"), order="asc").data
+        long_term = svc.memories.list(t.tenant_id, MemoryFilter(user_id="u"), order="asc").data
         assert [m.text for m in long_term] == [f"Ann: {x}" for x in TOPICS[: len(long_term)]]
         pieces = svc.deps.short_term.pieces(t.tenant_id, "s")
         assert [p.text for p in pieces] == [f"Ann: {x}" for x in TOPICS[len(long_term) :]]
@@ -55,32 +56,32 @@ def test_overflow_promotes_oldest_segments(tmp_path: Path, db_url: str) -> None:
 
 
 def test_idle_sessions_are_consolidated_by_the_background_tick(tmp_path: Path, db_url: str) -> None:
-    svc = MemoryService.from_settings(make_settings(tmp_path, db_url, session_idle_seconds=0.05))
+    svc = build_service(make_settings(tmp_path, db_url, session_idle_seconds=0.05))
     try:
         t = new_tenant(svc)
-        svc.add_events(t.tenant_id, _batch("s", TOPICS[:3]))
-        assert svc.get_session(t.tenant_id, "s").state in ("active", "idle")
+        svc.events.add(t.tenant_id, _batch("s", TOPICS[:3]))
+        assert svc.sessions.get(t.tenant_id, "s").state in ("active", "idle")
         import time
 
         time.sleep(0.1)
-        assert svc.get_session(t.tenant_id, "s").state == "idle"
+        assert svc.sessions.get(t.tenant_id, "s").state == "idle"
         svc.maintenance_tick()
-        session = svc.get_session(t.tenant_id, "s")
+        session = svc.sessions.get(t.tenant_id, "s")
         assert session.state == "consolidated" and session.promoted_count == 3
     finally:
         svc.close()
 
 
 def test_restart_rebuilds_working_memory_from_the_event_log(settings, tenant: TenantKey) -> None:
-    first = MemoryService.from_settings(settings)
+    first = build_service(settings)
     try:
-        first.add_events(tenant.tenant_id, _batch("s", TOPICS[:4]))
+        first.events.add(tenant.tenant_id, _batch("s", TOPICS[:4]))
     finally:
         first.close()
-    second = MemoryService.from_settings(settings)  # a fresh in-process working memory
+    second = build_service(settings)  # a fresh in-process working memory
     try:
         assert len(second.deps.short_term.pieces(tenant.tenant_id, "s")) == 4
-        hits = second.search(
+        hits = second.recall.search(
             tenant.tenant_id, SearchRequest(query="sushi", filters=MemoryFilter(user_id="u"))
         )
         assert hits.data[0].tier == "short_term" and "sushi" in hits.data[0].memory.text
@@ -90,7 +91,7 @@ def test_restart_rebuilds_working_memory_from_the_event_log(settings, tenant: Te
 
 @pytest.fixture
 def redis_service(tmp_path: Path, pg_url: str, redis_url: str):
-    svc = MemoryService.from_settings(make_settings(tmp_path, pg_url, redis_url=redis_url))
+    svc = build_service(make_settings(tmp_path, pg_url, redis_url=redis_url))
     yield svc
     svc.close()
 
@@ -100,10 +101,8 @@ def test_redis_working_memory_is_shared_and_survives_a_flush(
 ) -> None:
     t = new_tenant(redis_service)
     assert isinstance(redis_service.deps.short_term, RedisShortTermStore)
-    redis_service.add_events(t.tenant_id, _batch("s", TOPICS[:3]))
-    other = MemoryService.from_settings(
-        make_settings(tmp_path / "other", pg_url, redis_url=redis_url)
-    )
+    redis_service.events.add(t.tenant_id, _batch("s", TOPICS[:3]))
+    other = build_service(make_settings(tmp_path / "other", pg_url, redis_url=redis_url))
     try:
         # Another process over the same Redis sees the same working memory at once.
         assert [p.text for p in other.deps.short_term.pieces(t.tenant_id, "s")] == [
@@ -112,13 +111,13 @@ def test_redis_working_memory_is_shared_and_survives_a_flush(
         # Redis loses everything (restart without persistence): events are still in SQL,
         # writes keep working, and the backlog is rebuilt and consolidated.
         other.deps.short_term.clear(t.tenant_id, "s")
-        redis_service.add_events(t.tenant_id, _batch("s", TOPICS[3:5], start=10))
+        redis_service.events.add(t.tenant_id, _batch("s", TOPICS[3:5], start=10))
         assert len(other.deps.short_term.pieces(t.tenant_id, "s")) == 2
         from memsvc.service.working import rebuild_short_term
 
         rebuild_short_term(other.deps)
         assert len(other.deps.short_term.pieces(t.tenant_id, "s")) == 5
-        closed = other.close_session(t.tenant_id, "s")
+        closed = other.sessions.close(t.tenant_id, "s")
         assert closed.promoted_count == 5 and closed.working_pieces == 0
     finally:
         other.close()
@@ -136,7 +135,7 @@ def test_concurrent_writers_lose_nothing_and_keep_event_time_order(
             for n in range(per_writer):
                 # Interleaved event times across writers; each writer sends in its own order.
                 minute = n * writers + w
-                redis_service.add_events(
+                redis_service.events.add(
                     t.tenant_id,
                     EventBatch(
                         session_id="busy",
@@ -159,18 +158,12 @@ def test_concurrent_writers_lose_nothing_and_keep_event_time_order(
         thread.join(timeout=120)
     assert not errors, errors
     total = writers * per_writer
-    session = redis_service.get_session(t.tenant_id, "busy")
+    session = redis_service.sessions.get(t.tenant_id, "busy")
     assert session.event_count == total and session.kept_count == total
     pieces = redis_service.deps.short_term.pieces(t.tenant_id, "busy")
     promoted = session.promoted_count
     assert len(pieces) + promoted == total
     times = [p.event_time for p in pieces]
     assert times == sorted(times)
-    events = redis_service.list_events(
-        t.tenant_id,
-        __import__("stores.events", fromlist=["EventQuery"]).EventQuery(
-            tenant_id=t.tenant_id, session_id="busy"
-        ),
-        limit=1000,
-    )
+    events = redis_service.events.list(t.tenant_id, EventFilter(session_id="busy"), limit=1000)
     assert events.count == total

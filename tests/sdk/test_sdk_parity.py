@@ -40,6 +40,8 @@ SURFACE = [
     "restore",
 ]
 
+_EVENTS = [{"role": "user", "content": "my flight to Lisbon leaves on Friday"}]
+
 
 @pytest.fixture(params=["embedded", "rest"])
 def sdk(request, service: MemoryService, tenant: TenantKey, client: TestClient) -> Iterator:
@@ -123,6 +125,20 @@ def test_errors_are_the_same_classes_and_fields(sdk) -> None:
         sdk.get_all()
 
 
+def test_a_callers_own_key_returns_the_first_reply(sdk) -> None:
+    first = sdk.add(["the boiler code is 4471"], user_id="u", idempotency_key="order-17")
+    again = sdk.add(["the boiler code is 4471"], user_id="u", idempotency_key="order-17")
+    assert [m.id for m in again] == [m.id for m in first]
+    assert [m.event for m in again] == ["ADD"]  # the first reply, not a NOOP
+    events = sdk.add_events(_EVENTS, user_id="u", session_id="s", idempotency_key="turn-1")
+    assert sdk.add_events(_EVENTS, user_id="u", session_id="s", idempotency_key="turn-1") == events
+    assert sdk.get_events(session_id="s").count == 1
+    with pytest.raises(InvalidRequestError) as info:
+        sdk.add(["another text"], user_id="u", idempotency_key="order-17")
+    assert info.value.field == "Idempotency-Key"
+    assert sdk.get_all(user_id="u").count == 1
+
+
 def test_rest_client_auth_error(client: TestClient) -> None:
     with MemoryClient(api_key="wrong", http_client=client) as bad, pytest.raises(AuthError) as info:
         bad.get_all()
@@ -173,3 +189,26 @@ def test_public_exports() -> None:
     for module in (memsvc.sdk, memsvc.errors, memsvc.schemas):
         for name in module.__all__:
             assert hasattr(module, name), (module.__name__, name)
+
+
+def test_the_rest_client_imports_no_server_code() -> None:
+    """``from memsvc import MemoryClient`` loads httpx and pydantic, none of the server's
+    packages (a fresh interpreter: this one has them all loaded)."""
+    import subprocess
+    import sys
+
+    heavy = [
+        "torch", "faiss", "sqlalchemy", "numba", "transformers", "safetensors", "numpy",
+        "scipy", "networkx", "redis", "alembic", "celery", "fastapi", "sentence_transformers",
+        "stores", "kv_cartridges", "consolidation", "api", "memsvc.service", "memsvc.settings",
+    ]  # fmt: skip
+    probe = (
+        "import sys\n"
+        "from memsvc import MemoryClient, AsyncMemoryClient, InvalidRequestError\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    # The embedded Memory and Settings still come from the top-level package, on first use.
+    assert memsvc.Memory is Memory and memsvc.Settings.__name__ == "Settings"

@@ -1,0 +1,1 @@
+"""Retrieval: the derived indexes, fusion, graph walk and the search stages."""

@@ -1,0 +1,1 @@
+"""The hand-written, asynchronous SDK; ``memsvc.sdk._sync`` is generated from it."""

@@ -1,0 +1,1 @@
+"""The synchronous SDK, generated from ``memsvc.sdk._async`` (scripts/unasync_sdk.py)."""
