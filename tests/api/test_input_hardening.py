@@ -438,6 +438,24 @@ def test_bodies_over_the_limit_are_refused_before_parsing(
     _assert_readable_and_empty(client, tenant)
 
 
+def test_the_body_limit_holds_for_an_idempotent_retry(
+    client: TestClient, tenant: TenantKey
+) -> None:
+    """A retry whose key has a stored reply is read (to compare fingerprints) before routing,
+    by the idempotency middleware: still a JSON 413, and the stored write stays the only one."""
+    h = {**tenant.headers, "Idempotency-Key": "retry-0001"}
+    first = client.post("/v1/memories", json={"text": "once"}, headers=h)
+    assert first.status_code == 201, first.text
+    big = json.dumps({"text": "x" * (2 * BODY_LIMIT)}).encode()
+    again = client.post(
+        "/v1/memories", content=big, headers={**h, "content-type": "application/json"}
+    )
+    assert again.status_code == 413, again.text
+    assert again.json()["error"]["field"] == "body"
+    assert again.headers["connection"] == "close"
+    assert client.get("/v1/memories", headers=tenant.headers).json()["count"] == 1
+
+
 def _models(annotation: Any) -> list[type[BaseModel]]:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [annotation]
