@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
 
-from api.errors import install_error_handlers
+from api.errors import ERROR_RESPONSES, install_error_handlers
+from api.guards import RequestGuard, check_params
 from api.idempotency import IdempotencyMiddleware, claim_idempotency_key
 from api.routes import health
 from api.routes.operations import operation_routers
@@ -59,12 +60,22 @@ def create_app(
         description="Long-term memory for LLM applications.",
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        dependencies=[Depends(check_params)],  # path and query strings (api/guards.py)
     )
     if service is not None:
         app.state.service = service
     install_error_handlers(app)
     app.add_middleware(IdempotencyMiddleware)  # Idempotency-Key on writes (api/idempotency.py)
+    # Added last, so outermost of ours: the body limit counts what the idempotency check reads
+    # too, and an exception from anything inside is a JSON 500 on a connection that stays.
+    limits = settings or (service.settings if service is not None else get_settings())
+    app.add_middleware(RequestGuard, max_body_bytes=limits.max_body_bytes)
     app.include_router(health.router)
     # Every /v1 write sent with an Idempotency-Key holds it while it runs (api/idempotency.py).
-    app.include_router(api_router, prefix="/v1", dependencies=[Depends(claim_idempotency_key)])
+    app.include_router(
+        api_router,
+        prefix="/v1",
+        dependencies=[Depends(claim_idempotency_key)],
+        responses=ERROR_RESPONSES,
+    )
     return app

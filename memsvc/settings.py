@@ -51,10 +51,18 @@ class Settings(BaseSettings):
     # threads, 365/s with 1; 31/s vs 104/s with the cores busy).
     embed_threads: int = Field(default=0, ge=0, le=256)
     hash_embedder_dim: int = Field(default=384, ge=8, le=4096)
-    # Input limits.
+    # Input limits (docs/security.md lists each one).
     max_text_chars: int = Field(default=8000, ge=1)
     max_batch_size: int = Field(default=1000, ge=1)
     max_top_k: int = Field(default=100, ge=1)
+    # Largest request body on every route but the KV uploads (kv.max_upload_bytes): a batch
+    # of max_batch_size memories of max_text_chars each fits. Larger is refused (413) unread.
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    # Metadata of one memory, event or KV cache: JSON size and nesting (objects and arrays).
+    max_metadata_bytes: int = Field(default=16_384, ge=2)
+    max_metadata_depth: int = Field(default=8, ge=1, le=32)  # 32: untrusted.MAX_NESTING
+    # Keys of a metadata filter (each is one SQL condition).
+    max_filter_keys: int = Field(default=32, ge=1, le=256)
     # Vector index: snapshot to disk this many seconds after a change (0: only at close).
     index_snapshot_seconds: float = Field(default=30.0, ge=0)
     # Once the derived indexes are loaded, and again each time they have grown by 20,000

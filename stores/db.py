@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +11,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["make_engine", "make_sessionmaker", "ping"]
+__all__ = ["load_json", "make_engine", "make_sessionmaker", "ping"]
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -21,6 +23,31 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+# A \uD800-\uDFFF escape in stored JSON text. Such values are refused on input now; rows written
+# before that (SQLite kept them) must still be readable, or one row fails every listing.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _without_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_without_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_surrogates(k): _without_surrogates(v) for k, v in value.items()}
+    return value
+
+
+def load_json(text: str) -> Any:
+    """``json.loads``, with lone UTF-16 surrogates replaced by U+FFFD (they cannot be answered
+    as JSON). A valid pair is decoded to one character first, so it is kept."""
+    value = json.loads(text)
+    if _SURROGATE_ESCAPE.search(text):
+        value = _without_surrogates(value)
+    return value
 
 
 def make_engine(
@@ -41,6 +68,7 @@ def make_engine(
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        kwargs.setdefault("json_deserializer", load_json)
         engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine

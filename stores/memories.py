@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, defer
 
+from stores.json_match import json_key_equals
 from stores.models import MemoryHistory, MemoryRow
 
 __all__ = [
@@ -79,17 +80,9 @@ class MemoryQuery:
 
 
 def _metadata_clause(key: str, value: Any) -> ColumnElement[bool]:
-    field = MemoryRow.metadata_[key]
-    # bool before int: True is an int in Python.
-    if value is None:
-        return field.as_string().is_(None)
-    if isinstance(value, bool):
-        return field.as_boolean() == value
-    if isinstance(value, int):
-        return field.as_integer() == value
-    if isinstance(value, float):
-        return field.as_float() == value
-    return field.as_string() == str(value)
+    if value is None:  # the key is missing or null
+        return MemoryRow.metadata_[key].as_string().is_(None)
+    return json_key_equals(MemoryRow.metadata_, key, value)
 
 
 def _where(query: MemoryQuery) -> list[ColumnElement[bool]]:

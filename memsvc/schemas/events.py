@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, StrictStr
 
-from memsvc.schemas.common import ScopeId, Strict, UtcDatetime
+from memsvc.schemas.common import Metadata, ScopeId, Strict, UtcDatetime
 
 __all__ = [
     "ContextItem",
@@ -49,7 +49,7 @@ class EventCreate(Strict):
     user_id: ScopeId | None = None
     agent_id: ScopeId | None = None
     session_id: ScopeId | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict)
 
 
 class EventBatch(Strict):

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from memsvc.schemas.common import ScopeId, Strict, UtcDatetime
+from memsvc.schemas.common import Metadata, ScopeId, Strict, UtcDatetime
 
 __all__ = [
     "CartridgeCompose",
@@ -67,7 +67,7 @@ class CartridgeCompose(Strict):
 
     ids: list[str] = Field(min_length=2, max_length=64)
     name: ScopeId | None = None
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict)
 
 
 class KVLimits(Strict):

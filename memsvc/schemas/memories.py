@@ -13,10 +13,18 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     StrictStr,
+    StringConstraints,
     Tag,
 )
 
-from memsvc.schemas.common import ScopeId, Strict, UtcDatetime
+from memsvc.schemas.common import (
+    Metadata,
+    MetadataKey,
+    ScopeId,
+    Strict,
+    UtcDatetime,
+    metadata_schema,
+)
 
 __all__ = [
     "MemoryAddBody",
@@ -34,6 +42,7 @@ __all__ = [
 
 MemoryKind = Literal["fact", "preference", "event", "episode", "plan", "note", "message"]
 MetadataValue = StrictStr | StrictInt | StrictFloat | StrictBool | None
+_SCALAR = {"type": ["string", "integer", "number", "boolean", "null"]}
 
 
 class Scope(Strict):
@@ -49,14 +58,14 @@ class MemoryCreate(Scope):
 
     text: StrictStr = Field(description="What to remember; 1 to MEMSVC_MAX_TEXT_CHARS characters.")
     kind: MemoryKind = "fact"
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict)
     importance: float = Field(default=0.5, ge=0.0, le=1.0)
     occurred_at: UtcDatetime | None = Field(
         default=None, description="When what this memory states happened; defaults to now."
     )
     valid_from: UtcDatetime | None = None
     valid_to: UtcDatetime | None = None
-    source_event_ids: list[StrictStr] = Field(
+    source_event_ids: list[Annotated[StrictStr, StringConstraints(max_length=200)]] = Field(
         default_factory=list, max_length=1000, description="Provenance: the events it came from."
     )
 
@@ -66,7 +75,7 @@ class MemoryUpdate(Strict):
 
     text: StrictStr | None = None
     kind: MemoryKind | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata | None = None
     importance: float | None = Field(default=None, ge=0.0, le=1.0)
     occurred_at: UtcDatetime | None = None
     valid_from: UtcDatetime | None = None
@@ -122,9 +131,11 @@ class MemoryFilter(Strict):
     user_id: ScopeId | None = None
     agent_id: ScopeId | None = None
     session_id: ScopeId | None = None
-    kind: MemoryKind | list[MemoryKind] | None = None
-    metadata: dict[str, MetadataValue] | None = Field(
-        default=None, description="Equality on metadata keys (scalar values only)."
+    kind: MemoryKind | Annotated[list[MemoryKind], Field(max_length=16)] | None = None
+    metadata: Annotated[dict[MetadataKey, MetadataValue], metadata_schema(_SCALAR)] | None = Field(
+        default=None,
+        description="Equality on metadata keys (scalar values only; a number matches the same "
+        "number, never a string or boolean). At most MEMSVC_MAX_FILTER_KEYS keys.",
     )
     created_after: UtcDatetime | None = None
     created_before: UtcDatetime | None = None

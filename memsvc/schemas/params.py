@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, Json
 
-from memsvc.schemas.common import ScopeId, Strict, UtcDatetime
+from memsvc.schemas.common import MetadataKey, ScopeId, Strict, UtcDatetime
 from memsvc.schemas.events import EventFilter, EventRole
 from memsvc.schemas.kv import KVKind
 from memsvc.schemas.memories import MemoryFilter, MemoryKind, MetadataValue
@@ -48,8 +48,8 @@ class MemoryScopeParams(Strict):
     user_id: ScopeId | None = None
     agent_id: ScopeId | None = None
     session_id: ScopeId | None = None
-    kind: list[MemoryKind] | None = None
-    metadata: Json[dict[str, MetadataValue]] | None = Field(
+    kind: Annotated[list[MemoryKind], Field(max_length=16)] | None = None
+    metadata: Json[dict[MetadataKey, MetadataValue]] | None = Field(
         default=None, description='A JSON object of metadata equalities, e.g. {"topic": "x"}.'
     )
     created_after: UtcDatetime | None = None

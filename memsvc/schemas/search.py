@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field, StrictStr
 
-from memsvc.schemas.common import Strict, UtcDatetime
+from memsvc.schemas.common import Strict
 from memsvc.schemas.memories import MemoryFilter, MemoryPublic
 
 __all__ = ["ContextTurn", "SearchRequest", "SearchResponse", "SearchResult"]
@@ -43,7 +44,7 @@ class ContextTurn(BaseModel):
         description="For a long turn, its sentences closest to the query "
         "(MEMSVC_RETRIEVAL__CONTEXT_WORDS); what a prompt should quote.",
     )
-    occurred_at: UtcDatetime
+    occurred_at: datetime
     source_event_ids: list[str] = Field(description="Provenance: the events the turn states.")
 
 

@@ -25,6 +25,7 @@ from memsvc.schemas import (
     MemoryUpdate,
     SearchRequest,
 )
+from memsvc.schemas.untrusted import error_location
 
 if TYPE_CHECKING:
     import httpx
@@ -85,7 +86,7 @@ def invalid_from_validation(exc: ValidationError, prefix: str = "") -> InvalidRe
     """A pydantic error raised while building a request, as the API would report it."""
     err = exc.errors()[0]
     parts = [prefix] if prefix else []
-    for part in err["loc"]:
+    for part in error_location(err):
         parts.append(f"[{part}]" if isinstance(part, int) else str(part))
     field_name = ".".join(parts).replace(".[", "[") or "body"
     return InvalidRequestError(f"{field_name}: {err['msg']}", field=field_name)

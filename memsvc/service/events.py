@@ -131,7 +131,7 @@ def _check(deps: ServiceDeps, events: list[EventCreate]) -> None:
                 f"(tolerance {settings.future_tolerance_seconds:g}s)",
                 field=f"{field}.event_time",
             )
-        check_metadata(event.metadata, f"{field}.metadata")
+        check_metadata(settings, event.metadata, f"{field}.metadata")
         scope = (event.user_id, event.agent_id)
         if scopes.setdefault(event.session_id, scope) != scope:
             raise InvalidRequestError(
@@ -258,10 +258,7 @@ def list_events(
         raise InvalidRequestError("limit must be between 1 and 1000", field="limit")
     after_pk = None
     if cursor:
-        position = decode_cursor(cursor, {"event_pk"})
-        if not isinstance(position["event_pk"], int):
-            raise InvalidRequestError("cursor is malformed", field="cursor")
-        after_pk = position["event_pk"]
+        after_pk = decode_cursor(cursor, {"event_pk": int})["event_pk"]
     query = EventQuery(tenant_id=tenant_id, **filters.model_dump())
     with deps.sessions() as session:
         rows = store.events_page(query, limit=limit + 1, after_pk=after_pk, session=session)

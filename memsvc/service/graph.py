@@ -55,10 +55,7 @@ def _page_args(limit: int, cursor: str | None) -> int | None:
         raise InvalidRequestError("limit must be between 1 and 1000", field="limit")
     if not cursor:
         return None
-    after = decode_cursor(cursor, {"pk"})["pk"]
-    if not isinstance(after, int):
-        raise InvalidRequestError("cursor is malformed", field="cursor")
-    return after
+    return decode_cursor(cursor, {"pk": int})["pk"]
 
 
 def list_entities(

@@ -172,7 +172,7 @@ def store_file(
     """
     cleanup = [path]
     try:
-        metadata = check_metadata(metadata or {}, "metadata")
+        metadata = check_metadata(deps.settings, metadata or {}, "metadata")
         for field, value in (
             ("name", name),
             ("session_id", session_id),
@@ -278,7 +278,7 @@ def list_kv(
 ) -> Page[KVPublic]:
     if not 1 <= limit <= 1000:
         raise InvalidRequestError("limit must be between 1 and 1000", field="limit")
-    after = decode_cursor(cursor, {"kv"})["kv"] if cursor else None
+    after = decode_cursor(cursor, {"kv": str})["kv"] if cursor else None
     with deps.sessions() as session:
         rows = store.kv_page(
             tenant_id,

@@ -23,7 +23,13 @@ from memsvc.schemas import (
 )
 from memsvc.service.deps import ServiceDeps
 from memsvc.service.idempotency import IdempotentRequest, after_commit, record_reply
-from memsvc.service.validation import check_metadata, check_text, decode_cursor, encode_cursor
+from memsvc.service.validation import (
+    check_filter,
+    check_metadata,
+    check_text,
+    decode_cursor,
+    encode_cursor,
+)
 from stores import memories as store
 from stores.models import MemoryRow, utcnow
 
@@ -120,7 +126,7 @@ def to_query(tenant_id: str, filters: MemoryFilter) -> store.MemoryQuery:
 
 def _check_item(deps: ServiceDeps, item: MemoryCreate, prefix: str) -> None:
     check_text(deps.settings, item.text, f"{prefix}text")
-    check_metadata(item.metadata, f"{prefix}metadata")
+    check_metadata(deps.settings, item.metadata, f"{prefix}metadata")
     if item.valid_from and item.valid_to and item.valid_to < item.valid_from:
         field = f"{prefix}valid_to"
         raise InvalidRequestError(f"{field} is before valid_from", field=field)
@@ -282,10 +288,11 @@ def list_memories(
         raise InvalidRequestError("limit must be between 1 and 1000", field="limit")
     if order not in ("asc", "desc"):
         raise InvalidRequestError("order must be 'asc' or 'desc'", field="order")
+    check_filter(deps.settings, filters, field="")
     after_pk = None
     if cursor:
-        position = decode_cursor(cursor, {"pk", "order"})
-        if position["order"] != order or not isinstance(position["pk"], int):
+        position = decode_cursor(cursor, {"pk": int, "order": str})
+        if position["order"] != order:
             raise InvalidRequestError("cursor does not belong to this listing", field="cursor")
         after_pk = position["pk"]
     with deps.sessions() as session:
@@ -319,7 +326,7 @@ def update_memory(
         if name in changes and changes[name] is None:
             raise InvalidRequestError(f"{name} must not be null", field=name)
     if changes.get("metadata") is not None:
-        check_metadata(changes["metadata"], "metadata")
+        check_metadata(deps.settings, changes["metadata"], "metadata")
     vector = deps.embedder.embed_query(changes["text"]) if "text" in changes else None
     with deps.sessions.begin() as session:
         rev = store.reserve_revs(1, session=session)
@@ -374,6 +381,7 @@ def delete_memories(deps: ServiceDeps, tenant_id: str, filters: MemoryFilter, *,
         raise InvalidRequestError(
             "give user_id, agent_id or session_id to delete by scope", field="user_id"
         )
+    check_filter(deps.settings, filters, field="")
     with deps.sessions.begin() as session:
         rev = store.reserve_revs(1, session=session)
         query = replace(to_query(tenant_id, filters), include_archived=True)

@@ -64,9 +64,7 @@ def list_sessions(
         raise InvalidRequestError("limit must be between 1 and 1000", field="limit")
     after = None
     if cursor:
-        after = decode_cursor(cursor, {"session"})["session"]
-        if not isinstance(after, str):
-            raise InvalidRequestError("cursor is malformed", field="cursor")
+        after = decode_cursor(cursor, {"session": str})["session"]
     with deps.sessions() as session:
         rows = store.sessions_page(
             tenant_id, user_id=user_id, limit=limit + 1, after_id=after, session=session

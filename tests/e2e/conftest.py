@@ -68,13 +68,20 @@ def start_server(data_dir: Path, env: dict[str, str], *, timeout: float = 180) -
     with log_path.open("w") as log:
         process = subprocess.Popen(command, env=full_env, stdout=log, stderr=subprocess.STDOUT)
     server = ServerProcess(f"http://127.0.0.1:{port}", process, log_path)
+    wait_ready(server, timeout=timeout)
+    return server
+
+
+def wait_ready(server: ServerProcess, *, timeout: float = 60) -> None:
+    """Return once ``/readyz`` answers 200; fail (stopping the server) if it never does."""
+    process = server.process
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"server exited with {process.returncode}:\n{server.log()}")
         try:
             if httpx.get(server.url + "/readyz", timeout=1).status_code == 200:
-                return server
+                return
         except httpx.TransportError:
             pass
         time.sleep(0.2)

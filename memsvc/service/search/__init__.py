@@ -24,7 +24,7 @@ from memsvc.service.deps import ServiceDeps
 from memsvc.service.search.candidates import find_candidates
 from memsvc.service.search.results import ResultBuilder, select_hits
 from memsvc.service.search.retrieve import Query, retrieve
-from memsvc.service.validation import check_text
+from memsvc.service.validation import check_filter, check_text
 
 __all__ = ["search_memories"]
 
@@ -32,6 +32,7 @@ __all__ = ["search_memories"]
 def search_memories(deps: ServiceDeps, tenant_id: str, request: SearchRequest) -> SearchResponse:
     """The ``top_k`` memories of the tenant most relevant to ``request.query``."""
     check_text(deps.settings, request.query, "query")
+    check_filter(deps.settings, request.filters)
     if request.top_k > deps.settings.max_top_k:
         raise InvalidRequestError(
             f"top_k is {request.top_k}; the limit is {deps.settings.max_top_k}", field="top_k"
