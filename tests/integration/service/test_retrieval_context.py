@@ -323,7 +323,7 @@ def test_loaded_indexes_leave_the_collectors_reach(
         gc.unfreeze()
 
 
-def _search(service: MemoryService, tenant_id: str, **config: object) -> list[str]:
+def _search_with(service: MemoryService, tenant_id: str, **config: object) -> list[str]:
     service.deps.settings.retrieval = RetrievalConfig(**config)
     request = SearchRequest(query="green tea", filters=MemoryFilter(user_id="u"), top_k=3)
     return [r.memory.text for r in service.recall.search(tenant_id, request).data]
@@ -336,9 +336,9 @@ def test_a_retriever_with_weight_zero_takes_no_part(
     service.memories.add(
         tenant.tenant_id, [MemoryCreate(text=t, user_id="u") for t in texts], actor="t"
     )
-    assert _search(service, tenant.tenant_id)[0] == "I drink green tea"
+    assert _search_with(service, tenant.tenant_id)[0] == "I drink green tea"
     # Lexical alone finds only texts sharing a stemmed word; dense (hash embedder) ranks all.
-    lexical = _search(service, tenant.tenant_id, dense_weight=0.0, graph_weight=0.0)
+    lexical = _search_with(service, tenant.tenant_id, dense_weight=0.0, graph_weight=0.0)
     assert "nothing here" not in lexical and lexical[0] == "I drink green tea"
-    everything = _search(service, tenant.tenant_id, lexical_weight=0.0, graph_weight=0.0)
+    everything = _search_with(service, tenant.tenant_id, lexical_weight=0.0, graph_weight=0.0)
     assert len(everything) == 3
