@@ -157,3 +157,31 @@ def test_sdk_add_messages_with_infer(sdk) -> None:
     with pytest.raises(InvalidRequestError) as refused:
         sdk.add("plain text", user_id="u", infer=True)
     assert refused.value.field == "infer"
+
+
+def test_a_better_wording_is_an_update_and_a_new_value_closes_the_old(
+    client: TestClient, tenant: TenantKey
+) -> None:
+    def infer(text: str, minutes: int) -> dict:
+        body = _body([("Caroline", text)], start=T0 + timedelta(minutes=minutes))
+        reply = client.post("/v1/events", json=body, headers=tenant.headers)
+        assert reply.status_code == 201, reply.text
+        (fact,) = reply.json()["facts"]
+        return fact
+
+    first = infer("I adopted a cat called Luna.", 0)
+    better = infer("I adopted a black cat called Luna.", 1)
+    assert (first["event"], better["event"]) == ("ADD", "UPDATE")
+    assert (
+        better["id"] == first["id"]
+        and better["text"] == "Caroline adopted a black cat called Luna."
+    )
+    assert len(better["source_event_ids"]) == 2  # both provenances
+    history = client.get(f"/v1/memories/{first['id']}/history", headers=tenant.headers).json()
+    assert [h["op"] for h in history["data"]] == ["ADD", "UPDATE"]
+
+    oslo = infer("I live in Oslo.", 2)
+    bergen = infer("I live in Bergen now.", 3)
+    assert (oslo["event"], bergen["event"]) == ("ADD", "ADD")
+    closed = client.get(f"/v1/memories/{oslo['id']}", headers=tenant.headers).json()
+    assert closed["valid_to"] == bergen["valid_from"]  # the slot's new value closed the old
