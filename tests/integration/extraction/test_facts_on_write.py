@@ -142,6 +142,8 @@ def test_sdk_add_messages_with_infer(sdk) -> None:
     facts = sdk.add(messages, user_id="u", infer=True, idempotency_key="sdk-infer-1")
     assert [f.event for f in facts] == ["ADD"]
     assert facts[0].text.startswith("The user lives in Lisbon")
+    hits = sdk.search("where does the user live?", user_id="u", top_k=5)
+    assert facts[0].id in [h.memory.id for h in hits]  # searchable at once
     again = sdk.add(messages, user_id="u", infer=True, idempotency_key="sdk-infer-1")
     assert [f.id for f in again] == [f.id for f in facts] and again[0].event == "ADD"
 
