@@ -109,9 +109,11 @@ class MemoryPublic(BaseModel):
 
 
 class MemoryWriteResult(MemoryPublic):
-    """A memory after a write; ``event`` says whether it was added or already stored (NOOP)."""
+    """A memory after a write; ``event`` says what the write did: ADD (a new memory), UPDATE
+    (a stored fact got a better wording; facts extracted with ``infer=True`` only) or NOOP
+    (already stored; an extracted fact's provenance may have grown)."""
 
-    event: Literal["ADD", "NOOP"]
+    event: Literal["ADD", "UPDATE", "NOOP"]
 
 
 class MemoryHistoryEntry(BaseModel):

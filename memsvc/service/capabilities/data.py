@@ -15,6 +15,7 @@ from memsvc.schemas import (
     EventBatch,
     EventFilter,
     EventPublic,
+    EventsAdded,
     MemoryCreate,
     MemoryFilter,
     MemoryHistoryEntry,
@@ -143,12 +144,26 @@ class Events:
     ) -> None:
         self.deps, self.activity, self.dispatcher = deps, activity, dispatcher
 
-    @_serving
     def add(
         self, tenant_id: str, batch: EventBatch, *, idempotency: IdempotentRequest | None = None
     ) -> list[EventPublic]:
         """Commit events, feed working memory, and promote what overflows its budget."""
-        written = events.ingest_events(self.deps, tenant_id, batch, idempotency=idempotency)
+        return self.write(tenant_id, batch, idempotency=idempotency).data
+
+    @_serving
+    def write(
+        self,
+        tenant_id: str,
+        batch: EventBatch,
+        *,
+        actor: str = "system:events",
+        idempotency: IdempotentRequest | None = None,
+    ) -> EventsAdded:
+        """``add``'s whole reply: the events and, with ``batch.infer``, their facts."""
+        reply = events.ingest_events(
+            self.deps, tenant_id, batch, idempotency=idempotency, actor=actor
+        )
+        written = reply.data
         for session_id in dict.fromkeys(e.session_id for e in written):
             try:
                 promoted = working.promote_due(self.deps, tenant_id, session_id)
@@ -158,7 +173,7 @@ class Events:
                 continue
             if promoted:
                 jobs.trigger_session(self.deps, self.dispatcher, tenant_id, session_id, "overflow")
-        return written
+        return reply
 
     def list(
         self, tenant_id: str, filters: EventFilter, *, limit: int = 100, cursor: str | None = None

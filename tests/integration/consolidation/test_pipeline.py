@@ -308,7 +308,7 @@ class _Boom(RulesExtractor):
         super().__init__()
         self.error = error
 
-    def extract(self, events):
+    def extract(self, events, guide=None):
         raise self.error
 
 

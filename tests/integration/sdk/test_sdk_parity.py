@@ -37,6 +37,9 @@ SURFACE = [
     "list_entities",
     "get_entity",
     "list_relations",
+    "get_extraction_config",
+    "set_extraction_config",
+    "list_extraction_config_versions",
     "restore",
 ]
 

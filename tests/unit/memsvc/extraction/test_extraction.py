@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
-import httpx
 import pytest
 
 from memsvc.extraction import OpenAICompatExtractor, RulesExtractor, SourceEvent, resolve_dates
@@ -90,66 +88,7 @@ def test_slots(sentence: str, slot) -> None:
     assert find_slot(sentence, "Caroline") == slot
 
 
-def _llm_answer(content: str) -> httpx.Response:
-    return httpx.Response(200, json={"choices": [{"message": {"content": content}}]})
-
-
-GOOD = json.dumps(
-    {
-        "facts": [
-            {
-                "text": "Caroline lives in Oslo.",
-                "kind": "fact",
-                "subject": "Caroline",
-                "event_ids": ["e1"],
-                "attribute": "lives_in",
-                "value": "Oslo",
-                "entities": [["Oslo", "place"]],
-            }
-        ]
-    }
-)
-
-
-def _extractor(answers: list[httpx.Response], seen: list[dict]) -> OpenAICompatExtractor:
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(json.loads(request.content))
-        return answers.pop(0)
-
-    return OpenAICompatExtractor(
-        "http://llm.test/v1",
-        model="m",
-        fallback=RulesExtractor(),
-        transport=httpx.MockTransport(handler),
-    )
-
-
-def test_llm_extractor_validates_and_retries_malformed_output() -> None:
-    seen: list[dict] = []
-    extractor = _extractor(
-        [_llm_answer("not json"), _llm_answer('{"facts": [{"text": "x"}]}'), _llm_answer(GOOD)],
-        seen,
-    )
-    (fact,) = extractor.extract([_event("I live in Oslo.")])
-    assert len(seen) == 3
-    assert seen[0]["response_format"]["type"] == "json_schema"
-    assert (fact.text, fact.extractor, fact.slot, fact.value) == (
-        "Caroline lives in Oslo.",
-        "llm",
-        "caroline|lives_in",
-        "oslo",
-    )
-    assert fact.entities == [("Oslo", "place")]
-
-
-def test_llm_extractor_falls_back_to_rules_and_never_crashes() -> None:
-    seen: list[dict] = []
-    unknown_event = GOOD.replace('"e1"', '"e-unknown"')
-    extractor = _extractor(
-        [_llm_answer(unknown_event), httpx.Response(500), _llm_answer("{}")], seen
-    )
-    (fact,) = extractor.extract([_event("I live in Oslo.")])
-    assert len(seen) == 3 and fact.extractor == "rules" and fact.text == "Caroline lives in Oslo."
+# The LLM extractor's answers and failures: tests/unit/memsvc/extraction/test_llm_failures.py.
 
 
 def test_build_extractor_picks_the_llm_when_configured() -> None:

@@ -1,4 +1,4 @@
-"""Step *merge*: each candidate becomes an ADD, an UPDATE of a better wording, or a NOOP.
+"""Merge: each candidate becomes an ADD, an UPDATE of a better wording, or a NOOP.
 
 The decision is ``memsvc.lifecycle.merge.decide``; this step finds what to compare with (the
 user's facts sharing the candidate's hash, slot or entities) and writes the outcome with its
@@ -89,6 +89,8 @@ def _item(candidate: Candidate, scope: dict[str, Any]) -> MemoryCreate:
     metadata: dict[str, Any] = {"subject": candidate.subject, "extractor": candidate.extractor}
     if candidate.slot:
         metadata.update(attribute=candidate.slot.split("|", 1)[1], value=candidate.value)
+    if candidate.categories:  # the project's categories (extraction configuration)
+        metadata["categories"] = list(candidate.categories)
     return MemoryCreate(
         text=candidate.text,
         kind=candidate.kind,  # type: ignore[arg-type]

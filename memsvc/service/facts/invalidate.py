@@ -1,4 +1,4 @@
-"""Step *invalidate*: a newer value of a slot closes the older fact's validity.
+"""Invalidate: a newer value of a slot closes the older fact's validity.
 
 Bi-temporal, as Graphiti does it: the old fact is never deleted; its ``valid_to`` becomes the
 time the new one was said, and the relations it stated close with it. When the "new" fact is
@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from consolidation.steps.merge import Outcome
+from memsvc.service.facts.merge import Outcome
 from memsvc.service.memories import history_entry, snapshot
 from stores import graph as graph_store
 from stores import memories as store

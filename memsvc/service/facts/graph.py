@@ -1,12 +1,12 @@
-"""Step *graph*: entities, relations (with validity) and memory links for a batch's facts."""
+"""Graph: entities, relations (with validity) and memory links for a batch's facts."""
 
 from __future__ import annotations
 
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from consolidation.steps.merge import Outcome
 from memsvc.graph import FactGraph
+from memsvc.service.facts.merge import Outcome
 from stores import graph as store
 from stores.models import MemoryRow, RelationRow, utcnow
 
