@@ -11,6 +11,9 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from memsvc.errors import InvalidRequestError
+from memsvc.sdk import Memory, MemoryClient
+from memsvc.service import MemoryService
 from tests.conftest import TenantKey
 from tests.integration.filters.reference import matching
 
@@ -244,3 +247,26 @@ def test_sql_matches_the_reference(
     reply = _listed(client, tenant, where)
     assert reply.status_code == 200, reply.text
     assert {m["text"] for m in reply.json()["data"]} == matching(stored, where)
+
+
+@pytest.mark.parametrize("mode", ["embedded", "rest"])
+def test_the_sdk_sends_where(
+    mode: str,
+    service: MemoryService,
+    tenant: TenantKey,
+    client: TestClient,
+    stored: list[dict[str, Any]],
+) -> None:
+    if mode == "embedded":
+        sdk: Any = Memory(service=service, tenant_id=tenant.tenant_id)
+    else:
+        sdk = MemoryClient(api_key=tenant.key, http_client=client)
+    where = {"OR": [{"kind": "plan"}, {"metadata.n": {"gte": 7.5}}]}
+    with sdk:
+        page = sdk.get_all(filters={"where": where})
+        hits = sdk.search("alpha beta delta zeta", filters={"where": where}, top_k=50)
+        with pytest.raises(InvalidRequestError) as info:
+            sdk.get_all(filters={"where": {"kind": {"gt": "fact"}}})
+    assert {m.text for m in page.data} == {"beta", "delta", "zeta"}
+    assert {h.memory.text for h in hits} == {"beta", "delta", "zeta"}
+    assert "kind does not take 'gt'" in str(info.value)
