@@ -97,14 +97,23 @@ def _add_inferred(
         return _add_memories(
             service, principal, body, [m for m in body.messages if m.role == "user"]
         )
-    scope, _ = split_filters(
+    scope, where = split_filters(
         body.filters, user_id=body.user_id, agent_id=body.agent_id, run_id=body.run_id
     )
+    if where is not None:
+        raise InvalidRequestError("add: filters may only name user_id, agent_id, run_id")
+    metadata = dict(body.metadata or {})
+    if body.app_id is not None:
+        metadata["app_id"] = body.app_id
+    said = (
+        {}
+        if body.timestamp is None
+        else {"event_time": parse_timestamp(body.timestamp, "timestamp")}
+    )
     events = [
-        {"role": m.role, "content": m.content, "metadata": body.metadata or {}}
-        for m in body.messages
+        {"role": m.role, "content": m.content, "metadata": metadata, **said} for m in body.messages
     ]
-    batch = model(EventBatch, events=events, infer=True, **{k: v for k, v in scope.items()})
+    batch = model(EventBatch, events=events, infer=True, **scope)
     reply = run(service, principal, "events-add_events", body=batch)
     return [shapes.written(m, m.event) for m in getattr(reply, "facts", None) or []]
 
