@@ -10,6 +10,7 @@ with a 4xx/501 naming them; nothing is silently ignored that would change result
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -113,6 +114,8 @@ def _add_inferred(
     events = [
         {"role": m.role, "content": m.content, "metadata": metadata, **said} for m in body.messages
     ]
+    # Events live in sessions: without mem0's run_id, each add is a session of its own.
+    scope.setdefault("session_id", f"mem0-add-{uuid.uuid4().hex}")
     batch = model(EventBatch, events=events, infer=True, **scope)
     reply = run(service, principal, "events-add_events", body=batch)
     return [shapes.written(m, m.event) for m in getattr(reply, "facts", None) or []]
