@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute
 from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.guards import RequestGuard, check_params
 from api.idempotency import IdempotencyMiddleware, claim_idempotency_key
+from api.mem0 import router as mem0_router
 from api.routes import health
 from api.routes.operations import operation_routers
 from memsvc.service import MemoryService
@@ -78,4 +79,6 @@ def create_app(
         dependencies=[Depends(claim_idempotency_key)],
         responses=ERROR_RESPONSES,
     )
+    # mem0ai's client, unmodified, against the same operations (api/mem0, README).
+    app.include_router(mem0_router, prefix="/mem0")
     return app
