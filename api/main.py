@@ -13,6 +13,7 @@ from api.guards import RequestGuard, check_params
 from api.idempotency import IdempotencyMiddleware, claim_idempotency_key
 from api.routes import health
 from api.routes.operations import operation_routers
+from api.ui.app import create_ui
 from memsvc.service import MemoryService
 from memsvc.settings import Settings, get_settings
 
@@ -78,4 +79,6 @@ def create_app(
         dependencies=[Depends(claim_idempotency_key)],
         responses=ERROR_RESPONSES,
     )
+    # The web inspector (api/ui): server-rendered pages over the same service and tenant keys.
+    app.mount("/ui", create_ui(app), name="ui")
     return app
