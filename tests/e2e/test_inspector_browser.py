@@ -34,6 +34,7 @@ from tests.integration.ui.hostile import (
     Seeded,
     seed,
 )
+from tests.kv_backend.crafted import FP
 
 CHROMIUM = os.environ.get("MEMSVC_CHROMIUM", "/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,6 +69,23 @@ class Server:
         self.thread.join(timeout=30)
 
 
+def _store_a_cartridge(service: MemoryService, tenant_id: str) -> None:
+    """A small 4-bit cartridge, so the KV page has a row to show."""
+    import torch
+
+    from kv_cartridges.format import KVContainer
+    from kv_cartridges.quant import QuantSpec
+
+    g = torch.Generator().manual_seed(0)
+    layers = [
+        (torch.randn(1, 2, 128, 16, generator=g), torch.randn(1, 2, 128, 16, generator=g))
+        for _ in range(FP.num_layers)
+    ]
+    origin = {"kind": "cartridge", "corpus_id": "handbook"}
+    container = KVContainer.build(layers, FP, spec=QuantSpec(group_size=32), origin=origin)
+    service.kv.save_cartridge(tenant_id, container, name="handbook-4bit")
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Seeded, str]]:
     """A service over SQLite with a seeded tenant, served by uvicorn."""
@@ -76,6 +94,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Se
     try:
         tenant = new_tenant(service, "ui")
         seeded = seed(service, tenant.tenant_id)
+        _store_a_cartridge(service, tenant.tenant_id)
         with Server(service) as server:
             yield server, seeded, tenant.key
     finally:
@@ -108,9 +127,9 @@ def page(browser: Browser) -> Iterator[Page]:
     context.close()
 
 
-def shot(page: Page, name: str) -> None:
+def shot(page: Page, name: str, *, full_page: bool = True) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page)
 
 
 def log_in(page: Page, url: str, key: str) -> None:
@@ -165,7 +184,10 @@ def test_browse_a_scope_and_a_memory(stack, page: Page) -> None:
     expect(page.locator("table.jobs")).to_contain_text("succeeded")
     shot(page, "jobs")
     page.goto(f"{server.url}/ui/kv")
-    expect(page.get_by_role("heading", name="KV memory")).to_be_visible()
+    row = page.locator("table.kv tbody tr", has_text="handbook-4bit")
+    expect(row).to_contain_text("kvquant")
+    expect(row).to_contain_text(FP.id)  # the model fingerprint
+    expect(row.locator("td.num").first).to_have_text(re.compile(r"\d\.\d\d"))  # bits/element
     shot(page, "kv")
 
 
@@ -184,6 +206,8 @@ def test_a_query_shows_the_top_result_with_its_scores(stack, page: Page) -> None
     expect(top.locator("td.spread")).to_have_text(re.compile(r"\d\.\d{3}"))
     expect(page.locator("pre.context-block")).to_contain_text("Rex")
     shot(page, "recall")
+    page.set_viewport_size({"width": 1100, "height": 640})
+    shot(page, "recall-readme", full_page=False)  # the README's picture (docs/inspector.png)
 
 
 def test_open_an_entity_and_see_its_facts(stack, page: Page) -> None:
