@@ -14,6 +14,7 @@ from api.idempotency import IdempotencyMiddleware, claim_idempotency_key
 from api.mem0 import router as mem0_router
 from api.routes import health
 from api.routes.operations import operation_routers
+from api.ui.app import create_ui
 from memsvc.service import MemoryService
 from memsvc.settings import Settings, get_settings
 
@@ -81,4 +82,6 @@ def create_app(
     )
     # mem0ai's client, unmodified, against the same operations (api/mem0, README).
     app.include_router(mem0_router, prefix="/mem0")
+    # The web inspector (api/ui): server-rendered pages over the same service and tenant keys.
+    app.mount("/ui", create_ui(app), name="ui")
     return app

@@ -26,7 +26,8 @@ from memsvc.schemas import (
     SearchResponse,
     SessionPublic,
 )
-from memsvc.service import context, events, jobs, memories, search, sessions, working
+from memsvc.schemas.scopes import ScopeSummary
+from memsvc.service import context, events, jobs, memories, scopes, search, sessions, working
 from memsvc.service.activity import ForegroundActivity
 from memsvc.service.deps import ServiceDeps
 from memsvc.service.idempotency import IdempotentRequest
@@ -116,6 +117,10 @@ class Memories:
     def restore(self, tenant_id: str, memory_id: str, *, actor: str) -> MemoryPublic:
         """Bring an archived memory back into default search."""
         return memories.restore_memory(self.deps, tenant_id, memory_id, actor=actor)
+
+    def scopes(self, tenant_id: str, *, limit: int = 200) -> ScopeSummary:
+        """The users, agents and sessions holding memories, with their counts."""
+        return scopes.scope_summary(self.deps, tenant_id, limit=limit)
 
 
 class Recall:

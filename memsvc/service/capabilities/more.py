@@ -58,6 +58,10 @@ class Jobs:
     def get(self, tenant_id: str, job_id: str) -> JobPublic:
         return jobs.get_job(self.deps, tenant_id, job_id)
 
+    def list(self, tenant_id: str, *, limit: int = 50) -> list[JobPublic]:
+        """The newest jobs of the tenant, newest first."""
+        return jobs.list_jobs(self.deps, tenant_id, limit=limit)
+
     def train_cartridge(self, tenant_id: str, request: CartridgeTrainRequest) -> JobPublic:
         """Train a KV cartridge on a corpus in the background; the job stores it (see get)."""
         from memsvc.service import cartridge_train  # torch and transformers load on first use
