@@ -10,6 +10,7 @@ transport, the embedded ``Memory``'s entry into the operations table.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -70,6 +71,10 @@ class MCPEndpoint:
 def mount_mcp(app: FastAPI) -> Any:
     """Add ``/mcp`` to ``app``; returns the context manager its lifespan must enter."""
     server = build_server(_client_for)
+    # The SDK logs every stateless request at INFO ("Terminating session"): not server news.
+    sdk_log = logging.getLogger("mcp")
+    if sdk_log.level == logging.NOTSET:
+        sdk_log.setLevel(logging.WARNING)
     # Stateless, JSON answers: each POST is complete in itself, so any replica can answer it
     # and no session holds a tenant's identity between requests.
     # No DNS-rebinding check: that guards cookie- or network-trusting servers; every request

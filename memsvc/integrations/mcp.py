@@ -42,7 +42,7 @@ from memsvc.schemas import (
 from memsvc.sdk._async.client import AsyncMemoryClient
 from memsvc.sdk._base import UNSET
 
-__all__ = ["ChatTurn", "ClientFor", "ScopeDefaults", "build_server", "tool_error"]
+__all__ = ["ChatTurn", "ClientFor", "Hit", "ScopeDefaults", "build_server", "tool_error"]
 
 #: The client a tool call uses; ``ctx`` is ``None`` for static resources (stdio only).
 ClientFor = Callable[[Context | None], AsyncMemoryClient]
@@ -74,6 +74,42 @@ class ChatTurn(BaseModel):
     content: str = Field(description="What was said.")
     speaker: str | None = Field(default=None, description="Who spoke (a name), if known.")
     event_time: datetime | None = Field(default=None, description="When it was said; now.")
+
+
+class Hit(BaseModel):
+    """A memory found: flat, so an agent reads it (and a client checks it) cheaply. The whole
+    memory is ``get_memory(id)``."""
+
+    id: str
+    text: str = Field(description="The memory (for a long one, quote ``snippet``).")
+    snippet: str | None = Field(description="Its sentences closest to the query, if long.")
+    score: float = Field(description="Fused relevance in [0, 1].")
+    kind: str
+    occurred_at: datetime
+    user_id: str | None
+    agent_id: str | None
+    session_id: str | None
+    metadata: dict[str, Any]
+    source_event_ids: list[str] = Field(description="Provenance: the events it states.")
+    context: list[str] = Field(description="Turns of its exchange, in conversation order.")
+
+    @classmethod
+    def of(cls, result: SearchResult) -> Hit:
+        memory = result.memory
+        return cls(
+            id=memory.id,
+            text=memory.text,
+            snippet=result.snippet,
+            score=result.score,
+            kind=memory.kind,
+            occurred_at=memory.occurred_at,
+            user_id=memory.user_id,
+            agent_id=memory.agent_id,
+            session_id=memory.session_id,
+            metadata=memory.metadata,
+            source_event_ids=memory.source_event_ids,
+            context=[turn.snippet or turn.text for turn in result.context],
+        )
 
 
 class ListResult(BaseModel):
@@ -131,7 +167,8 @@ def build_server(
     """The MCP server: its tools call ``client_for(ctx)``; ``defaults`` fill in the scope of a
     call that names none (a call naming any scope id uses exactly the ones it names)."""
     scope = defaults or ScopeDefaults()
-    server = MCPServer(name, instructions=INSTRUCTIONS)
+    # WARNING: the SDK configures the root logger when nothing has, at INFO by default.
+    server = MCPServer(name, instructions=INSTRUCTIONS, log_level="WARNING")
 
     @server.tool(annotations=ToolAnnotations(title="Remember", idempotent_hint=True))
     async def add_memories(
@@ -170,7 +207,9 @@ def build_server(
         events = [m.model_dump(exclude_none=True) for m in messages]
         return await _call(client.add_events(events, **ids))
 
-    @server.tool(annotations=_read_only("Search memory"))
+    # Unstructured on purpose: clients check structured results against the tool's output
+    # schema, and for ten hits that check cost more than the search (``memsvc bench mcp``).
+    @server.tool(annotations=_read_only("Search memory"), structured_output=False)
     async def search_memories(
         query: Annotated[str, Field(description="What to look for, in words.")],
         ctx: Context,
@@ -180,9 +219,9 @@ def build_server(
         session_id: SessionId = None,
         kind: Annotated[Kind | None, Field(description="Only this kind.")] = None,
         metadata: MetadataFilter = None,
-    ) -> list[SearchResult]:
-        """Hybrid recall (dense + BM25 + entity graph, fused), best first, each with its
-        scores and provenance."""
+    ) -> str:
+        """Hybrid recall (dense + BM25 + entity graph, fused), best first: a JSON list of
+        hits, each with its id, text, score and provenance (``get_memory`` for the rest)."""
         client = client_for(ctx)
         filters: dict[str, Any] = {}
         if kind is not None:
@@ -190,7 +229,9 @@ def build_server(
         if metadata:
             filters["metadata"] = metadata
         ids = scope.apply(user_id, agent_id, session_id)
-        return await _call(client.search(query, filters=filters, top_k=top_k, **ids))
+        results = await _call(client.search(query, filters=filters, top_k=top_k, **ids))
+        hits = [Hit.of(result).model_dump(mode="json") for result in results]
+        return json.dumps(hits, ensure_ascii=False)
 
     @server.tool(annotations=_read_only("Memory context for a prompt"))
     async def get_context(

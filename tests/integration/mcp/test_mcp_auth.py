@@ -118,7 +118,7 @@ def test_stdio_scope_defaults_come_from_flags(
             added = data_of(await session.call_tool("add_memories", {"texts": ["likes chess"]}))
             assert added[0]["user_id"] == "flag-user"
             found = data_of(await session.call_tool("search_memories", {"query": "chess"}))
-            assert [r["memory"]["id"] for r in found] == [added[0]["id"]]
+            assert [r["id"] for r in found] == [added[0]["id"]]
             resources = (await session.list_resources()).resources
             assert [str(r.uri) for r in resources] == ["memsvc://memories/recent"]
             recent = await session.read_resource("memsvc://memories/recent")
@@ -139,7 +139,7 @@ def test_stdio_embedded_on_a_data_dir(tmp_path: Path) -> None:
                 await session.call_tool("add_memories", {"texts": ["the repo uses ruff"]})
             )
             found = data_of(await session.call_tool("search_memories", {"query": "ruff"}))
-            assert [r["memory"]["id"] for r in found] == [added[0]["id"]]
+            assert [r["id"] for r in found] == [added[0]["id"]]
             return added[0]["id"]
 
     memory_id = asyncio.run(run())

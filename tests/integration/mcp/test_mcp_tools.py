@@ -83,7 +83,7 @@ def test_every_tool_acts_and_rest_sees_it(
             found = data_of(
                 await call("search_memories", {"query": "what tea does Ada like", "user_id": user})
             )
-            assert found[0]["memory"]["id"] == tea_id
+            assert found[0]["id"] == tea_id and found[0]["text"] == seen["text"]
             rest_found = rest(
                 server,
                 tenant,
@@ -91,7 +91,8 @@ def test_every_tool_acts_and_rest_sees_it(
                 "/v1/search",
                 json={"query": "what tea does Ada like", "filters": {"user_id": user}},
             ).json()["data"]
-            assert [r["memory"]["id"] for r in found] == [r["memory"]["id"] for r in rest_found]
+            assert [r["id"] for r in found] == [r["memory"]["id"] for r in rest_found]
+            assert [r["score"] for r in found] == [r["score"] for r in rest_found]
 
             context = data_of(
                 await call(
