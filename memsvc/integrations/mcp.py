@@ -84,6 +84,7 @@ class Hit(BaseModel):
     text: str = Field(description="The memory (for a long one, quote ``snippet``).")
     snippet: str | None = Field(description="Its sentences closest to the query, if long.")
     score: float = Field(description="Fused relevance in [0, 1].")
+    tier: str = Field(description="long_term, or short_term: a recent turn of a session.")
     kind: str
     occurred_at: datetime
     user_id: str | None
@@ -101,6 +102,7 @@ class Hit(BaseModel):
             text=memory.text,
             snippet=result.snippet,
             score=result.score,
+            tier=result.tier,
             kind=memory.kind,
             occurred_at=memory.occurred_at,
             user_id=memory.user_id,
