@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from memsvc.config.blobs import BlobsConfig
 from memsvc.config.consolidation import ConsolidationConfig
 from memsvc.config.kv import KVConfig
 from memsvc.config.limits import DependencyConfig, IdempotencyConfig, RateLimitConfig
@@ -96,6 +97,8 @@ class Settings(BaseSettings):
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     # KV memory: blob directory, per-tenant quota and episodic retention, upload limit.
     kv: KVConfig = Field(default_factory=KVConfig)
+    # Where KV blobs live: the local directory (default) or an S3-compatible bucket.
+    blobs: BlobsConfig = Field(default_factory=BlobsConfig)
     # Cartridge training jobs (POST /v1/cartridges/train): the model and per-request limits.
     cartridge_training: CartridgeTrainingConfig = Field(default_factory=CartridgeTrainingConfig)
     # Optional LLM for extraction: any OpenAI-compatible chat endpoint (empty: rules only).

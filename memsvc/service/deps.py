@@ -28,7 +28,33 @@ if TYPE_CHECKING:
 
     from memsvc.retrieval.graph import GraphCache
 
-__all__ = ["ServiceDeps", "build_deps"]
+__all__ = ["ServiceDeps", "build_blob_store", "build_deps"]
+
+
+def build_blob_store(settings: Settings) -> BlobStore:
+    """The blob store the settings name (``MEMSVC_BLOBS__BACKEND``)."""
+    config = settings.blobs
+    if config.backend == "local":
+        return LocalBlobStore(settings.blob_dir)
+    from stores.s3_blobs import S3BlobStore
+
+    return S3BlobStore(
+        bucket=config.s3_bucket,
+        prefix=config.s3_prefix,
+        # Uploads are received and verified locally before they are sent.
+        tmp_root=settings.blob_dir / "tmp",
+        endpoint_url=config.s3_endpoint_url or None,
+        region=config.s3_region,
+        access_key_id=config.s3_access_key_id or None,
+        secret_access_key=config.s3_secret_access_key.get_secret_value() or None,
+        multipart_threshold_bytes=config.multipart_threshold_bytes,
+        multipart_chunk_bytes=config.multipart_chunk_bytes,
+        read_chunk_bytes=config.read_chunk_bytes,
+        connect_timeout_seconds=config.connect_timeout_seconds,
+        read_timeout_seconds=config.read_timeout_seconds,
+        max_attempts=config.max_attempts,
+        create_bucket=config.s3_create_bucket,
+    )
 
 
 class ServiceDeps:
@@ -102,9 +128,12 @@ class ServiceDeps:
 
     @property
     def blobs(self) -> BlobStore:
-        """Where KV containers live (a local directory unless another store was set)."""
+        """Where KV containers live: a local directory, or the S3 bucket of
+        ``MEMSVC_BLOBS__*`` shared by every replica and worker."""
         if self._blobs is None:
-            self._blobs = LocalBlobStore(self.settings.blob_dir)
+            with self._load_lock:
+                if self._blobs is None:
+                    self._blobs = build_blob_store(self.settings)
         return self._blobs
 
     @blobs.setter
