@@ -190,7 +190,8 @@ def db_upgrade(revision: str = "head", data_dir: DataDir = None) -> None:
 
 @index_app.command("rebuild")
 def index_rebuild(data_dir: DataDir = None) -> None:
-    """Rebuild the faiss and BM25 indexes from SQL and snapshot them."""
+    """Rebuild the faiss and BM25 indexes from SQL and snapshot them (partitions on demand:
+    drop what is loaded; each is read from SQL when next searched)."""
     service = build_service(_settings(data_dir))
     try:
         count = service.rebuild_index()

@@ -21,6 +21,7 @@ from stores.blobs import BlobStore, LocalBlobStore
 from stores.db import make_engine, make_sessionmaker
 from stores.migrate import upgrade_database
 from stores.short_term import InProcessShortTermStore, RedisShortTermStore, ShortTermStore
+from stores.vector_index import Approximate
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -97,6 +98,7 @@ class ServiceDeps:
             embedder = self.embedder
             with self._load_lock:
                 if self._indexes is None:
+                    partitions = self.settings.partitions
                     indexes = DerivedIndexes(
                         self.sessions,
                         dim=embedder.dim,
@@ -104,6 +106,14 @@ class ServiceDeps:
                         database=self.engine.url.render_as_string(hide_password=True),
                         directory=self.settings.index_dir,
                         snapshot_seconds=self.settings.index_snapshot_seconds,
+                        on_demand=partitions.on_demand,
+                        memory_budget_bytes=partitions.memory_budget_bytes,
+                        approximate=Approximate(
+                            above=partitions.approximate_above,
+                            lists_per_sqrt=partitions.ivf_lists_per_sqrt,
+                            probe_fraction=partitions.ivf_probe_fraction,
+                            min_probe=partitions.ivf_min_probe,
+                        ),
                     )
                     indexes.open()
                     self._indexes = indexes
