@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_serializer, model_validator
 
 __all__ = ["BlobsConfig"]
 
@@ -40,6 +40,12 @@ class BlobsConfig(BaseModel):
     connect_timeout_seconds: float = Field(default=5.0, gt=0)
     read_timeout_seconds: float = Field(default=60.0, gt=0)
     max_attempts: int = Field(default=4, ge=1, le=20)
+
+    @field_serializer("s3_secret_access_key", when_used="json")
+    def _secret_in_json(self, value: SecretStr) -> str:
+        # The Celery workers rebuild the settings from their JSON (consolidation.app): the
+        # secret must survive it. repr() and model_dump() still mask it.
+        return value.get_secret_value()
 
     @model_validator(mode="after")
     def _s3_needs_a_bucket(self) -> BlobsConfig:
