@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
@@ -11,8 +11,10 @@ from fastapi.routing import APIRoute
 from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.guards import RequestGuard, check_params
 from api.idempotency import IdempotencyMiddleware, claim_idempotency_key
+from api.mem0 import router as mem0_router
 from api.routes import health
 from api.routes.operations import operation_routers
+from api.ui.app import create_ui
 from memsvc.service import MemoryService
 from memsvc.settings import Settings, get_settings
 
@@ -26,6 +28,17 @@ for router in operation_routers():
 def _operation_id(route: APIRoute) -> str:
     # Stable ids ({tag}-{name}) keep the OpenAPI spec and generated clients stable.
     return f"{route.tags[0]}-{route.name}" if route.tags else route.name
+
+
+def _mount_mcp(app: FastAPI) -> AbstractAsyncContextManager[None]:
+    """``/mcp`` when the MCP SDK is installed (``memsvc[mcp]``); without it, no route."""
+    try:
+        from api.mcp import mount_mcp
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] != "mcp":
+            raise
+        return nullcontext()
+    return mount_mcp(app)
 
 
 def create_app(
@@ -49,7 +62,8 @@ def create_app(
             app.state.service.warm_up()
             app.state.service.start_background()
         try:
-            yield
+            async with mcp_running:
+                yield
         finally:
             if own:
                 app.state.service.close()
@@ -71,6 +85,7 @@ def create_app(
     limits = settings or (service.settings if service is not None else get_settings())
     app.add_middleware(RequestGuard, max_body_bytes=limits.max_body_bytes)
     app.include_router(health.router)
+    mcp_running = _mount_mcp(app)
     # Every /v1 write sent with an Idempotency-Key holds it while it runs (api/idempotency.py).
     app.include_router(
         api_router,
@@ -78,4 +93,8 @@ def create_app(
         dependencies=[Depends(claim_idempotency_key)],
         responses=ERROR_RESPONSES,
     )
+    # mem0ai's client, unmodified, against the same operations (api/mem0, README).
+    app.include_router(mem0_router, prefix="/mem0")
+    # The web inspector (api/ui): server-rendered pages over the same service and tenant keys.
+    app.mount("/ui", create_ui(app), name="ui")
     return app

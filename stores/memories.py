@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, defer
 
+from stores.filters import FilterTree, filter_clause
 from stores.json_match import json_key_equals
 from stores.models import MemoryHistory, MemoryRow
 
@@ -77,6 +78,8 @@ class MemoryQuery:
     include_archived: bool = False
     # Only memories valid at this time: valid_from <= as_of < valid_to (NULL = unbounded).
     as_of: datetime | None = None
+    # A boolean filter tree (stores.filters), ANDed with the fields above.
+    where: FilterTree | None = None
 
 
 def _metadata_clause(key: str, value: Any) -> ColumnElement[bool]:
@@ -114,6 +117,8 @@ def _where(query: MemoryQuery) -> list[ColumnElement[bool]]:
     if query.as_of is not None:
         clauses.append(or_(MemoryRow.valid_from.is_(None), MemoryRow.valid_from <= query.as_of))
         clauses.append(or_(MemoryRow.valid_to.is_(None), MemoryRow.valid_to > query.as_of))
+    if query.where is not None:
+        clauses.append(filter_clause(query.where))
     return clauses
 
 
@@ -286,73 +291,6 @@ def live_rows_upto(watermark: tuple[int, int], *, session: Session) -> Iterator[
         (MemoryRow.rev < rev) | ((MemoryRow.rev == rev) & (MemoryRow.pk <= pk)),
     )
     yield from session.execute(stmt)
-
-
-def head_watermark(*, session: Session) -> tuple[int, int]:
-    """The newest committed change as a watermark (rev, pk); (0, 0) when there is none. Revs
-    commit in order, so every change at or below it is visible to this reader."""
-    stmt = select(MemoryRow.rev, MemoryRow.pk).order_by(MemoryRow.rev.desc(), MemoryRow.pk.desc())
-    row = session.execute(stmt.limit(1)).first()
-    return (0, 0) if row is None else (int(row[0]), int(row[1]))
-
-
-def _partition_clause(tenant_id: str, user_id: str) -> tuple[ColumnElement[bool], ...]:
-    # Partition "" holds the memories without a user (user_id NULL) and with user "".
-    if user_id:
-        return (MemoryRow.tenant_id == tenant_id, MemoryRow.user_id == user_id)
-    return (
-        MemoryRow.tenant_id == tenant_id,
-        or_(MemoryRow.user_id.is_(None), MemoryRow.user_id == ""),
-    )
-
-
-def partition_rows(
-    tenant_id: str, user_id: str, watermark: tuple[int, int], *, session: Session
-) -> Iterator[Change]:
-    """The live memories of one (tenant, user) partition at or before ``watermark``, as
-    changes (what a derived index loads a partition from; later changes come from
-    :func:`changes_since`)."""
-    rev, pk = watermark
-    stmt = (
-        select(
-            MemoryRow.pk,
-            MemoryRow.tenant_id,
-            MemoryRow.user_id,
-            MemoryRow.text,
-            MemoryRow.embedding,
-            MemoryRow.embedding_model,
-            MemoryRow.rev,
-            MemoryRow.kind,
-            MemoryRow.session_id,
-            MemoryRow.occurred_at,
-            MemoryRow.sentence_vectors,
-        )
-        .where(
-            *_partition_clause(tenant_id, user_id),
-            MemoryRow.deleted_at.is_(None),
-            (MemoryRow.rev < rev) | ((MemoryRow.rev == rev) & (MemoryRow.pk <= pk)),
-        )
-        .execution_options(yield_per=2000)
-    )
-    for pk_, tenant, user, txt, emb, model, rev_, *rest in session.execute(stmt):
-        yield Change(pk_, tenant, user, txt, emb, model, False, rev_, *rest)
-
-
-def partition_users(tenant_id: str, *, session: Session) -> list[str]:
-    """The users of a tenant that have live memories ("" for memories without a user): its
-    search partitions."""
-    stmt = (
-        select(MemoryRow.user_id)
-        .where(MemoryRow.tenant_id == tenant_id, MemoryRow.deleted_at.is_(None))
-        .distinct()
-    )
-    return sorted({user or "" for (user,) in session.execute(stmt)})
-
-
-def live_count(*, session: Session) -> int:
-    """How many live memories there are, all tenants."""
-    stmt = select(func.count()).select_from(MemoryRow).where(MemoryRow.deleted_at.is_(None))
-    return int(session.execute(stmt).scalar_one())
 
 
 def ids_by_pks(tenant_id: str, pks: Iterable[int], *, session: Session) -> dict[int, str]:

@@ -35,14 +35,8 @@ from memsvc.retrieval.partitions import PartitionCache
 from memsvc.retrieval.sentences import MAX_SENTENCES, decode_vectors
 from memsvc.retrieval.text import tokenize
 from memsvc.retrieval.turns import TurnCatalog
-from stores.memories import (
-    changes_since,
-    head_watermark,
-    live_count,
-    live_rows_upto,
-    partition_rows,
-    partition_users,
-)
+from stores.memories import changes_since, live_rows_upto
+from stores.partition_rows import head_watermark, live_count, partition_rows, partition_users
 from stores.vector_index import Approximate, PartitionKey, VectorIndex
 
 if TYPE_CHECKING:

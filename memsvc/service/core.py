@@ -14,7 +14,17 @@ from __future__ import annotations
 import time
 
 from memsvc.service import jobs, working
-from memsvc.service.capabilities import KV, Events, Graph, Jobs, Memories, Recall, Sessions, Tenants
+from memsvc.service.capabilities import (
+    KV,
+    Events,
+    Extraction,
+    Graph,
+    Jobs,
+    Memories,
+    Recall,
+    Sessions,
+    Tenants,
+)
 from memsvc.service.deps import ServiceDeps
 from memsvc.service.idempotency import IdempotencyKeys
 from memsvc.service.jobs import JobDispatcher
@@ -39,6 +49,7 @@ class MemoryService:
         self.sessions = Sessions(deps, dispatcher)
         self.jobs = Jobs(deps, runtime, dispatcher)
         self.graph = Graph(deps)
+        self.extraction = Extraction(deps)
         self.kv = KV(deps)
         self.tenants = Tenants(deps)
         self.idempotency = IdempotencyKeys(deps)  # keys outside a write's transaction
