@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -137,6 +138,7 @@ def running_seaweedfs(directory: Path) -> Iterator[S3Server]:
         "-volume.max=0",  # as many volumes as the disk holds: each bucket is a collection
         "-master.telemetry=false",
     ]
+    _remove_sockets([*ports.values(), *grpc.values()])
     log_path = directory / "weed.log"
     env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
     try:
@@ -152,3 +154,12 @@ def running_seaweedfs(directory: Path) -> Iterator[S3Server]:
         yield server
     finally:
         server.stop()
+        _remove_sockets([*ports.values(), *grpc.values()])
+
+
+def _remove_sockets(ports: list[int]) -> None:
+    """weed listens on /tmp/seaweedfs-<role>-<port>.sock beside its TCP ports and leaves them
+    behind: a later server given the same (free) port must not find a stale one."""
+    for port in ports:
+        for path in Path(tempfile.gettempdir()).glob(f"seaweedfs-*-{port}.sock"):
+            path.unlink(missing_ok=True)
