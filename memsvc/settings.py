@@ -13,9 +13,11 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from memsvc.config.blobs import BlobsConfig
 from memsvc.config.consolidation import ConsolidationConfig
 from memsvc.config.kv import KVConfig
 from memsvc.config.limits import DependencyConfig, IdempotencyConfig, RateLimitConfig
+from memsvc.config.partitions import PartitionsConfig
 from memsvc.config.retrieval import RetrievalConfig
 from memsvc.config.tiers import SensoryConfig, WorkingMemoryConfig
 from memsvc.config.training import CartridgeTrainingConfig
@@ -63,8 +65,11 @@ class Settings(BaseSettings):
     max_metadata_depth: int = Field(default=8, ge=1, le=32)  # 32: untrusted.MAX_NESTING
     # Keys of a metadata filter (each is one SQL condition).
     max_filter_keys: int = Field(default=32, ge=1, le=256)
-    # Vector index: snapshot to disk this many seconds after a change (0: only at close).
+    # Vector index: snapshot to disk this many seconds after a change (0: only at close);
+    # only when partitions are loaded at start (partitions.on_demand false).
     index_snapshot_seconds: float = Field(default=30.0, ge=0)
+    # Search partitions: loaded on demand within a memory budget, approximate when large.
+    partitions: PartitionsConfig = Field(default_factory=PartitionsConfig)
     # Once the derived indexes are loaded, and again each time they have grown by 20,000
     # changes, collect and then move every object alive to the collector's permanent
     # generation (``gc.freeze``): they live as long as the process, and a full collection that
@@ -96,6 +101,8 @@ class Settings(BaseSettings):
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     # KV memory: blob directory, per-tenant quota and episodic retention, upload limit.
     kv: KVConfig = Field(default_factory=KVConfig)
+    # Where KV blobs live: the local directory (default) or an S3-compatible bucket.
+    blobs: BlobsConfig = Field(default_factory=BlobsConfig)
     # Cartridge training jobs (POST /v1/cartridges/train): the model and per-request limits.
     cartridge_training: CartridgeTrainingConfig = Field(default_factory=CartridgeTrainingConfig)
     # Optional LLM for extraction: any OpenAI-compatible chat endpoint (empty: rules only).

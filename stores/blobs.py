@@ -1,9 +1,10 @@
 """Content-addressed blob store for KV containers: a file's name is its sha256.
 
 :class:`BlobStore` is what the service needs; :class:`LocalBlobStore` keeps blobs under a
-directory (the default, inside the data directory). An object store (S3, GCS) implements the
-same few methods. Uploads are first written to :attr:`BlobStore.tmp_dir` and moved in whole, so
-a reader never sees a partial blob.
+directory (the default, inside the data directory); :class:`stores.s3_blobs.S3BlobStore` keeps
+them in an S3-compatible bucket shared by every replica and worker. Uploads are first written to
+:attr:`BlobStore.tmp_dir` (always local) and put in whole, so a reader never sees a partial
+blob.
 
 The store knows nothing of who uses a blob: the service orders every put and delete of one
 digest under a database lock (``memsvc.service.kv_blobs``), so the store needs no atomic
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
 import time
 from abc import ABC, abstractmethod
@@ -21,9 +23,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["BlobStore", "LocalBlobStore"]
+__all__ = ["BlobStore", "LocalBlobStore", "check_digest"]
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def check_digest(digest: str) -> str:
+    """``digest`` when it is a sha256 hex digest (a blob's name and key); ValueError if not."""
+    if not _HEX64.fullmatch(digest):
+        raise ValueError(f"not a sha256 hex digest: {digest!r}")
+    return digest
 
 
 class BlobStore(ABC):
@@ -57,6 +66,24 @@ class BlobStore(ABC):
     def local_path(self, digest: str) -> Path | None:
         """A local file holding the blob when there is one (served without a copy)."""
         return None
+
+    def read_range(self, digest: str, start: int, length: int) -> bytes:
+        """Up to ``length`` bytes of the blob from offset ``start`` (fewer at its end)."""
+        with self.open(digest) as f:
+            f.seek(start)
+            return f.read(max(length, 0))
+
+    def spool(self, file: BinaryIO) -> Path:
+        """Copy an opened blob into a fresh temporary file, in bounded chunks (for readers that
+        need a local file, e.g. a memory map); the caller removes it."""
+        path = self.new_tmp_file()
+        try:
+            with path.open("wb") as out:
+                shutil.copyfileobj(file, out, 1 << 20)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return path
 
     def new_tmp_file(self) -> Path:
         """A fresh, empty file in :attr:`tmp_dir` (the caller removes or puts it)."""
@@ -93,9 +120,7 @@ class LocalBlobStore(BlobStore):
         return self.root / "tmp"
 
     def _path(self, digest: str) -> Path:
-        if len(digest) != 64 or not all(c in "0123456789abcdef" for c in digest):
-            raise ValueError(f"not a sha256 hex digest: {digest!r}")
-        return self.root / digest[:2] / digest
+        return self.root / check_digest(digest)[:2] / digest
 
     def put_file(self, path: Path, digest: str) -> None:
         target = self._path(digest)

@@ -24,11 +24,20 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def raw_embedder(texts: list[str], batch: int, n_queries: int) -> tuple[float, float]:
+def raw_embedder(
+    texts: list[str], batch: int, n_queries: int, embedder_name: str = "minilm"
+) -> tuple[float, float]:
     """The floor every write and search sits on: (sentences/s in batches, ms per query)."""
     # The same model settings the server runs with; fed the same request-sized batches.
     settings = Settings()
-    embedder = MiniLMEmbedder(batch_size=settings.embed_batch_size, threads=settings.embed_threads)
+    if embedder_name == "minilm":
+        embedder = MiniLMEmbedder(
+            batch_size=settings.embed_batch_size, threads=settings.embed_threads
+        )
+    else:
+        from memsvc.embeddings import build_embedder
+
+        embedder = build_embedder(settings.model_copy(update={"embedder": embedder_name}))
     embedder.embed(texts[:batch])  # warm-up
     start = time.perf_counter()
     for i in range(0, len(texts), batch):
@@ -47,7 +56,7 @@ def start_server(
 ) -> tuple[subprocess.Popen, str, Path]:
     """``memsvc serve`` (embedded default, MiniLM unless ``env`` says otherwise) on
     ``data_dir``; returns it, its URL and its log once it is ready."""
-    log_path = data_dir.parent / "server.log"
+    log_path = data_dir.parent / f"server-{port}-{int(time.time() * 1000)}.log"
     env = {**os.environ, "MEMSVC_EMBEDDER": "minilm", "HF_HUB_OFFLINE": "1", **(env or {})}
     cmd = [
         sys.executable,
@@ -73,6 +82,17 @@ def start_server(
             time.sleep(0.3)
     process.kill()
     raise RuntimeError(f"server not ready:\n{log_path.read_text()}")
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of a process (Linux ``/proc``; 0 where there is none)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
 
 def local_key(log_path: Path) -> str:

@@ -6,7 +6,11 @@ raw embedder they are bounded by (all measured in one run).
    memories through :class:`MemoryClient` (``clients`` concurrent senders, so the server can
    overlap one batch's SQL with the next one's embedding), then time user-scoped searches over
    REST, one at a time.
-3. The server stops; an embedded :class:`Memory` opens the same data dir and is timed likewise.
+3. The server stops and starts again on the same data (a replica restart): time from launch
+   to ``/readyz``, its resident memory then (partitions load on demand, so neither grows with
+   the dataset), the first search of each of a few users (a cold partition: loaded from SQL
+   inside that search), then warm searches of the same users, and the memory after.
+4. The server stops; an embedded :class:`Memory` opens the same data dir and is timed likewise.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from memsvc.bench.common import local_key, percentile, raw_embedder, start_server
+from memsvc.bench.common import local_key, percentile, raw_embedder, rss_bytes, start_server
 from memsvc.bench.synthetic import SyntheticMemory, memories, queries
 from memsvc.sdk import Memory, MemoryClient
 from memsvc.settings import Settings
@@ -44,6 +48,16 @@ class SearchBenchResult:
     embedded_search_p95_ms: float
     rest_unscoped_p50_ms: float
     rest_unscoped_p95_ms: float
+    embedder: str = "minilm"
+    memory_budget_bytes: int = 0
+    cold_start_s: float = 0.0  # launch to /readyz of a restarted replica
+    rss_ready_mb: float = 0.0  # its resident memory then
+    cold_search_p50_ms: float = 0.0  # first search of a user (partition loaded in it)
+    cold_search_max_ms: float = 0.0
+    warm_search_p50_ms: float = 0.0  # the same users again
+    warm_search_p95_ms: float = 0.0
+    rss_warm_mb: float = 0.0  # after the warm searches
+    partitions_loaded: int = 0
 
 
 def _ingest(
@@ -78,6 +92,39 @@ def _time_searches(search, batch: list[SyntheticMemory], scoped: bool) -> list[f
     return times
 
 
+def _restarted(
+    data_dir: Path, port: int, env: dict[str, str], key: str, asked: list[SyntheticMemory]
+) -> dict[str, float]:
+    """Restart the replica on the same data; cold start, memory, cold and warm searches."""
+    began = time.perf_counter()
+    process, url, _ = start_server(data_dir, port, env)
+    figures: dict[str, float] = {"cold_start_s": time.perf_counter() - began}
+    try:
+        figures["rss_ready_mb"] = rss_bytes(process.pid) / 2**20
+        users = list(dict.fromkeys(q.user_id for q in asked))[:30]
+        warm_set = [q for q in asked if q.user_id in users]
+        with MemoryClient(url, key, timeout=600) as client:
+            cold = []
+            for user in users:
+                query = next(q for q in asked if q.user_id == user)
+                t0 = time.perf_counter()
+                client.search(query.text, user_id=user, top_k=10)
+                cold.append((time.perf_counter() - t0) * 1000)
+            warm = _time_searches(client.search, warm_set, scoped=True)
+        figures |= {
+            "cold_search_p50_ms": percentile(cold, 0.5),
+            "cold_search_max_ms": max(cold),
+            "warm_search_p50_ms": percentile(warm, 0.5),
+            "warm_search_p95_ms": percentile(warm, 0.95),
+            "rss_warm_mb": rss_bytes(process.pid) / 2**20,
+            "partitions_loaded": len(users),
+        }
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    return figures
+
+
 def run_search_bench(
     n: int,
     *,
@@ -88,6 +135,8 @@ def run_search_bench(
     clients: int = 2,
     work_dir: Path | None = None,
     console: Console | None = None,
+    embedder: str = "minilm",
+    memory_budget_bytes: int | None = None,
 ) -> SearchBenchResult:
     console = console or Console()
     users = users or max(1, n // 1000)
@@ -97,12 +146,20 @@ def run_search_bench(
         f"[bold]bench search[/bold]: n={n}, users={users}, batch={batch}, ingest clients={clients}"
     )
 
-    per_s, query_ms = raw_embedder([m.text for m in corpus[: min(n, 4096)]], batch, 200)
-    console.print(f"raw embedder: {per_s:.0f} sentences/s, {query_ms:.2f} ms/query")
+    per_s, query_ms = raw_embedder(
+        [m.text for m in corpus[: min(n, 4096)]], batch, 200, embedder_name=embedder
+    )
+    console.print(f"raw embedder ({embedder}): {per_s:.0f} sentences/s, {query_ms:.2f} ms/query")
 
     root = Path(work_dir or tempfile.mkdtemp(prefix="memsvc-bench-"))
     data_dir = root / "data"
-    process, url, log_path = start_server(data_dir, port)
+    env = {"MEMSVC_EMBEDDER": embedder}
+    if memory_budget_bytes is not None:
+        env["MEMSVC_PARTITIONS__MEMORY_BUDGET_BYTES"] = str(memory_budget_bytes)
+    budget = memory_budget_bytes
+    if budget is None:
+        budget = Settings().partitions.memory_budget_bytes
+    process, url, log_path = start_server(data_dir, port, env)
     try:
         key = local_key(log_path)
         ingest_per_s = _ingest(url, key, corpus, batch, clients, console)
@@ -112,8 +169,9 @@ def run_search_bench(
     finally:
         process.terminate()
         process.wait(timeout=60)
+    restart = _restarted(data_dir, port, env, key, asked)
 
-    with Memory(settings=Settings(data_dir=data_dir, embedder="minilm")) as memory:
+    with Memory(settings=Settings(data_dir=data_dir, embedder=embedder)) as memory:
         embedded = _time_searches(memory.search, asked, scoped=True)
 
     return SearchBenchResult(
@@ -128,6 +186,16 @@ def run_search_bench(
         embedded_search_p95_ms=percentile(embedded, 0.95),
         rest_unscoped_p50_ms=percentile(unscoped, 0.5),
         rest_unscoped_p95_ms=percentile(unscoped, 0.95),
+        embedder=embedder,
+        memory_budget_bytes=budget,
+        cold_start_s=restart["cold_start_s"],
+        rss_ready_mb=restart["rss_ready_mb"],
+        cold_search_p50_ms=restart["cold_search_p50_ms"],
+        cold_search_max_ms=restart["cold_search_max_ms"],
+        warm_search_p50_ms=restart["warm_search_p50_ms"],
+        warm_search_p95_ms=restart["warm_search_p95_ms"],
+        rss_warm_mb=restart["rss_warm_mb"],
+        partitions_loaded=int(restart["partitions_loaded"]),
     )
 
 
@@ -174,6 +242,31 @@ def render(result: SearchBenchResult, console: Console, json_path: Path | None) 
             "REST search p95 ms (whole tenant)",
             result.rest_unscoped_p95_ms,
             f"{result.rest_unscoped_p95_ms / floor_ms:.2f}x",
+        ),
+    ]
+    rows += [
+        ("restarted replica: launch to ready, s", result.cold_start_s, ""),
+        ("restarted replica: RSS at ready, MiB", result.rss_ready_mb, ""),
+        (
+            "first search of a user (cold partition) p50 ms",
+            result.cold_search_p50_ms,
+            f"{result.cold_search_p50_ms / floor_ms:.2f}x",
+        ),
+        ("first search of a user (cold partition) max ms", result.cold_search_max_ms, ""),
+        (
+            "warm search p50 ms (same users)",
+            result.warm_search_p50_ms,
+            f"{result.warm_search_p50_ms / floor_ms:.2f}x",
+        ),
+        (
+            "warm search p95 ms (same users)",
+            result.warm_search_p95_ms,
+            f"{result.warm_search_p95_ms / floor_ms:.2f}x",
+        ),
+        (
+            f"RSS after {result.partitions_loaded} partitions loaded, MiB",
+            result.rss_warm_mb,
+            f"budget {result.memory_budget_bytes / 2**20:.0f} MiB",
         ),
     ]
     for name, value, ratio in rows:

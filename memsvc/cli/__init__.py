@@ -17,6 +17,7 @@ from rich.console import Console
 
 from consolidation.dispatch import build_service
 from memsvc.cli.bench import bench_app
+from memsvc.cli.blobs import blobs_app
 from memsvc.cli.cartridge import cartridge_app
 from memsvc.cli.mcp import mcp_command
 from memsvc.errors import MemsvcError
@@ -37,6 +38,7 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 index_app = typer.Typer(help="Derived indexes (faiss, BM25).", no_args_is_help=True)
 tenant_app = typer.Typer(help="Tenants and API keys.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
+app.add_typer(blobs_app, name="blobs")
 app.add_typer(cartridge_app, name="cartridge")
 app.add_typer(db_app, name="db")
 app.add_typer(index_app, name="index")
@@ -190,7 +192,8 @@ def db_upgrade(revision: str = "head", data_dir: DataDir = None) -> None:
 
 @index_app.command("rebuild")
 def index_rebuild(data_dir: DataDir = None) -> None:
-    """Rebuild the faiss and BM25 indexes from SQL and snapshot them."""
+    """Rebuild the faiss and BM25 indexes from SQL and snapshot them (partitions on demand:
+    drop what is loaded; each is read from SQL when next searched)."""
     service = build_service(_settings(data_dir))
     try:
         count = service.rebuild_index()

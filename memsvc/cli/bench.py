@@ -23,18 +23,38 @@ def search(
     queries: Annotated[int, typer.Option(help="Searches to time.")] = 300,
     clients: Annotated[int, typer.Option(help="Concurrent ingest clients.")] = 2,
     port: Annotated[int, typer.Option(help="Loopback port of the benchmarked server.")] = 18765,
+    embedder: Annotated[
+        str, typer.Option(help="minilm (the shipped model) or hash (no model: SQL and index cost).")
+    ] = "minilm",
+    budget_bytes: Annotated[
+        int | None,
+        typer.Option(
+            help="MEMSVC_PARTITIONS__MEMORY_BUDGET_BYTES of the server (default: its own)."
+        ),
+    ] = None,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Write the figures here.")
     ] = None,
 ) -> None:
-    """Ingest memories/s and search p50/p95 (REST and embedded) beside the raw embedder."""
+    """Ingest memories/s and search p50/p95 (REST and embedded) beside the raw embedder; then
+    a restarted replica: launch to ready, RSS, first (cold-partition) and warm searches."""
     from rich.console import Console
 
     from memsvc.bench.search import render, run_search_bench
 
+    if embedder not in ("minilm", "hash"):
+        raise typer.BadParameter("minilm or hash", param_hint="--embedder")
     console = Console()
     result = run_search_bench(
-        n, users=users, batch=batch, n_queries=queries, port=port, clients=clients, console=console
+        n,
+        users=users,
+        batch=batch,
+        n_queries=queries,
+        port=port,
+        clients=clients,
+        console=console,
+        embedder=embedder,
+        memory_budget_bytes=budget_bytes,
     )
     render(result, console, json_path)
 

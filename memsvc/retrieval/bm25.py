@@ -181,6 +181,30 @@ class BM25Index:
         with self._lock:
             return [key for key in self._parts if key[0] == tenant_id]
 
+    def pks(self, key: PartitionKey) -> list[int]:
+        """The documents of one partition."""
+        with self._lock:
+            part = self._parts.get(key)
+            return [] if part is None else list(part.slot_of)
+
+    def drop(self, key: PartitionKey) -> None:
+        """Forget a whole partition (e.g. evicted from memory)."""
+        with self._lock:
+            part = self._parts.pop(key, None)
+            if part is not None:
+                for pk in part.slot_of:
+                    self._where.pop(pk, None)
+
+    def nbytes(self, key: PartitionKey) -> int:
+        """About how much memory a partition takes: per document its slot, length and term
+        counts; per token at most one posting (a slot and a frequency, Python ints in lists);
+        per term its postings lists."""
+        part = self._parts.get(key)
+        if part is None:
+            return 0
+        # total_len (tokens) bounds the postings and is kept as documents come and go: O(1).
+        return 200 * len(part.pk_at) + 100 * part.total_len + 120 * len(part.postings)
+
     def clear(self) -> None:
         with self._lock:
             self._parts.clear()

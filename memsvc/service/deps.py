@@ -21,6 +21,7 @@ from stores.blobs import BlobStore, LocalBlobStore
 from stores.db import make_engine, make_sessionmaker
 from stores.migrate import upgrade_database
 from stores.short_term import InProcessShortTermStore, RedisShortTermStore, ShortTermStore
+from stores.vector_index import Approximate
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -28,7 +29,33 @@ if TYPE_CHECKING:
 
     from memsvc.retrieval.graph import GraphCache
 
-__all__ = ["ServiceDeps", "build_deps"]
+__all__ = ["ServiceDeps", "build_blob_store", "build_deps"]
+
+
+def build_blob_store(settings: Settings) -> BlobStore:
+    """The blob store the settings name (``MEMSVC_BLOBS__BACKEND``)."""
+    config = settings.blobs
+    if config.backend == "local":
+        return LocalBlobStore(settings.blob_dir)
+    from stores.s3_blobs import S3BlobStore
+
+    return S3BlobStore(
+        bucket=config.s3_bucket,
+        prefix=config.s3_prefix,
+        # Uploads are received and verified locally before they are sent.
+        tmp_root=settings.blob_dir / "tmp",
+        endpoint_url=config.s3_endpoint_url or None,
+        region=config.s3_region,
+        access_key_id=config.s3_access_key_id or None,
+        secret_access_key=config.s3_secret_access_key.get_secret_value() or None,
+        multipart_threshold_bytes=config.multipart_threshold_bytes,
+        multipart_chunk_bytes=config.multipart_chunk_bytes,
+        read_chunk_bytes=config.read_chunk_bytes,
+        connect_timeout_seconds=config.connect_timeout_seconds,
+        read_timeout_seconds=config.read_timeout_seconds,
+        max_attempts=config.max_attempts,
+        create_bucket=config.s3_create_bucket,
+    )
 
 
 class ServiceDeps:
@@ -71,6 +98,7 @@ class ServiceDeps:
             embedder = self.embedder
             with self._load_lock:
                 if self._indexes is None:
+                    partitions = self.settings.partitions
                     indexes = DerivedIndexes(
                         self.sessions,
                         dim=embedder.dim,
@@ -78,6 +106,14 @@ class ServiceDeps:
                         database=self.engine.url.render_as_string(hide_password=True),
                         directory=self.settings.index_dir,
                         snapshot_seconds=self.settings.index_snapshot_seconds,
+                        on_demand=partitions.on_demand,
+                        memory_budget_bytes=partitions.memory_budget_bytes,
+                        approximate=Approximate(
+                            above=partitions.approximate_above,
+                            lists_per_sqrt=partitions.ivf_lists_per_sqrt,
+                            probe_fraction=partitions.ivf_probe_fraction,
+                            min_probe=partitions.ivf_min_probe,
+                        ),
                     )
                     indexes.open()
                     self._indexes = indexes
@@ -102,9 +138,12 @@ class ServiceDeps:
 
     @property
     def blobs(self) -> BlobStore:
-        """Where KV containers live (a local directory unless another store was set)."""
+        """Where KV containers live: a local directory, or the S3 bucket of
+        ``MEMSVC_BLOBS__*`` shared by every replica and worker."""
         if self._blobs is None:
-            self._blobs = LocalBlobStore(self.settings.blob_dir)
+            with self._load_lock:
+                if self._blobs is None:
+                    self._blobs = build_blob_store(self.settings)
         return self._blobs
 
     @blobs.setter

@@ -362,8 +362,13 @@ def load_container(
             try:
                 return read_container(path)
             except FileNotFoundError:  # deleted meanwhile: the open file still has it
-                pass
-        return read_container(f.read())
+                return read_container(f.read())
+        # A remote blob: streamed to a local file first, never read whole into one buffer.
+        copy = deps.blobs.spool(f)
+    try:
+        return read_container(copy)
+    finally:
+        copy.unlink(missing_ok=True)
 
 
 def set_limits(

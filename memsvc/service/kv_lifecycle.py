@@ -103,9 +103,15 @@ def _rebuilt(deps: ServiceDeps, row_id: str, tenant_id: str, spec: QuantSpec) ->
                 with LayerReader(path) as layers:
                     return _rebuild(layers, layers.manifest, spec)
         except FileNotFoundError:  # deleted meanwhile: the open file still has it
-            pass
-        container = read_container(f.read())
-    return _rebuild(container.layers(), container.manifest, spec)
+            container = read_container(f.read())
+            return _rebuild(container.layers(), container.manifest, spec)
+        # A remote blob (object store): streamed to a local file, then decoded layer by layer.
+        copy = deps.blobs.spool(f)
+    try:
+        with LayerReader(copy) as layers:
+            return _rebuild(layers, layers.manifest, spec)
+    finally:
+        copy.unlink(missing_ok=True)
 
 
 def reencode_kv(deps: ServiceDeps, row_id: str, tenant_id: str, spec: QuantSpec) -> bool:

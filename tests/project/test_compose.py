@@ -2,7 +2,8 @@
 service has a health check, and ``docker-compose config`` accepts it.
 
 There is no Docker engine here, so the stack is validated, not started; the same three memsvc
-processes run for real in ``tests/e2e/test_consolidation_stack.py``.
+processes run for real in ``tests/e2e/test_consolidation_stack.py``, and the S3 blob store
+against a real SeaweedFS in ``tests/integration/blobs/``.
 """
 
 from __future__ import annotations
@@ -33,22 +34,56 @@ def _memsvc_commands(service: dict) -> list[list[str]]:
     return [c for c in commands if c[:1] == ["memsvc"]]
 
 
+def _known(cli: object, command: list[str]) -> bool:
+    """``memsvc <command>`` or ``memsvc <group> <command>`` exists."""
+    found = cli.commands.get(command[1])  # type: ignore[attr-defined]
+    if found is None:
+        return False
+    sub = getattr(found, "commands", None)
+    return sub is None or (len(command) > 2 and command[2] in sub)
+
+
 def test_stack_services_and_commands() -> None:
     services = _stack()["services"]
-    assert {"api", "worker", "beat", "postgres", "redis"} <= set(services)
+    assert {"api", "worker", "beat", "postgres", "redis", "objects"} <= set(services)
     cli = get_command(app)
     for name, service in services.items():
-        assert service.get("healthcheck"), f"{name} has no health check"
+        one_shot = service.get("restart") == "on-failure"  # a job that exits when done
+        assert one_shot or service.get("healthcheck"), f"{name} has no health check"
         for command in _memsvc_commands(service):
-            assert command[1] in cli.commands, f"{name} runs unknown command {command[1]}"
+            assert _known(cli, command), f"{name} runs unknown command {command[1:]}"
     assert services["worker"]["command"][:2] == ["memsvc", "worker"]
     assert services["beat"]["command"][:2] == ["memsvc", "beat"]
     for name in ("api", "worker", "beat"):
         env = services[name]["environment"]
         assert env["MEMSVC_DATABASE_URL"].startswith("postgresql"), name
         assert env["MEMSVC_REDIS_URL"].startswith("redis://"), name
-        assert services[name]["volumes"], name
     assert services["worker"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+def test_blobs_are_shared_through_the_object_store() -> None:
+    """api, worker and beat keep KV blobs in one bucket of the stack's object store, the
+    bucket is created at start before they run, and none of them keeps state on a volume of
+    its own that another needs (only the API's derived index snapshots are on a volume)."""
+    services = _stack()["services"]
+    objects = services["objects"]
+    assert "seaweedfs" in objects["image"] and "-s3" in objects["command"]
+    assert any(v.endswith(":/data") for v in objects["volumes"])
+    bucket_job = services["objects-bucket"]
+    assert bucket_job["command"] == ["memsvc", "blobs", "create-bucket"]
+    assert bucket_job["depends_on"]["objects"]["condition"] == "service_healthy"
+    envs = [services[name]["environment"] for name in ("api", "worker", "beat")]
+    for name, env in zip(("api", "worker", "beat"), envs, strict=True):
+        assert env["MEMSVC_BLOBS__BACKEND"] == "s3", name
+        assert env["MEMSVC_BLOBS__S3_ENDPOINT_URL"] == "http://objects:8333", name
+        assert "MEMSVC_KV__BLOB_DIR" not in env, name
+    assert len({env["MEMSVC_BLOBS__S3_BUCKET"] for env in envs}) == 1
+    for name in ("api", "worker"):
+        condition = services[name]["depends_on"]["objects-bucket"]["condition"]
+        assert condition == "service_completed_successfully", name
+    for name in ("worker", "beat"):
+        assert not services[name].get("volumes"), f"{name} keeps state on its own volume"
+    assert services["api"]["volumes"] == ["apidata:/data"]  # derived index snapshots only
 
 
 def test_docker_compose_config_accepts_the_stack() -> None:

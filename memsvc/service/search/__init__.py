@@ -42,15 +42,23 @@ def search_memories(deps: ServiceDeps, tenant_id: str, request: SearchRequest) -
     query = Query.embed(deps, request.query)
     candidates = find_candidates(deps, tenant_id, request.filters)
     allowed = candidates.allowed
-    found = retrieve(deps, tenant_id, request, query, candidates, config)
-    method = FusionMethod(request.fusion or config.fusion)
-    fused_scores = fuse(found.lists, config.weights(), method=method, rrf_k=config.rrf_k)
-    scores = spread_within(fused_scores, deps.indexes.turns, config.neighbour_weights(), allowed)
-    # Archived memories are dropped while materialising: keep a few more so top_k stays full.
-    limit = request.top_k + 4 * config.spare_rows
-    fused = rank(scores, found.lists, limit=limit, fused=fused_scores)
-    if request.threshold is not None:
-        fused = [f for f in fused if f.score >= request.threshold]
-    builder = ResultBuilder(deps, tenant_id, request, found.pieces, query.vector, allowed, config)
-    results = [builder.result(hit) for hit in select_hits(builder, fused, request.top_k)]
+    # The partitions searched are loaded (on demand) and stay loaded until the results are
+    # built: the turn catalog gives them their context.
+    with deps.indexes.hold(candidates.partitions):
+        found = retrieve(deps, tenant_id, request, query, candidates, config)
+        method = FusionMethod(request.fusion or config.fusion)
+        fused_scores = fuse(found.lists, config.weights(), method=method, rrf_k=config.rrf_k)
+        scores = spread_within(
+            fused_scores, deps.indexes.turns, config.neighbour_weights(), allowed
+        )
+        # Archived memories are dropped while materialising: keep a few more so top_k stays
+        # full.
+        limit = request.top_k + 4 * config.spare_rows
+        fused = rank(scores, found.lists, limit=limit, fused=fused_scores)
+        if request.threshold is not None:
+            fused = [f for f in fused if f.score >= request.threshold]
+        builder = ResultBuilder(
+            deps, tenant_id, request, found.pieces, query.vector, allowed, config
+        )
+        results = [builder.result(hit) for hit in select_hits(builder, fused, request.top_k)]
     return SearchResponse(data=results, count=len(results))

@@ -44,9 +44,7 @@ def find_candidates(deps: ServiceDeps, tenant_id: str, filters: MemoryFilter) ->
     if not filters.needs_candidates():
         if filters.user_id is not None:
             return Candidates({partition_of(tenant_id, filters.user_id): None})
-        keys = set(deps.indexes.vectors.partitions(tenant_id))
-        keys.update(deps.indexes.lexical.partitions(tenant_id))
-        return Candidates(dict.fromkeys(keys))
+        return Candidates(dict.fromkeys(deps.indexes.partitions(tenant_id)))
     with deps.sessions() as session:
         rows = store.candidate_pks(to_query(tenant_id, filters), session=session)
     grouped: dict[PartitionKey, list[int]] = {}
