@@ -62,6 +62,7 @@ from memsvc.schemas.params import (
     SessionKVUploadParams,
     SessionListParams,
 )
+from memsvc.schemas.purge import PurgeParams, PurgeResult
 from memsvc.schemas.tenants import ApiKeyCreate, ApiKeyRevoke, ApiKeyRotate, ApiKeyRotated
 
 __all__ = ["OPERATIONS", "Call", "Operation", "by_name"]
@@ -248,6 +249,21 @@ KV = [
         status_code=204),
 ]  # fmt: skip
 
+# -- erasure -------------------------------------------------------------------------------
+_PURGE = (
+    "Erase every trace of the {0} (``purge=true`` is required): memories and their "
+    "history, events, sessions, working memory, the graph only it supports, KV caches, "
+    "index entries; an audit row keeps counts and ids, never content."
+)
+PURGE = [
+    _op("users", "purge_user", "DELETE", "/v1/users/{user_id}", _PURGE.format("user"),
+        response=PurgeResult, query=PurgeParams),
+    _op("agents", "purge_agent", "DELETE", "/v1/agents/{agent_id}", _PURGE.format("agent"),
+        response=PurgeResult, query=PurgeParams),
+    _op("sessions", "purge_session", "DELETE", "/v1/sessions/{session_id}",
+        _PURGE.format("session"), response=PurgeResult, query=PurgeParams),
+]  # fmt: skip
+
 # -- tenants and keys (the admin key) -------------------------------------------------------
 ADMIN = [
     _op("admin", "create_tenant", "POST", "/v1/admin/tenants", "A new tenant.",
@@ -277,7 +293,7 @@ ADMIN = [
         response=KVLimitsPublic, body=KVLimits, auth="admin"),
 ]  # fmt: skip
 
-OPERATIONS: tuple[Operation, ...] = (*MEMORIES, *RECALL, *EVENTS, *JOBS, *KV, *ADMIN)
+OPERATIONS: tuple[Operation, ...] = (*MEMORIES, *RECALL, *EVENTS, *JOBS, *KV, *PURGE, *ADMIN)
 
 _BY_NAME = {op.id: op for op in OPERATIONS}
 

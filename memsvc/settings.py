@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     # KV memory: blob directory, per-tenant quota and episodic retention, upload limit.
     kv: KVConfig = Field(default_factory=KVConfig)
+    # After a purge on PostgreSQL: "full" rewrites the touched tables (VACUUM FULL: the purged
+    # bytes leave the table files; each table is locked exclusively while it runs), "plain"
+    # only marks the space free, "off" leaves it to autovacuum (docs/security.md, "Purge").
+    purge_vacuum: Literal["full", "plain", "off"] = "full"
     # Cartridge training jobs (POST /v1/cartridges/train): the model and per-request limits.
     cartridge_training: CartridgeTrainingConfig = Field(default_factory=CartridgeTrainingConfig)
     # Optional LLM for extraction: any OpenAI-compatible chat endpoint (empty: rules only).

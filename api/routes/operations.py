@@ -113,10 +113,11 @@ def _endpoint(op: Operation) -> Callable[..., Any]:
     return endpoint
 
 
-# Path parameters whose values the caller chooses and may hold "/" (a session id is any string
-# of its scope): matched across segments. The clients quote every id (Operation.url), but the
-# server sees the path percent-decoded, so "a/b" must still reach the session "a/b".
-_ANY_TEXT = ("session_id",)
+# Path parameters whose values the caller chooses and may hold "/" (a session, user or agent
+# id is any string of its scope): matched across segments. The clients quote every id
+# (Operation.url), but the server sees the path percent-decoded, so "a/b" must still reach
+# the session "a/b".
+_ANY_TEXT = ("session_id", "user_id", "agent_id")
 
 
 def _route_path(op: Operation) -> str:

@@ -14,7 +14,17 @@ from __future__ import annotations
 import time
 
 from memsvc.service import jobs, working
-from memsvc.service.capabilities import KV, Events, Graph, Jobs, Memories, Recall, Sessions, Tenants
+from memsvc.service.capabilities import (
+    KV,
+    Events,
+    Graph,
+    Jobs,
+    Memories,
+    Recall,
+    Scopes,
+    Sessions,
+    Tenants,
+)
 from memsvc.service.deps import ServiceDeps
 from memsvc.service.idempotency import IdempotencyKeys
 from memsvc.service.jobs import JobDispatcher
@@ -41,6 +51,7 @@ class MemoryService:
         self.graph = Graph(deps)
         self.kv = KV(deps)
         self.tenants = Tenants(deps)
+        self.scopes = Scopes(deps)  # purge (and export/import) of a whole scope
         self.idempotency = IdempotencyKeys(deps)  # keys outside a write's transaction
         self._upkeep: dict[str, float] = {}
         # Working memory is derived from the event log: refill it (a no-op without backlog).

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from memsvc.errors import PermissionDeniedError
+from memsvc.errors import InvalidRequestError, PermissionDeniedError
 from memsvc.operations import OPERATIONS, Call, Operation
 from memsvc.schemas import DeleteResult, ListEnvelope, MemoryBatch
 from memsvc.schemas.params import MemoryScopeParams
@@ -293,6 +293,34 @@ def _get_kv_content(svc: MemoryService, p: Principal, c: Call) -> Any:
 @_handles("kv-delete_kv")
 def _delete_kv(svc: MemoryService, p: Principal, c: Call) -> Any:
     svc.kv.delete(p.tenant_id, c.path["kv_id"])
+
+
+# -- erasure -------------------------------------------------------------------------------
+
+
+def _purge(svc: MemoryService, p: Principal, c: Call, kind: str, param: str) -> Any:
+    if not c.query.purge:
+        raise InvalidRequestError(
+            f"DELETE of a {kind} erases everything it left and needs purge=true; to delete "
+            f"only its memories (tombstones), use DELETE /v1/memories?{kind}_id=...",
+            field="purge",
+        )
+    return svc.scopes.purge(p.tenant_id, kind, c.path[param], actor=p.actor)
+
+
+@_handles("users-purge_user")
+def _purge_user(svc: MemoryService, p: Principal, c: Call) -> Any:
+    return _purge(svc, p, c, "user", "user_id")
+
+
+@_handles("agents-purge_agent")
+def _purge_agent(svc: MemoryService, p: Principal, c: Call) -> Any:
+    return _purge(svc, p, c, "agent", "agent_id")
+
+
+@_handles("sessions-purge_session")
+def _purge_session(svc: MemoryService, p: Principal, c: Call) -> Any:
+    return _purge(svc, p, c, "session", "session_id")
 
 
 # -- tenants and keys -----------------------------------------------------------------------

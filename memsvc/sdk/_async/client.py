@@ -49,6 +49,7 @@ from memsvc.schemas.params import (
     RelationListParams,
     SessionListParams,
 )
+from memsvc.schemas.purge import PurgeParams, PurgeResult
 from memsvc.sdk._async.http import AsyncHTTPTransport
 from memsvc.sdk._async.kv import AsyncCartridgeClient, AsyncKVClient
 from memsvc.sdk._base import (
@@ -288,6 +289,25 @@ class AsyncMemoryClient:
         scope = build_filter(None, user_id=user_id, agent_id=agent_id, session_id=session_id)
         query = build(MemoryScopeParams.of, scope)
         return (await self.request("memories-delete_by_scope", query=query)).deleted
+
+    async def purge(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        session_id: str | None = None,
+    ) -> PurgeResult:
+        """Erase every trace of one user, agent or session (exactly one): memories and their
+        history, events, sessions, working memory, its graph, KV caches, index entries.
+        Unlike :meth:`delete_all` nothing stays behind; returns the audit record."""
+        given = {"user": user_id, "agent": agent_id, "session": session_id}
+        chosen = [(kind, value) for kind, value in given.items() if value is not None]
+        if len(chosen) != 1:
+            raise TypeError("purge takes exactly one of user_id, agent_id, session_id")
+        ((kind, value),) = chosen
+        return await self.request(
+            f"{kind}s-purge_{kind}", path={f"{kind}_id": value}, query=PurgeParams(purge=True)
+        )
 
     async def history(self, memory_id: str) -> list[MemoryHistoryEntry]:
         """Every mutation of the memory, oldest first."""
