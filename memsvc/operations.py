@@ -64,6 +64,7 @@ from memsvc.schemas.params import (
 )
 from memsvc.schemas.purge import PurgeParams, PurgeResult
 from memsvc.schemas.tenants import ApiKeyCreate, ApiKeyRevoke, ApiKeyRotate, ApiKeyRotated
+from memsvc.schemas.transfer import ExportRequest
 
 __all__ = ["OPERATIONS", "Call", "Operation", "by_name"]
 
@@ -264,6 +265,19 @@ PURGE = [
         _PURGE.format("session"), response=PurgeResult, query=PurgeParams),
 ]  # fmt: skip
 
+# -- export --------------------------------------------------------------------------------
+EXPORTS = [
+    _op("exports", "create_export", "POST", "/v1/exports", "Export the tenant (or one user) "
+        "to an archive (docs/export-format.md) as a job; poll ``GET /v1/exports/{id}``, then "
+        "download ``/content``.", response=JobPublic, body=ExportRequest, status_code=202,
+        body_required=False),
+    _op("exports", "get_export", "GET", "/v1/exports/{export_id}", "The export job: state, "
+        "counts, the archive's size when done.", response=JobPublic),
+    _op("exports", "get_export_content", "GET", "/v1/exports/{export_id}/content", "The "
+        "finished archive, streamed (``application/zip``); 409 while it is being written.",
+        download=True),
+]  # fmt: skip
+
 # -- tenants and keys (the admin key) -------------------------------------------------------
 ADMIN = [
     _op("admin", "create_tenant", "POST", "/v1/admin/tenants", "A new tenant.",
@@ -293,7 +307,16 @@ ADMIN = [
         response=KVLimitsPublic, body=KVLimits, auth="admin"),
 ]  # fmt: skip
 
-OPERATIONS: tuple[Operation, ...] = (*MEMORIES, *RECALL, *EVENTS, *JOBS, *KV, *PURGE, *ADMIN)
+OPERATIONS: tuple[Operation, ...] = (
+    *MEMORIES,
+    *RECALL,
+    *EVENTS,
+    *JOBS,
+    *KV,
+    *PURGE,
+    *EXPORTS,
+    *ADMIN,
+)
 
 _BY_NAME = {op.id: op for op in OPERATIONS}
 

@@ -248,16 +248,24 @@ def purge_graph(
 def delete_jobs(
     tenant_id: str, kind: str, scope_id: str, sessions: Sequence[str], *, session: Session
 ) -> list[str]:
-    """Delete the jobs whose scope names the purged scope or one of its sessions."""
+    """Delete the jobs whose scope names the purged scope or one of its sessions, and the
+    export jobs whose archive may hold it: whole-tenant exports, the user's own, and (for an
+    agent or session) every export of the tenant. The caller removes their archives."""
     session_set = set(sessions)
     key = f"{kind}_id"
+
+    def doomed_job(job_kind: str, scope: Any) -> bool:
+        scope = scope if isinstance(scope, dict) else {}
+        if job_kind == "export":
+            return kind != "user" or scope.get("user_id") in (None, scope_id)
+        return scope.get(key) == scope_id or scope.get("session_id") in session_set
+
     doomed = [
         job_id
-        for job_id, scope in session.execute(
-            select(JobRow.id, JobRow.scope).where(JobRow.tenant_id == tenant_id)
+        for job_id, job_kind, scope in session.execute(
+            select(JobRow.id, JobRow.kind, JobRow.scope).where(JobRow.tenant_id == tenant_id)
         )
-        if isinstance(scope, dict)
-        and (scope.get(key) == scope_id or scope.get("session_id") in session_set)
+        if doomed_job(job_kind, scope)
     ]
     for chunk in _chunks(doomed):
         session.execute(delete(JobRow).where(JobRow.tenant_id == tenant_id, JobRow.id.in_(chunk)))

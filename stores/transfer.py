@@ -169,7 +169,7 @@ def read_table(
         rows = session.execute(stmt.order_by(*keys).limit(_PAGE)).all()
         for row in rows:
             if model is JobRow and user_id is not None:
-                scope = row._mapping[JobRow.scope] or {}
+                scope = row._mapping["scope"] or {}
                 if scope.get("user_id") != user_id and scope.get("session_id") not in session_set:
                     continue
             data = encode_row(model, row, skip)
@@ -217,10 +217,27 @@ def pks_by_ids(model: Any, tenant_id: str, ids: Sequence[str], *, session: Sessi
     return {row_id: pk for row_id, pk in session.execute(stmt)}
 
 
+def entity_keys_taken(
+    tenant_id: str, keys: Sequence[tuple[str, str]], *, session: Session
+) -> dict[tuple[str, str], str]:
+    """(user_id, key) -> id of the tenant's entities among ``keys`` (a unique pair)."""
+    found: dict[tuple[str, str], str] = {}
+    for user_id in {u for u, _ in keys}:
+        names = [k for u, k in keys if u == user_id]
+        stmt = select(EntityRow.key, EntityRow.id).where(
+            EntityRow.tenant_id == tenant_id,
+            EntityRow.user_id == user_id,
+            EntityRow.key.in_(names),
+        )
+        for key, entity_id in session.execute(stmt):
+            found[(user_id, key)] = entity_id
+    return found
+
+
 def insert_rows(model: Any, rows: Sequence[dict[str, Any]], *, session: Session) -> None:
     """Insert decoded rows (column names as keys)."""
     if rows:
         session.execute(insert(_table(model)), list(rows))
 
 
-__all__ += ["user_sessions"]
+__all__ += ["entity_keys_taken", "user_sessions"]

@@ -85,12 +85,9 @@ def _download_endpoint(op: Operation) -> Callable[..., Any]:
         service: MemoryService = values["service"]
         content = await run_in_threadpool(dispatch, service, values["principal"], _call(op, values))
         # Streamed from the blob opened while its row existed (a delete meanwhile cannot cut it).
-        headers = {
-            "ETag": f'"{content.kv.sha256}"',
-            "X-Memsvc-Kv-Id": content.kv.id,
-            "Content-Length": str(content.kv.size_bytes),
-        }
-        return StreamingResponse(content.chunks(), media_type=MEDIA_TYPE, headers=headers)
+        headers = content.http_headers()
+        media_type = getattr(content, "media_type", MEDIA_TYPE)
+        return StreamingResponse(content.chunks(), media_type=media_type, headers=headers)
 
     return endpoint
 

@@ -51,7 +51,7 @@ class MemoryService:
         self.graph = Graph(deps)
         self.kv = KV(deps)
         self.tenants = Tenants(deps)
-        self.scopes = Scopes(deps)  # purge (and export/import) of a whole scope
+        self.scopes = Scopes(deps, runtime)  # purge (and export/import) of a whole scope
         self.idempotency = IdempotencyKeys(deps)  # keys outside a write's transaction
         self._upkeep: dict[str, float] = {}
         # Working memory is derived from the event log: refill it (a no-op without backlog).

@@ -16,6 +16,7 @@ from memsvc.operations import OPERATIONS, Call, Operation
 from memsvc.schemas import DeleteResult, ListEnvelope, MemoryBatch
 from memsvc.schemas.params import MemoryScopeParams
 from memsvc.schemas.tenants import ApiKeyRotate, ApiKeyRotated
+from memsvc.schemas.transfer import ExportRequest
 from memsvc.service import MemoryService, Principal
 
 __all__ = ["HANDLERS", "authorize", "check_upload", "dispatch"]
@@ -321,6 +322,21 @@ def _purge_agent(svc: MemoryService, p: Principal, c: Call) -> Any:
 @_handles("sessions-purge_session")
 def _purge_session(svc: MemoryService, p: Principal, c: Call) -> Any:
     return _purge(svc, p, c, "session", "session_id")
+
+
+@_handles("exports-create_export")
+def _create_export(svc: MemoryService, p: Principal, c: Call) -> Any:
+    return svc.scopes.request_export(p.tenant_id, c.body or ExportRequest())
+
+
+@_handles("exports-get_export")
+def _get_export(svc: MemoryService, p: Principal, c: Call) -> Any:
+    return svc.scopes.get_export(p.tenant_id, c.path["export_id"])
+
+
+@_handles("exports-get_export_content")
+def _get_export_content(svc: MemoryService, p: Principal, c: Call) -> Any:
+    return svc.scopes.open_export(p.tenant_id, c.path["export_id"])
 
 
 # -- tenants and keys -----------------------------------------------------------------------

@@ -18,6 +18,7 @@ import uuid
 
 from memsvc.schemas.purge import PurgeCounts, PurgeResult, PurgeScope
 from memsvc.service.deps import ServiceDeps
+from memsvc.service.exports import forget_exports
 from memsvc.service.kv_blobs import collect_blob
 from stores import memories as memory_store
 from stores import purge as store
@@ -81,6 +82,7 @@ def purge_scope(
             created_at=at,
         )
         store.record_audit(audit, session=session)
+    forget_exports(deps, job_ids)  # archives that may hold the scope
     counts.kv_blobs_kept_shared = _collect(deps, digests)
     counts.working_memory_sessions = _clear_working_memory(
         deps, tenant_id, kind, scope_id, sessions

@@ -299,6 +299,15 @@ def _import_batch(
                 report.count("skipped", name)
             else:
                 report.conflicts.append({"table": name, "id": r[key]})
+    if model is EntityRow:  # the same (user, key) under another id: a conflict too
+        taken = store.entity_keys_taken(
+            tenant_id, [(r["user_id"], r["key"]) for r in fresh], session=session
+        )
+        clash = [r for r in fresh if (r["user_id"], r["key"]) in taken]
+        for r in clash:
+            why = f"entity key taken by {taken[(r['user_id'], r['key'])]}"
+            report.conflicts.append({"table": name, "id": r["id"], "why": why})
+        fresh = [r for r in fresh if (r["user_id"], r["key"]) not in taken]
     if model is RelationRow:
         ids = [r["source_id"] for r in fresh] + [r["target_id"] for r in fresh]
         entities = store.pks_by_ids(EntityRow, tenant_id, ids, session=session)

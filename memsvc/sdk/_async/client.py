@@ -10,6 +10,7 @@ client's transport: HTTP to a server, or in-process to a service (:mod:`memsvc.s
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
@@ -50,6 +51,7 @@ from memsvc.schemas.params import (
     SessionListParams,
 )
 from memsvc.schemas.purge import PurgeParams, PurgeResult
+from memsvc.schemas.transfer import ExportRequest
 from memsvc.sdk._async.http import AsyncHTTPTransport
 from memsvc.sdk._async.kv import AsyncCartridgeClient, AsyncKVClient
 from memsvc.sdk._base import (
@@ -308,6 +310,22 @@ class AsyncMemoryClient:
         return await self.request(
             f"{kind}s-purge_{kind}", path={f"{kind}_id": value}, query=PurgeParams(purge=True)
         )
+
+    async def create_export(self, *, user_id: str | None = None) -> JobPublic:
+        """Start exporting the tenant (or one user) to an archive; returns the job."""
+        body = build(ExportRequest, user_id=user_id)
+        return await self.request("exports-create_export", body=body)
+
+    async def get_export(self, export_id: str) -> JobPublic:
+        """The export job: state, counts, the archive's size when done."""
+        return await self.request("exports-get_export", path={"export_id": export_id})
+
+    async def download_export(self, export_id: str, path: str | os.PathLike[str]) -> Path:
+        """Save the finished archive to ``path`` (409 while it is being written)."""
+        where = {"export_id": export_id}
+        async with self.download("exports-get_export_content", path=where) as file:
+            shutil.copyfile(file, path)
+        return Path(path)
 
     async def history(self, memory_id: str) -> list[MemoryHistoryEntry]:
         """Every mutation of the memory, oldest first."""

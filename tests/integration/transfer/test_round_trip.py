@@ -180,3 +180,20 @@ def test_a_damaged_archive_is_refused_before_anything_is_written(tmp_path: Path)
             svc.scopes.import_(tenant.tenant_id, damaged)
         assert svc.memories.list(tenant.tenant_id, MemoryFilter(), limit=10).data == []
     shutil.rmtree(tmp_path / "b")
+
+
+def test_an_entity_under_another_id_is_a_conflict_not_a_merge(tmp_path: Path) -> None:
+    archive = tmp_path / "tenant.zip"
+    with _service("sqlite", tmp_path / "a") as svc:
+        tenant = new_tenant(svc, "src")
+        _fill(svc, tenant.tenant_id)
+        svc.scopes.export(tenant.tenant_id, archive)
+    with _service("sqlite", tmp_path / "b") as svc:
+        svc.tenants.create("copy", tenant.tenant_id)
+        _fill(svc, tenant.tenant_id)  # the same people and places, under their own ids
+        before = svc.graph.list_entities(tenant.tenant_id, user_id="u").data
+        report = svc.scopes.import_(tenant.tenant_id, archive)
+        clashes = [c for c in report.conflicts if c["table"] == "entities"]
+        assert clashes and all(c["why"].startswith("entity key taken by") for c in clashes)
+        after = svc.graph.list_entities(tenant.tenant_id, user_id="u").data
+        assert sorted(e.id for e in after) == sorted(e.id for e in before)  # not merged
