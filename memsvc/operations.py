@@ -96,6 +96,7 @@ class Operation:
     auth: Auth = "tenant"
     upload: bool = False  # the body is a container file, streamed (not JSON)
     download: bool = False  # the response is a container file, streamed
+    media_type: str = "application/octet-stream"  # of a download
     idempotency: Idempotency = "claim"
     body_required: bool = True  # False: an absent body means the body model's defaults
     read_only: bool = False  # a POST that only reads (search, context, KV lookup)
@@ -275,7 +276,7 @@ EXPORTS = [
         "counts, the archive's size when done.", response=JobPublic),
     _op("exports", "get_export_content", "GET", "/v1/exports/{export_id}/content", "The "
         "finished archive, streamed (``application/zip``); 409 while it is being written.",
-        download=True),
+        download=True, media_type="application/zip"),
 ]  # fmt: skip
 
 # -- tenants and keys (the admin key) -------------------------------------------------------

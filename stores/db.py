@@ -120,7 +120,17 @@ def reclaim_deleted(engine: Engine, tables: tuple[str, ...], *, vacuum: str = "f
     if engine.dialect.name != "postgresql" or vacuum == "off":
         return f"{engine.dialect.name}: nothing reclaimed"
     options = "(FULL, ANALYZE)" if vacuum == "full" else "(ANALYZE)"
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        for table in tables:
-            connection.exec_driver_sql(f"VACUUM {options} {table}")
+    done = 0
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            # A rewrite of a large table may take longer than the requests' statement timeout.
+            connection.exec_driver_sql("SET statement_timeout = 0")
+            for table in tables:
+                connection.exec_driver_sql(f"VACUUM {options} {table}")
+                done += 1
+    except SQLAlchemyError as exc:  # the purge is committed; say what is left to do
+        return (
+            f"postgresql: VACUUM {options} stopped after {done} of {len(tables)} tables "
+            f"({type(exc).__name__}); run it by hand"
+        )
     return f"postgresql: VACUUM {options} on {len(tables)} tables"

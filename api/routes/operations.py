@@ -28,7 +28,10 @@ __all__ = ["operation_routers"]
 MEDIA_TYPE = "application/octet-stream"
 _FILE = {"schema": {"type": "string", "format": "binary"}}
 _UPLOAD_BODY = {"requestBody": {"required": True, "content": {MEDIA_TYPE: _FILE}}}
-_DOWNLOAD = {200: {"content": {MEDIA_TYPE: _FILE}, "description": "The container file."}}
+
+
+def _download(op: Operation) -> dict[int | str, dict[str, Any]]:
+    return {200: {"content": {op.media_type: _FILE}, "description": "The file, streamed."}}
 
 
 def _parameters(op: Operation) -> list[Parameter]:
@@ -86,8 +89,7 @@ def _download_endpoint(op: Operation) -> Callable[..., Any]:
         content = await run_in_threadpool(dispatch, service, values["principal"], _call(op, values))
         # Streamed from the blob opened while its row existed (a delete meanwhile cannot cut it).
         headers = content.http_headers()
-        media_type = getattr(content, "media_type", MEDIA_TYPE)
-        return StreamingResponse(content.chunks(), media_type=media_type, headers=headers)
+        return StreamingResponse(content.chunks(), media_type=op.media_type, headers=headers)
 
     return endpoint
 
@@ -131,7 +133,7 @@ def operation_routers() -> list[APIRouter]:
         router = routers.setdefault(op.tag, APIRouter(tags=[op.tag]))
         extra: dict[str, Any] = {}
         if op.download:
-            extra = {"response_class": Response, "response_model": None, "responses": _DOWNLOAD}
+            extra = {"response_class": Response, "response_model": None, "responses": _download(op)}
         elif op.response is None:
             extra = {"response_model": None}
         else:
