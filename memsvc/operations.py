@@ -64,7 +64,7 @@ from memsvc.schemas.params import (
 )
 from memsvc.schemas.purge import PurgeParams, PurgeResult
 from memsvc.schemas.tenants import ApiKeyCreate, ApiKeyRevoke, ApiKeyRotate, ApiKeyRotated
-from memsvc.schemas.transfer import ExportRequest
+from memsvc.schemas.transfer import ExportRequest, ImportResult
 
 __all__ = ["OPERATIONS", "Call", "Operation", "by_name"]
 
@@ -277,6 +277,10 @@ EXPORTS = [
     _op("exports", "get_export_content", "GET", "/v1/exports/{export_id}/content", "The "
         "finished archive, streamed (``application/zip``); 409 while it is being written.",
         download=True, media_type="application/zip"),
+    _op("exports", "import_archive", "POST", "/v1/imports", "Import an archive (the body: "
+        "the zip, streamed) into this tenant: checksums verified first, ids kept, identical "
+        "rows skipped, conflicts reported and never merged. Large archives: ``memsvc import``.",
+        response=ImportResult, upload=True),
 ]  # fmt: skip
 
 # -- tenants and keys (the admin key) -------------------------------------------------------

@@ -192,17 +192,22 @@ def user_sessions(tenant_id: str, user_id: str, *, session: Session) -> list[str
 
 def existing(
     name: str, tenant_id: str, ids: Sequence[str], *, session: Session
-) -> dict[str, dict[str, Any]]:
-    """The rows among ``ids`` already in the target, encoded like an export (to compare)."""
+) -> dict[str, dict[str, Any] | None]:
+    """The rows among ``ids`` already in the target, encoded like an export (to compare); an
+    id another tenant holds (ids are unique across tenants) maps to ``None``, its content
+    unread."""
     model, skip = TABLES[name]
     if not ids:
         return {}
-    id_col = model.id
-    where = [id_col.in_(list(ids))]
-    if model is not KVPrefixRow:
+    where = [model.id.in_(list(ids))]
+    if model is SessionRow:  # a session's id is unique within its tenant only
         where.append(model.tenant_id == tenant_id)
-    found = {}
+    found: dict[str, dict[str, Any] | None] = {}
     for row in session.execute(select(*_table(model).columns).where(*where)):
+        mapping = row._mapping
+        if mapping["tenant_id"] != tenant_id:
+            found[mapping["id"]] = None
+            continue
         data = encode_row(model, row, skip)
         found[data["id"]] = data
     return found

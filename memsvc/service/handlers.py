@@ -16,7 +16,7 @@ from memsvc.operations import OPERATIONS, Call, Operation
 from memsvc.schemas import DeleteResult, ListEnvelope, MemoryBatch
 from memsvc.schemas.params import MemoryScopeParams
 from memsvc.schemas.tenants import ApiKeyRotate, ApiKeyRotated
-from memsvc.schemas.transfer import ExportRequest
+from memsvc.schemas.transfer import ExportRequest, ImportResult
 from memsvc.service import MemoryService, Principal
 
 __all__ = ["HANDLERS", "authorize", "check_upload", "dispatch"]
@@ -197,6 +197,8 @@ def _train_cartridge(svc: MemoryService, p: Principal, c: Call) -> Any:
 
 def check_upload(call: Call) -> None:
     """What an upload can be refused for before its body is received (the spec)."""
+    if call.op.id == "exports-import_archive":  # an archive: checked once received
+        return
     from memsvc.service.kv import resolve_spec  # torch: imported on first use
 
     resolve_spec(call.query.spec)
@@ -337,6 +339,17 @@ def _get_export(svc: MemoryService, p: Principal, c: Call) -> Any:
 @_handles("exports-get_export_content")
 def _get_export_content(svc: MemoryService, p: Principal, c: Call) -> Any:
     return svc.scopes.open_export(p.tenant_id, c.path["export_id"])
+
+
+@_handles("exports-import_archive")
+def _import_archive(svc: MemoryService, p: Principal, c: Call) -> Any:
+    if c.upload is None:
+        raise TypeError(f"{c.op.id} takes an archive file")
+    try:
+        report = svc.scopes.import_(p.tenant_id, c.upload)
+    finally:
+        c.upload.unlink(missing_ok=True)  # consumed, as uploads are
+    return ImportResult(**report.as_dict())
 
 
 # -- tenants and keys -----------------------------------------------------------------------

@@ -290,9 +290,13 @@ def _import_batch(
         key = "id"
         have = store.existing(name, tenant_id, [r[key] for r in batch], session=session)
         for r in batch:
-            found = have.get(r[key])
-            if found is None:
+            if r[key] not in have:
                 fresh.append(r)
+                continue
+            found = have[r[key]]
+            if found is None:
+                why = "the id belongs to another tenant"
+                report.conflicts.append({"table": name, "id": r[key], "why": why})
                 continue
             mine = {k: v for k, v in r.items() if k in found}
             if _comparable(mine) == _comparable(found):

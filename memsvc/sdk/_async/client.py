@@ -51,7 +51,7 @@ from memsvc.schemas.params import (
     SessionListParams,
 )
 from memsvc.schemas.purge import PurgeParams, PurgeResult
-from memsvc.schemas.transfer import ExportRequest
+from memsvc.schemas.transfer import ExportRequest, ImportResult
 from memsvc.sdk._async.http import AsyncHTTPTransport
 from memsvc.sdk._async.kv import AsyncCartridgeClient, AsyncKVClient
 from memsvc.sdk._base import (
@@ -326,6 +326,10 @@ class AsyncMemoryClient:
         async with self.download("exports-get_export_content", path=where) as file:
             shutil.copyfile(file, path)
         return Path(path)
+
+    async def import_archive(self, path: str | os.PathLike[str]) -> ImportResult:
+        """Import an archive (``memsvc export``, an export's download) into this tenant."""
+        return await self.request("exports-import_archive", upload=Path(path))
 
     async def history(self, memory_id: str) -> list[MemoryHistoryEntry]:
         """Every mutation of the memory, oldest first."""

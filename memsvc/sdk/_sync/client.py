@@ -53,7 +53,7 @@ from memsvc.schemas.params import (
     SessionListParams,
 )
 from memsvc.schemas.purge import PurgeParams, PurgeResult
-from memsvc.schemas.transfer import ExportRequest
+from memsvc.schemas.transfer import ExportRequest, ImportResult
 from memsvc.sdk._base import (
     DEFAULT_SESSION,
     UNSET,
@@ -326,6 +326,10 @@ class MemoryClient:
         with self.download("exports-get_export_content", path=where) as file:
             shutil.copyfile(file, path)
         return Path(path)
+
+    def import_archive(self, path: str | os.PathLike[str]) -> ImportResult:
+        """Import an archive (``memsvc export``, an export's download) into this tenant."""
+        return self.request("exports-import_archive", upload=Path(path))
 
     def history(self, memory_id: str) -> list[MemoryHistoryEntry]:
         """Every mutation of the memory, oldest first."""

@@ -8,10 +8,12 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from api.main import create_app
+from consolidation.dispatch import build_service
 from memsvc import Memory
 from memsvc.schemas import MemoryFilter
 from memsvc.service import MemoryService
-from tests.conftest import TenantKey, make_settings
+from tests.conftest import TenantKey, make_settings, new_tenant
 
 
 def _finished(client: TestClient, tenant: TenantKey, export_id: str) -> dict:
@@ -60,8 +62,6 @@ def test_an_export_job_serves_an_archive_that_imports_elsewhere(
 
 
 def _other(service: MemoryService) -> TenantKey:
-    from tests.conftest import new_tenant
-
     return new_tenant(service, "other")
 
 
@@ -77,3 +77,48 @@ def test_the_sdk_exports_and_downloads(tmp_path: Path) -> None:
         assert job.state == "succeeded", job
         saved = memory.download_export(job.id, tmp_path / "all.zip")
         assert saved.stat().st_size == job.scope["size_bytes"]
+
+
+def test_an_archive_imports_over_rest_and_the_sdk_purges(
+    service: MemoryService, client: TestClient, tenant: TenantKey, tmp_path: Path
+) -> None:
+    memory = {"text": "I like tea.", "user_id": "u"}
+    client.post("/v1/memories", json=memory, headers=tenant.headers)
+    started = client.post("/v1/exports", headers=tenant.headers).json()
+    job = _finished(client, tenant, started["id"])
+    archive = client.get(f"/v1/exports/{job['id']}/content", headers=tenant.headers).content
+
+    # another tenant of the same instance: the ids are taken, reported, nothing merged
+    stranger = _other(service)
+    octet = {"Content-Type": "application/octet-stream"}
+    clash = client.post("/v1/imports", content=archive, headers={**stranger.headers, **octet})
+    assert clash.status_code == 200, clash.text
+    assert {c["why"] for c in clash.json()["conflicts"]} == {"the id belongs to another tenant"}
+
+    # a fresh instance takes it, once; a broken body is refused
+    other = build_service(make_settings(tmp_path / "fresh"))
+    try:
+        with TestClient(create_app(other.settings, service=other)) as fresh:
+            target = new_tenant(other, "copy")
+            headers = {**target.headers, **octet}
+            first = fresh.post("/v1/imports", content=archive, headers=headers)
+            assert first.status_code == 200, first.text
+            assert first.json()["inserted"]["memories"] == 1 and first.json()["conflicts"] == []
+            again = fresh.post("/v1/imports", content=archive, headers=headers).json()
+            assert again["skipped"]["memories"] == 1 and again["inserted"].get("memories", 0) == 0
+            listed = fresh.get("/v1/memories", params={"user_id": "u"}, headers=target.headers)
+            assert [m["text"] for m in listed.json()["data"]] == ["I like tea."]
+            broken = fresh.post("/v1/imports", content=b"not a zip", headers=headers)
+            assert broken.status_code == 422 and broken.json()["error"]["field"] == "archive"
+    finally:
+        other.close()
+
+    path = tmp_path / "a.zip"
+    path.write_bytes(archive)
+    with Memory(settings=make_settings(tmp_path / "sdk")) as embedded:
+        result = embedded.import_archive(path)
+        assert result.inserted["memories"] == 1
+        assert [m.text for m in embedded.get_all(user_id="u").data] == ["I like tea."]
+        purged = embedded.purge(user_id="u")
+        assert purged.counts.memories == 1 and purged.scope == "user"
+        assert embedded.get_all(user_id="u").data == []
