@@ -272,6 +272,27 @@ def import_cmd(
         raise typer.Exit(code=2)
 
 
+@app.command("purge")
+def purge_cmd(
+    tenant_id: Annotated[str, typer.Option("--tenant", help="The tenant.")],
+    user_id: Annotated[str | None, typer.Option("--user", help="Erase this user.")] = None,
+    agent_id: Annotated[str | None, typer.Option("--agent", help="Erase this agent.")] = None,
+    session_id: Annotated[str | None, typer.Option("--session", help="Erase this session.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Erase every trace of one user, agent or session (docs/security.md, "Purge")."""
+    given = [(k, v) for k, v in (("user", user_id), ("agent", agent_id), ("session", session_id))
+             if v is not None]  # fmt: skip
+    if len(given) != 1:
+        console.print("[red]error:[/red] give exactly one of --user, --agent, --session")
+        raise typer.Exit(code=1)
+    ((kind, scope_id),) = given
+    with _service(data_dir) as service:
+        result = service.scopes.purge(tenant_id, kind, scope_id, actor="cli")  # type: ignore[arg-type]
+    console.print(f"purged {kind} (audit {result.audit_id}): {result.counts.model_dump()}")
+    console.print(result.reclaimed)
+
+
 @tenant_app.command("create")
 def tenant_create(
     name: str,

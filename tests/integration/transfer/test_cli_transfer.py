@@ -46,3 +46,21 @@ def test_export_then_import_moves_a_tenant_to_postgresql(
         broken.write_bytes(b"not a zip")
         refused = runner.invoke(app, ["import", str(broken)])
         assert refused.exit_code == 1 and "not a readable archive" in refused.output
+
+
+def test_purge_from_the_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEMSVC_EMBEDDER", "hash")
+    monkeypatch.setenv("MEMSVC_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("MEMSVC_DATABASE_URL", raising=False)
+    with Memory(settings=make_settings(tmp_path)) as memory:
+        memory.add(["I like tea.", "I live in Oslo."], user_id="u")
+        memory.add(["Kept."], user_id="v")
+        tenant_id = memory.tenant_id
+    refused = runner.invoke(app, ["purge", "--tenant", tenant_id])
+    assert refused.exit_code == 1 and "exactly one" in refused.output
+    done = runner.invoke(app, ["purge", "--tenant", tenant_id, "--user", "u"])
+    assert done.exit_code == 0, done.output
+    assert "'memories': 2" in done.output and "wal checkpoint truncated" in done.output
+    with Memory(settings=make_settings(tmp_path)) as memory:
+        assert memory.get_all(user_id="u").data == []
+        assert [m.text for m in memory.get_all(user_id="v").data] == ["Kept."]
