@@ -27,8 +27,6 @@ from stores import memories as memory_store
 from stores import transfer as store
 from stores.models import (
     EntityRow,
-    EventRow,
-    JobRow,
     KVCacheRow,
     KVPrefixRow,
     MemoryEntity,
@@ -362,6 +360,3 @@ def _put_archived_blob(
         tmp.unlink(missing_ok=True)
         raise InvalidRequestError(f"archive blob kv/{digest} fails its checksum", field="archive")
     put_blob(deps, tmp, digest, size, session=session)
-
-
-_ = (EventRow, JobRow)  # exported through store.TABLES
