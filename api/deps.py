@@ -34,12 +34,13 @@ ServiceDep = Annotated[MemoryService, Depends(get_service)]
 
 
 def raw_api_key(authorization: str | None, x_api_key: str | None) -> str | None:
-    """The API key of a request: ``X-API-Key``, else ``Authorization: Bearer``."""
+    """The API key of a request: ``X-API-Key``, else ``Authorization: Bearer`` (or ``Token``,
+    the scheme mem0ai's client sends)."""
     if x_api_key:
         return x_api_key.strip()
     if authorization:
         scheme, _, token = authorization.partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
+        if scheme.lower() in ("bearer", "token") and token.strip():
             return token.strip()
     return None
 

@@ -57,8 +57,11 @@ class ErrorJSONResponse(JSONResponse):
         return json.dumps(content, allow_nan=False, separators=(",", ":")).encode("ascii")
 
 
-def error_response(error: APIStatusError, headers: dict[str, str] | None = None) -> JSONResponse:
-    """The JSON response of an error (the handlers', and middleware's that answers itself)."""
+def error_response(
+    error: APIStatusError, headers: dict[str, str] | None = None, *, detail: bool = False
+) -> JSONResponse:
+    """The JSON response of an error (the handlers', and middleware's that answers itself);
+    ``detail`` adds the message as ``detail`` too, where mem0ai's client reads it."""
     headers = dict(headers or {})
     if error.status_code == 401:
         headers["WWW-Authenticate"] = "Bearer"
@@ -67,10 +70,15 @@ def error_response(error: APIStatusError, headers: dict[str, str] | None = None)
     if error.status_code == 413:
         # The rest of the body was not read: the connection cannot carry another request.
         headers["Connection"] = "close"
-    return ErrorJSONResponse(error.to_dict(), status_code=error.status_code, headers=headers)
+    body = error.to_dict()
+    if detail:
+        body["detail"] = error.message
+    return ErrorJSONResponse(body, status_code=error.status_code, headers=headers)
 
 
-_json = error_response
+def _for(request: Request) -> dict[str, bool]:
+    # The mem0-compatible routes (api/mem0) answer mem0's error shape as well.
+    return {"detail": request.url.path.startswith("/mem0/")}
 
 
 def _validation_error(exc: RequestValidationError) -> InvalidRequestError:
@@ -95,23 +103,24 @@ def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers; unexpected exceptions are answered by ``api.guards``."""
 
     @app.exception_handler(APIStatusError)
-    async def _api_error(_: Request, exc: APIStatusError) -> JSONResponse:
-        return _json(exc)
+    async def _api_error(request: Request, exc: APIStatusError) -> JSONResponse:
+        return error_response(exc, **_for(request))
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return _json(_validation_error(exc))
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(_validation_error(exc), **_for(request))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         cls = error_for_status(exc.status_code)
-        return _json(cls(str(exc.detail), status_code=exc.status_code), exc.headers)
+        error = cls(str(exc.detail), status_code=exc.status_code)
+        return error_response(error, exc.headers, **_for(request))
 
     async def _dependency_away(request: Request, exc: Exception) -> JSONResponse:
         # PostgreSQL or Redis away: the request may succeed later; say when to retry.
         log.warning("%s %s: dependency unavailable: %s", request.method, request.url.path, exc)
         retry_after = request.app.state.service.settings.dependencies.retry_after_seconds
-        return _json(unavailable(exc, retry_after))
+        return error_response(unavailable(exc, retry_after), **_for(request))
 
     for error_class in DEPENDENCY_ERRORS:
         app.add_exception_handler(error_class, _dependency_away)
@@ -121,4 +130,4 @@ def install_error_handlers(app: FastAPI) -> None:
         # Backstop behind api.guards.RequestGuard, which answers unexpected errors itself: after
         # this handler Starlette re-raises to the server, which then drops the connection.
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return _json(ServerError("internal error; the request may be retried"))
+        return error_response(ServerError("internal error; the request may be retried"))

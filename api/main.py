@@ -11,8 +11,10 @@ from fastapi.routing import APIRoute
 from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.guards import RequestGuard, check_params
 from api.idempotency import IdempotencyMiddleware, claim_idempotency_key
+from api.mem0 import router as mem0_router
 from api.routes import health
 from api.routes.operations import operation_routers
+from api.ui.app import create_ui
 from memsvc.service import MemoryService
 from memsvc.settings import Settings, get_settings
 
@@ -78,4 +80,8 @@ def create_app(
         dependencies=[Depends(claim_idempotency_key)],
         responses=ERROR_RESPONSES,
     )
+    # mem0ai's client, unmodified, against the same operations (api/mem0, README).
+    app.include_router(mem0_router, prefix="/mem0")
+    # The web inspector (api/ui): server-rendered pages over the same service and tenant keys.
+    app.mount("/ui", create_ui(app), name="ui")
     return app

@@ -20,14 +20,14 @@ import redis
 
 from consolidation.steps.decay import decay_memories
 from consolidation.steps.episodes import draft_episodes, write_episodes
-from consolidation.steps.extract import Batch, extract, load_batch
-from consolidation.steps.graph import link_graph
-from consolidation.steps.invalidate import invalidate_contradicted
-from consolidation.steps.merge import merge_candidates
+from consolidation.steps.extract import Batch, extract, guide_of, load_batch
 from consolidation.steps.sentences import embed_sentences
-from memsvc.extraction import Extractor, build_extractor
+from memsvc.extraction import ExtractionUnavailable, Extractor, build_extractor
 from memsvc.graph import read_graph
 from memsvc.service.deps import ServiceDeps
+from memsvc.service.facts.graph import link_graph
+from memsvc.service.facts.invalidate import invalidate_contradicted
+from memsvc.service.facts.merge import merge_candidates
 from memsvc.service.jobs import flush_access, new_job_row
 from memsvc.service.runtime import UNPACED, Pace
 from memsvc.service.working import promote_session
@@ -43,11 +43,14 @@ __all__ = ["TRANSIENT", "consolidate_session", "run_job", "scan"]
 log = logging.getLogger(__name__)
 
 ACTOR = "system:consolidation"
-# Errors worth a retry with backoff: the database or Redis went away for a moment.
+# Errors worth a retry with backoff: the database or Redis went away for a moment, or the LLM
+# endpoint failed (5xx) or timed out on every attempt. A 4xx from the endpoint
+# (ExtractionRejected) is not here: it fails the job at once, with the endpoint's message.
 TRANSIENT: tuple[type[Exception], ...] = (
     OperationalError,
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
+    ExtractionUnavailable,
 )
 
 Progress = Callable[[str, Counter[str]], None]
@@ -60,7 +63,7 @@ class _Lost(Exception):
 def _commit_batch(
     deps: ServiceDeps, batch: Batch, extractor: Extractor, counts: Counter[str]
 ) -> None:
-    candidates = extract(extractor, batch)
+    candidates = extract(extractor, batch, guide_of(deps, batch))
     graphs = [read_graph(c) for c in candidates]
     drafts = draft_episodes(deps, batch, candidates)
     texts = [c.text for c in candidates] + [d.text for d in drafts]
@@ -114,20 +117,25 @@ def consolidate_session(
     if promote:
         report("promote", counts)
         counts["promoted"] += promote_session(deps, tenant_id, session_id)
+    owned = extractor is None
     extractor = extractor or build_extractor(deps.settings)
     limit = deps.settings.consolidation.batch_events
     report("extract", counts)
-    while not pace.stopping:
-        pace.yield_to_requests()  # embedded: sleep-time work goes between requests
-        batch = load_batch(deps, tenant_id, session_id, limit=limit)
-        if batch is None:
-            break
-        try:
-            _commit_batch(deps, batch, extractor, counts)
-        except _Lost:
-            counts["lost_races"] += 1
-            continue
-        report("extract", counts)
+    try:
+        while not pace.stopping:
+            pace.yield_to_requests()  # embedded: sleep-time work goes between requests
+            batch = load_batch(deps, tenant_id, session_id, limit=limit)
+            if batch is None:
+                break
+            try:
+                _commit_batch(deps, batch, extractor, counts)
+            except _Lost:
+                counts["lost_races"] += 1
+                continue
+            report("extract", counts)
+    finally:
+        if owned:
+            extractor.close()
     report("sentences", counts)
     counts["sentences_embedded"] += embed_sentences(
         deps, tenant_id, session_id, on_batch=lambda n: report("sentences", counts), pace=pace

@@ -30,6 +30,7 @@ from memsvc.schemas import (
     EntityPublic,
     EventBatch,
     EventPublic,
+    EventsAdded,
     JobPublic,
     KVLookupRequest,
     KVLookupResult,
@@ -49,6 +50,11 @@ from memsvc.schemas import (
     TenantPublic,
 )
 from memsvc.schemas.cartridge_train import CartridgeTrainRequest
+from memsvc.schemas.extraction import (
+    ExtractionConfigPublic,
+    ExtractionConfigUpdate,
+    ExtractionScopeParams,
+)
 from memsvc.schemas.kv import KVLimits, KVLimitsPublic
 from memsvc.schemas.params import (
     CartridgeListParams,
@@ -187,8 +193,10 @@ RECALL = [
 EVENTS = [
     _op("events", "add_events", "POST", "/v1/events", "Append chat events; they are durable "
         "when this answers. Returns them with their gate decisions. With ``Idempotency-Key``, "
-        "the reply is stored with the events: a retry gets it back.",
-        response=ListEnvelope[EventPublic], body=EventBatch, status_code=201,
+        "the reply is stored with the events: a retry gets it back. With ``infer: true`` "
+        "their facts are extracted now, in the same transaction, and returned (``facts``, "
+        "with ADD/UPDATE/NOOP); a refusing LLM endpoint gives 502 and writes nothing.",
+        response=EventsAdded, body=EventBatch, status_code=201,
         idempotency="transaction"),
     _op("events", "list_events", "GET", "/v1/events", "Events in write order, filtered by "
         "scope, role and event time.", response=Page[EventPublic], query=EventListParams),
@@ -214,6 +222,21 @@ JOBS = [
     _op("graph", "list_relations", "GET", "/v1/graph/relations", "Typed relations with "
         "validity; ``as_of`` keeps those valid then.",
         response=Page[RelationPublic], query=RelationListParams),
+]  # fmt: skip
+
+# -- extraction configuration ---------------------------------------------------------------
+EXTRACTION = [
+    _op("extraction", "get_extraction_config", "GET", "/v1/extraction/config", "The "
+        "extraction configuration in use for a scope (the most specific stored: user and "
+        "agent, user, agent, tenant; ``version`` 0 when none).",
+        response=ExtractionConfigPublic, query=ExtractionScopeParams),
+    _op("extraction", "put_extraction_config", "PUT", "/v1/extraction/config", "Store a new "
+        "version of a scope's instructions (for the LLM extractor's prompt) and categories "
+        "(name, keywords, description; memories carry them in ``metadata.categories``).",
+        response=ExtractionConfigPublic, body=ExtractionConfigUpdate),
+    _op("extraction", "list_extraction_config_versions", "GET", "/v1/extraction/config/versions",
+        "Every version of exactly this scope's configuration, newest first.",
+        response=ListEnvelope[ExtractionConfigPublic], query=ExtractionScopeParams),
 ]  # fmt: skip
 
 # -- KV memory ------------------------------------------------------------------------------
@@ -317,6 +340,7 @@ OPERATIONS: tuple[Operation, ...] = (
     *RECALL,
     *EVENTS,
     *JOBS,
+    *EXTRACTION,
     *KV,
     *PURGE,
     *EXPORTS,

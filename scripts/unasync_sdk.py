@@ -3,7 +3,7 @@
 The async client is the only hand-written one (as httpcore does it): this rewrites it token by
 token with unasync (``async``/``await`` dropped, async names to their sync twins), then formats
 the result with ruff. ``--check`` regenerates into a temporary directory and fails when the
-committed files differ (tests/sdk/test_generated.py runs it).
+committed files differ (tests/project/test_generated_sdk.py runs it).
 
     python scripts/unasync_sdk.py          # regenerate
     python scripts/unasync_sdk.py --check  # exit 1 when memsvc/sdk/_sync is stale

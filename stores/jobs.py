@@ -22,6 +22,7 @@ __all__ = [
     "add_job",
     "get_job",
     "jobs_stale_since",
+    "recent_jobs",
     "update_job",
 ]
 
@@ -69,6 +70,17 @@ def jobs_stale_since(cutoff: datetime, *, limit: int, session: Session) -> list[
         .where(JobRow.kind == "consolidate")
         .where(JobRow.state.in_(ACTIVE_STATES), JobRow.updated_at < cutoff)
         .order_by(JobRow.updated_at)
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+def recent_jobs(tenant_id: str, *, limit: int, session: Session) -> list[JobRow]:
+    """The tenant's newest jobs, newest first."""
+    stmt = (
+        select(JobRow)
+        .where(JobRow.tenant_id == tenant_id)
+        .order_by(JobRow.created_at.desc(), JobRow.id)
         .limit(limit)
     )
     return list(session.scalars(stmt))

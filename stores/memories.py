@@ -26,6 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, defer
 
+from stores.filters import FilterTree, filter_clause
 from stores.json_match import json_key_equals
 from stores.models import MemoryHistory, MemoryRow
 
@@ -77,6 +78,8 @@ class MemoryQuery:
     include_archived: bool = False
     # Only memories valid at this time: valid_from <= as_of < valid_to (NULL = unbounded).
     as_of: datetime | None = None
+    # A boolean filter tree (stores.filters), ANDed with the fields above.
+    where: FilterTree | None = None
 
 
 def _metadata_clause(key: str, value: Any) -> ColumnElement[bool]:
@@ -114,6 +117,8 @@ def _where(query: MemoryQuery) -> list[ColumnElement[bool]]:
     if query.as_of is not None:
         clauses.append(or_(MemoryRow.valid_from.is_(None), MemoryRow.valid_from <= query.as_of))
         clauses.append(or_(MemoryRow.valid_to.is_(None), MemoryRow.valid_to > query.as_of))
+    if query.where is not None:
+        clauses.append(filter_clause(query.where))
     return clauses
 
 

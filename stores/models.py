@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -35,6 +36,7 @@ __all__ = [
     "Counter",
     "EntityRow",
     "EventRow",
+    "ExtractionConfigRow",
     "IdempotencyRow",
     "JobRow",
     "KVBlobRow",
@@ -234,6 +236,9 @@ class EventRow(Base):
     # The only field ever updated: when the event's pieces reached long-term memory. The
     # content stays as written; this is the per-event consolidation watermark.
     promoted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # When facts were extracted from it on write (``infer=True``), in the write's own
+    # transaction: consolidation then leaves its facts alone (episodes and graph still use it).
+    facts_extracted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class SessionRow(Base):
@@ -472,4 +477,31 @@ class PurgeAuditRow(Base):
     actor: Mapped[str] = mapped_column(String(200), default="")
     counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     ids: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ExtractionConfigRow(Base):
+    """One version of a project's extraction configuration: instructions for the LLM
+    extractor's prompt and categories (name, keywords, description).
+
+    Per tenant, optionally narrowed to a user and/or an agent (``""``: any; a key column, so
+    never NULL). Append-only: each change is a new ``version`` of its scope, and the newest
+    version of the most specific scope is the one in use.
+    """
+
+    __tablename__ = "extraction_configs"
+    __table_args__ = (
+        UniqueConstraint(
+            "tenant_id", "user_id", "agent_id", "version", name="uq_extraction_configs_version"
+        ),
+    )
+
+    pk: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(String(200), default="")
+    agent_id: Mapped[str] = mapped_column(String(200), default="")
+    version: Mapped[int] = mapped_column(Integer)
+    instructions: Mapped[str] = mapped_column(Text, default="")
+    categories: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    actor: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -157,3 +157,23 @@ def smollm2_model() -> tuple[object, object]:
     from memsvc.bench.kv import load_model
 
     return load_model()
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    """A 2-layer random Llama: 2 KV heads of dim 16, vocab 128 (fast on the CPU)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=128,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+        max_position_embeddings=1024,
+    )
+    return LlamaForCausalLM(config).eval()

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from consolidation.steps.extract import Batch
-from consolidation.steps.merge import Outcome
 from memsvc.extraction import Candidate
 from memsvc.extraction.rules import split_sentences
 from memsvc.lifecycle.episodes import Line, summarise
@@ -23,6 +22,7 @@ from memsvc.lifecycle.merge import content_words
 from memsvc.schemas import MemoryCreate
 from memsvc.service.deps import ServiceDeps
 from memsvc.service.events import pieces_of
+from memsvc.service.facts.merge import Outcome
 from memsvc.service.memories import insert_memories
 from memsvc.tiers.working import Segment, segment
 from stores.models import MemoryRow

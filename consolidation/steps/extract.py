@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from memsvc.extraction import Candidate, Extractor, SourceEvent
+from memsvc.extraction import NO_GUIDE, Candidate, Extractor, Guide, SourceEvent
 from memsvc.service.deps import ServiceDeps
+from memsvc.service.extraction_config import guide_for
 from stores import events as store
 from stores.models import EventRow
 
-__all__ = ["Batch", "extract", "load_batch"]
+__all__ = ["Batch", "extract", "guide_of", "load_batch"]
 
 
 @dataclass
@@ -60,12 +61,22 @@ def load_batch(deps: ServiceDeps, tenant_id: str, session_id: str, *, limit: int
 
 
 def source_events(batch: Batch) -> list[SourceEvent]:
+    """The kept events whose facts are still to extract: those written with ``infer=True``
+    had theirs extracted in their own transaction (``facts_extracted_at``)."""
     return [
         SourceEvent(id=e.id, speaker=e.speaker, role=e.role, text=e.content, time=e.event_time)
         for e in sorted(batch.kept, key=lambda e: (e.event_time, e.pk))
+        if e.facts_extracted_at is None
     ]
 
 
-def extract(extractor: Extractor, batch: Batch) -> list[Candidate]:
-    """Candidates of the batch's kept events, in the order they were said."""
-    return extractor.extract(source_events(batch))
+def guide_of(deps: ServiceDeps, batch: Batch) -> Guide:
+    """The extraction configuration of the batch's scope (instructions, categories)."""
+    with deps.sessions() as session:
+        return guide_for(session, batch.tenant_id, batch.user_id, batch.agent_id)
+
+
+def extract(extractor: Extractor, batch: Batch, guide: Guide = NO_GUIDE) -> list[Candidate]:
+    """Candidates of the batch's kept events not extracted on write, in the order said."""
+    events = source_events(batch)
+    return extractor.extract(events, guide) if events else []

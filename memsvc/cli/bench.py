@@ -213,6 +213,30 @@ def cartridge(
     render(result, console, json_path)
 
 
+@bench_app.command("mem0")
+def mem0(
+    n: Annotated[int, typer.Option(help="Memories to store.")] = 2_000,
+    users: Annotated[int | None, typer.Option(help="Users (default n/500).")] = None,
+    queries: Annotated[int, typer.Option(help="Queries sent to each route.")] = 300,
+    embedder: Annotated[str, typer.Option(help="hash (default) or minilm.")] = "hash",
+    port: Annotated[int, typer.Option(help="Loopback port of the benchmarked server.")] = 18767,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the figures here.")
+    ] = None,
+) -> None:
+    """Search latency of the mem0-compatible route against POST /v1/search, same store and
+    queries (goal: the mem0 path adds <= 10%)."""
+    from rich.console import Console
+
+    from memsvc.bench.mem0 import render, run_mem0_bench
+
+    console = Console()
+    result = run_mem0_bench(
+        n, users=users, n_queries=queries, embedder=embedder, port=port, console=console
+    )
+    render(result, console, json_path)
+
+
 @bench_app.command("export")
 def export(
     n: Annotated[int, typer.Option(help="Memories in the exported tenant.")] = 100_000,

@@ -2,22 +2,43 @@
 
 from __future__ import annotations
 
-from memsvc.extraction.base import CANDIDATE_KINDS, Candidate, Extractor, SourceEvent
+from memsvc.extraction.base import (
+    CANDIDATE_KINDS,
+    NO_GUIDE,
+    Candidate,
+    Category,
+    Extractor,
+    Guide,
+    SourceEvent,
+)
 from memsvc.extraction.dates import ResolvedDate, resolve_dates
-from memsvc.extraction.llm import OpenAICompatExtractor
+from memsvc.extraction.llm import (
+    ExtractionError,
+    ExtractionRejected,
+    ExtractionUnavailable,
+    OpenAICompatExtractor,
+)
 from memsvc.extraction.rules import RulesExtractor
+from memsvc.extraction.strict import strict_schema_problems
 from memsvc.settings import Settings
 
 __all__ = [
     "CANDIDATE_KINDS",
+    "NO_GUIDE",
     "Candidate",
+    "Category",
+    "ExtractionError",
+    "ExtractionRejected",
+    "ExtractionUnavailable",
     "Extractor",
+    "Guide",
     "OpenAICompatExtractor",
     "ResolvedDate",
     "RulesExtractor",
     "SourceEvent",
     "build_extractor",
     "resolve_dates",
+    "strict_schema_problems",
 ]
 
 

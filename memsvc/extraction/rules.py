@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from memsvc.extraction.base import Candidate, Extractor, SourceEvent
+from memsvc.extraction.base import NO_GUIDE, Candidate, Extractor, Guide, SourceEvent
 from memsvc.extraction.dates import resolve_dates
 from memsvc.extraction.english import to_third_person
 from memsvc.extraction.slots import entity_key, find_slot
@@ -108,8 +108,12 @@ class RulesExtractor(Extractor):
         self.roles = roles
         self.min_content_words = min_content_words
 
-    def extract(self, events: list[SourceEvent]) -> list[Candidate]:
-        return [c for event in events for c in self.extract_event(event)]
+    def extract(self, events: list[SourceEvent], guide: Guide = NO_GUIDE) -> list[Candidate]:
+        found = [c for event in events for c in self.extract_event(event)]
+        for candidate in found:
+            # Categories by keyword: in the fact as written or in the sentence as said.
+            candidate.categories = guide.tag(f"{candidate.text}\n{candidate.sentence}")
+        return found
 
     def extract_event(self, event: SourceEvent) -> list[Candidate]:
         if event.role not in self.roles:

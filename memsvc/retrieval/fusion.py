@@ -31,6 +31,8 @@ class Fused:
     dense_score: float | None = None
     lexical_score: float | None = None
     graph_score: float | None = None
+    # The part of ``score`` lent by neighbouring turns (the spread stage); 0.0 when none.
+    spread_score: float = 0.0
 
 
 def _rrf(lists: list[Ranked], weights: list[float], k: float) -> dict[Hashable, float]:
@@ -79,15 +81,24 @@ def fuse(
 
 
 def rank(
-    scores: Mapping[Hashable, float], lists: Mapping[Retriever, Ranked], *, limit: int
+    scores: Mapping[Hashable, float],
+    lists: Mapping[Retriever, Ranked],
+    *,
+    limit: int,
+    fused: Mapping[Hashable, float] | None = None,
 ) -> list[Fused]:
-    """The ``limit`` best items, best first (ties by id), each with its raw score per list."""
+    """The ``limit`` best items, best first (ties by id), each with its raw score per list.
+
+    ``fused``: the scores as fusion gave them, before spreading to neighbouring turns; each
+    item's ``spread_score`` is then what spreading added (what the inspector shows)."""
     raw = {name: dict(found) for name, found in lists.items()}
     dense = raw.get(Retriever.DENSE, {})
     lexical = raw.get(Retriever.LEXICAL, {})
     graph = raw.get(Retriever.GRAPH, {})
     best = sorted(scores.items(), key=lambda item: (-item[1], str(item[0])))[:limit]
-    return [
-        Fused(pk, min(1.0, score), dense.get(pk), lexical.get(pk), graph.get(pk))
-        for pk, score in best
-    ]
+    ranked = []
+    for pk, score in best:
+        score = min(1.0, score)
+        lent = 0.0 if fused is None else max(0.0, score - min(1.0, fused.get(pk, 0.0)))
+        ranked.append(Fused(pk, score, dense.get(pk), lexical.get(pk), graph.get(pk), lent))
+    return ranked

@@ -11,6 +11,7 @@ from memsvc.schemas.events import (
     EventFilter,
     EventPublic,
     EventRole,
+    EventsAdded,
     SessionPublic,
     SessionState,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "EventFilter",
     "EventPublic",
     "EventRole",
+    "EventsAdded",
     "JobPublic",
     "JobState",
     "KVKind",

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, StrictStr
+from pydantic import BaseModel, Field, StrictBool, StrictStr
 
-from memsvc.schemas.common import Metadata, ScopeId, Strict, UtcDatetime
+from memsvc.schemas.common import ListEnvelope, Metadata, ScopeId, Strict, UtcDatetime
+from memsvc.schemas.memories import MemoryWriteResult
 
 __all__ = [
     "ContextItem",
@@ -19,6 +20,7 @@ __all__ = [
     "EventFilter",
     "EventPublic",
     "EventRole",
+    "EventsAdded",
     "SessionPublic",
     "SessionState",
 ]
@@ -59,6 +61,12 @@ class EventBatch(Strict):
     user_id: ScopeId | None = None
     agent_id: ScopeId | None = None
     session_id: ScopeId | None = None
+    infer: StrictBool = Field(
+        default=False,
+        description="Extract facts from these events now, in the same transaction, and return "
+        "them (``facts``) with their ADD/UPDATE/NOOP decisions; idle-session consolidation then "
+        "leaves these events' facts alone.",
+    )
 
 
 class EventPublic(BaseModel):
@@ -75,6 +83,15 @@ class EventPublic(BaseModel):
     pieces: list[str] = Field(description="The kept pieces (long messages are split).")
     created_at: datetime
     promoted_at: datetime | None
+
+
+class EventsAdded(ListEnvelope[EventPublic]):
+    """Events written (``data``, with their gate decisions) and, with ``infer=True``, the
+    facts extracted from them (``null`` without ``infer``)."""
+
+    facts: list[MemoryWriteResult] | None = Field(
+        default=None, description="Facts extracted from the events (infer=True), in order."
+    )
 
 
 class SessionPublic(BaseModel):

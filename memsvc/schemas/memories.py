@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     Discriminator,
     Field,
@@ -16,6 +17,7 @@ from pydantic import (
     StringConstraints,
     Tag,
 )
+from pydantic_core import PydanticCustomError
 
 from memsvc.schemas.common import (
     Metadata,
@@ -25,6 +27,7 @@ from memsvc.schemas.common import (
     UtcDatetime,
     metadata_schema,
 )
+from memsvc.schemas.filters import Condition, WhereError, parse_where
 
 __all__ = [
     "MemoryAddBody",
@@ -38,11 +41,34 @@ __all__ = [
     "MemoryWriteResult",
     "MetadataValue",
     "Scope",
+    "Where",
 ]
 
 MemoryKind = Literal["fact", "preference", "event", "episode", "plan", "note", "message"]
 MetadataValue = StrictStr | StrictInt | StrictFloat | StrictBool | None
 _SCALAR = {"type": ["string", "integer", "number", "boolean", "null"]}
+
+
+def _check_where(value: dict[str, Any]) -> dict[str, Any]:
+    try:
+        parse_where(value)
+    except WhereError as exc:
+        raise PydanticCustomError("filter_where", "{problem}", {"problem": str(exc)}) from exc
+    return value
+
+
+#: A boolean filter expression (``memsvc.schemas.filters``), kept as the JSON given.
+Where = Annotated[
+    dict[str, Any],
+    AfterValidator(_check_where),
+    Field(
+        description="Boolean filter: AND/OR/NOT over fields (id, user_id, agent_id, session_id, "
+        "kind, text, created_at, updated_at, occurred_at, valid_from, valid_to, importance, "
+        "metadata.<key>) with operators eq, ne, in, nin, gt, gte, lt, lte, contains, "
+        'icontains, exists, or "*" (set). E.g. {"OR": [{"kind": "preference"}, '
+        '{"metadata.topic": {"in": ["food", "travel"]}}]}.'
+    ),
+]
 
 
 class Scope(Strict):
@@ -109,9 +135,11 @@ class MemoryPublic(BaseModel):
 
 
 class MemoryWriteResult(MemoryPublic):
-    """A memory after a write; ``event`` says whether it was added or already stored (NOOP)."""
+    """A memory after a write; ``event`` says what the write did: ADD (a new memory), UPDATE
+    (a stored fact got a better wording; facts extracted with ``infer=True`` only) or NOOP
+    (already stored; an extracted fact's provenance may have grown)."""
 
-    event: Literal["ADD", "NOOP"]
+    event: Literal["ADD", "UPDATE", "NOOP"]
 
 
 class MemoryHistoryEntry(BaseModel):
@@ -145,6 +173,11 @@ class MemoryFilter(Strict):
         default=None, description="Only memories valid then: valid_from <= as_of < valid_to."
     )
     include_archived: bool = Field(default=False, description="Include decayed memories.")
+    where: Where | None = None
+
+    def condition(self) -> Condition | None:
+        """The parsed ``where`` expression (validated when the filter was built)."""
+        return None if self.where is None else parse_where(self.where)
 
     def has_scope(self) -> bool:
         return any(v is not None for v in (self.user_id, self.agent_id, self.session_id))
@@ -161,6 +194,7 @@ class MemoryFilter(Strict):
             self.occurred_after,
             self.occurred_before,
             self.as_of,
+            self.where,
         )
         return any(v is not None for v in narrowing)
 

@@ -15,7 +15,7 @@ from pydantic import Field, Json
 from memsvc.schemas.common import MetadataKey, ScopeId, Strict, UtcDatetime
 from memsvc.schemas.events import EventFilter, EventRole
 from memsvc.schemas.kv import KVKind
-from memsvc.schemas.memories import MemoryFilter, MemoryKind, MetadataValue
+from memsvc.schemas.memories import MemoryFilter, MemoryKind, MetadataValue, Where
 
 __all__ = [
     "CartridgeListParams",
@@ -58,6 +58,11 @@ class MemoryScopeParams(Strict):
     occurred_before: UtcDatetime | None = None
     as_of: UtcDatetime | None = None
     include_archived: bool = False
+    where: Json[Where] | None = Field(
+        default=None,
+        description='A boolean filter as JSON, e.g. {"OR": [{"kind": "preference"}, '
+        '{"metadata.topic": {"in": ["food", "travel"]}}]} (see POST /v1/search filters.where).',
+    )
 
     @classmethod
     def of(cls, filters: MemoryFilter, **extra: Any) -> Any:
@@ -65,8 +70,9 @@ class MemoryScopeParams(Strict):
         values = filters.model_dump(exclude_none=True)
         if isinstance(values.get("kind"), str):
             values["kind"] = [values["kind"]]
-        if "metadata" in values:
-            values["metadata"] = json.dumps(values["metadata"])
+        for name in ("metadata", "where"):
+            if name in values:
+                values[name] = json.dumps(values[name])
         return cls.model_validate(values | {k: v for k, v in extra.items() if v is not None})
 
     def to_filter(self) -> MemoryFilter:

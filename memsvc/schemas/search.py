@@ -58,6 +58,11 @@ class SearchResult(BaseModel):
     graph_score: float | None = Field(
         default=None, description="Entity-graph score, if near the query's entities."
     )
+    spread_score: float = Field(
+        default=0.0,
+        description="The part of ``score`` lent by neighbouring turns of the conversation "
+        "(0 when none): a question's answer often sits in the turn after it.",
+    )
     tier: Literal["long_term", "short_term"] = "long_term"
     snippet: str | None = Field(
         default=None,

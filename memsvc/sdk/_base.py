@@ -150,13 +150,20 @@ def build_event_batch(
     user_id: str | None = None,
     agent_id: str | None = None,
     session_id: str | None = None,
+    infer: bool = False,
 ) -> EventBatch:
     """Events (dicts or models) and the batch's default scope, validated."""
     items = [e.model_dump(exclude_unset=True) if isinstance(e, EventCreate) else e for e in events]
+    fields: dict[str, Any] = {
+        "events": items,
+        "user_id": user_id,
+        "agent_id": agent_id,
+        "session_id": session_id,
+    }
+    if infer:  # sent only when asked: the body of a plain add stays as it was
+        fields["infer"] = infer
     try:
-        return EventBatch.model_validate(
-            {"events": items, "user_id": user_id, "agent_id": agent_id, "session_id": session_id}
-        )
+        return EventBatch.model_validate(fields)
     except ValidationError as exc:
         raise invalid_from_validation(exc) from exc
 

@@ -17,6 +17,7 @@ from memsvc.service import jobs, working
 from memsvc.service.capabilities import (
     KV,
     Events,
+    Extraction,
     Graph,
     Jobs,
     Memories,
@@ -49,6 +50,7 @@ class MemoryService:
         self.sessions = Sessions(deps, dispatcher)
         self.jobs = Jobs(deps, runtime, dispatcher)
         self.graph = Graph(deps)
+        self.extraction = Extraction(deps)
         self.kv = KV(deps)
         self.tenants = Tenants(deps)
         self.scopes = Scopes(deps, runtime)  # purge (and export/import) of a whole scope

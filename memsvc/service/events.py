@@ -11,12 +11,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from memsvc.errors import ConflictError, InvalidRequestError
-from memsvc.schemas import EventBatch, EventCreate, EventFilter, EventPublic, ListEnvelope, Page
+from memsvc.schemas import EventBatch, EventCreate, EventFilter, EventPublic, EventsAdded, Page
 from memsvc.service.deps import ServiceDeps
+from memsvc.service.facts.on_write import extract_new_facts, write_new_facts
 from memsvc.service.idempotency import IdempotentRequest, after_commit, record_reply
 from memsvc.service.validation import check_metadata, decode_cursor, encode_cursor
 from memsvc.tiers.sensory import gate
 from stores import events as store
+from stores import memories as memory_store
 from stores.events import EventQuery
 from stores.models import EventRow, SessionRow, utcnow
 from stores.short_term import Piece
@@ -163,12 +165,15 @@ def ingest_events(
     batch: EventBatch,
     *,
     idempotency: IdempotentRequest | None = None,
-) -> list[EventPublic]:
+    actor: str = "system:events",
+) -> EventsAdded:
     """Commit a batch of events to the log, then put their kept pieces into working memory.
 
     Each kept piece is embedded exactly once, here; the vector is stored on the event and
     reused by working memory and by promotion to long-term memory. With an idempotency key,
-    the reply is stored in the same transaction as the events.
+    the reply is stored in the same transaction as the events. With ``batch.infer``, the
+    facts of the new events are extracted first and written in that same transaction
+    (:mod:`memsvc.service.facts.on_write`).
     """
     events = _resolve(batch)
     _check(deps, events)
@@ -201,7 +206,15 @@ def ingest_events(
             )
         )
         offset += count
+    extracted = extract_new_facts(deps, tenant_id, rows) if batch.infer else None
+    if extracted is not None:
+        for row in rows:
+            row.facts_extracted_at = now  # consolidation leaves their facts alone
     with deps.sessions.begin() as session:
+        if extracted is not None:
+            # The counter lock first, as consolidation takes it: writers of facts serialise
+            # on it, and in the same order (counter, then sessions) on both databases.
+            memory_store.reserve_revs(1, session=session)
         store.ensure_sessions(
             [
                 SessionRow(
@@ -231,8 +244,11 @@ def ingest_events(
                 now=now,
                 session=session,
             )
+        facts = None
+        if extracted is not None:
+            facts = write_new_facts(session, deps, extracted, actor=actor)
+        reply = EventsAdded(data=written, count=len(written), facts=facts)
         if idempotency is not None:
-            reply = ListEnvelope(data=written, count=len(written))
             record_reply(session, deps, idempotency, reply)
     after_commit(deps, idempotency)
     # Durable from here on. Working memory is derived: if this fails, it is rebuilt from SQL.
@@ -242,7 +258,7 @@ def ingest_events(
     except Exception:
         deps.short_term_lost.set()  # the maintenance tick refills it from the event log
         log.exception("working memory unavailable; %d pieces will be rebuilt later", len(pieces))
-    return written
+    return reply
 
 
 def list_events(

@@ -122,7 +122,22 @@ def _context(svc: MemoryService, p: Principal, c: Call) -> Any:
 
 @_handles("events-add_events")
 def _add_events(svc: MemoryService, p: Principal, c: Call) -> Any:
-    return _listed(svc.events.add(p.tenant_id, c.body, idempotency=c.idempotency))
+    return svc.events.write(p.tenant_id, c.body, actor=p.actor, idempotency=c.idempotency)
+
+
+@_handles("extraction-get_extraction_config")
+def _get_extraction_config(svc: MemoryService, p: Principal, c: Call) -> Any:
+    return svc.extraction.get_config(p.tenant_id, c.query)
+
+
+@_handles("extraction-put_extraction_config")
+def _put_extraction_config(svc: MemoryService, p: Principal, c: Call) -> Any:
+    return svc.extraction.put_config(p.tenant_id, c.body, actor=p.actor)
+
+
+@_handles("extraction-list_extraction_config_versions")
+def _list_extraction_config_versions(svc: MemoryService, p: Principal, c: Call) -> Any:
+    return _listed(svc.extraction.list_versions(p.tenant_id, c.query))
 
 
 @_handles("events-list_events")

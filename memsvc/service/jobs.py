@@ -32,6 +32,7 @@ __all__ = [
     "flush_access",
     "get_job",
     "job_public",
+    "list_jobs",
     "maintenance",
     "new_job_row",
     "request_consolidation",
@@ -107,6 +108,15 @@ def get_job(deps: ServiceDeps, tenant_id: str, job_id: str) -> JobPublic:
     if row is None:
         raise NotFoundError(f"job {job_id} not found", field="job_id")
     return job_public(row)
+
+
+def list_jobs(deps: ServiceDeps, tenant_id: str, *, limit: int = 50) -> list[JobPublic]:
+    """The tenant's newest jobs, newest first (the inspector's jobs page)."""
+    if not 1 <= limit <= 1000:
+        raise InvalidRequestError("limit must be between 1 and 1000", field="limit")
+    with deps.sessions() as session:
+        rows = store.recent_jobs(tenant_id, limit=limit, session=session)
+        return [job_public(r) for r in rows]
 
 
 def request_consolidation(

@@ -21,6 +21,7 @@ from memsvc.schemas import (
     MemoryWriteResult,
     Page,
 )
+from memsvc.schemas.filters import All, Any_, Condition, Not
 from memsvc.service.deps import ServiceDeps
 from memsvc.service.idempotency import IdempotentRequest, after_commit, record_reply
 from memsvc.service.validation import (
@@ -31,6 +32,7 @@ from memsvc.service.validation import (
     encode_cursor,
 )
 from stores import memories as store
+from stores.filters import AllOf, AnyOf, Cmp, FilterTree, NoneOf
 from stores.models import MemoryRow, utcnow
 
 if TYPE_CHECKING:
@@ -121,7 +123,21 @@ def to_query(tenant_id: str, filters: MemoryFilter) -> store.MemoryQuery:
         occurred_before=filters.occurred_before,
         as_of=filters.as_of,
         include_archived=filters.include_archived,
+        where=_tree(filters.condition()),
     )
+
+
+def _tree(condition: Condition | None) -> FilterTree | None:
+    """The store's filter tree of a checked ``where`` expression."""
+    if condition is None:
+        return None
+    if isinstance(condition, All):
+        return AllOf(tuple(_tree(c) for c in condition.items))  # type: ignore[misc]
+    if isinstance(condition, Any_):
+        return AnyOf(tuple(_tree(c) for c in condition.items))  # type: ignore[misc]
+    if isinstance(condition, Not):
+        return NoneOf(_tree(condition.item))  # type: ignore[arg-type]
+    return Cmp(condition.field, condition.op, condition.value, condition.key)
 
 
 def _check_item(deps: ServiceDeps, item: MemoryCreate, prefix: str) -> None:

@@ -21,7 +21,7 @@ from typing import Any, Self
 
 import httpx
 
-from memsvc.errors import MemsvcError
+from memsvc.errors import InvalidRequestError, MemsvcError
 from memsvc.operations import Call, by_name
 from memsvc.schemas import (
     ConsolidateRequest,
@@ -30,6 +30,7 @@ from memsvc.schemas import (
     EntityPublic,
     EventCreate,
     EventPublic,
+    EventsAdded,
     JobPublic,
     MemoryBatch,
     MemoryCreate,
@@ -41,6 +42,12 @@ from memsvc.schemas import (
     RelationPublic,
     SearchResult,
     SessionPublic,
+)
+from memsvc.schemas.extraction import (
+    CategorySpec,
+    ExtractionConfigPublic,
+    ExtractionConfigUpdate,
+    ExtractionScopeParams,
 )
 from memsvc.schemas.params import (
     EntityListParams,
@@ -186,21 +193,33 @@ class AsyncMemoryClient:
         kind: str | None = None,
         occurred_at: datetime | None = None,
         idempotency_key: str | None = None,
+        infer: bool = False,
     ) -> list[MemoryWriteResult] | list[EventPublic]:
         """Store one memory or a batch (all or nothing); duplicates come back as NOOP.
 
         Chat messages (``[{"role": ..., "content": ...}]``) go in as events instead (session
-        ``default`` unless one is given) and come back as events. ``idempotency_key``: the
-        caller's key for this write; sent again with it (even by another process), it is done
-        once and answers the first reply.
+        ``default`` unless one is given) and come back as events; with ``infer=True`` the
+        facts extracted from them come back instead, each with its ADD/UPDATE/NOOP ``event``.
+        ``idempotency_key``: the caller's key for this write; sent again with it (even by
+        another process), it is done once and answers the first reply.
         """
         if is_messages(memories):
-            return await self.add_events(
+            body = build_event_batch(
                 memories,  # type: ignore[arg-type]
                 user_id=user_id,
                 agent_id=agent_id,
                 session_id=session_id or DEFAULT_SESSION,
-                idempotency_key=idempotency_key,
+                infer=infer,
+            )
+            reply = await self.request(
+                "events-add_events", body=body, idempotency_key=idempotency_key
+            )
+            return reply.facts if infer else reply.data
+        if infer:
+            raise InvalidRequestError(
+                "infer=True extracts facts from chat messages (role and content); "
+                "memories given as text are stored as they are",
+                field="infer",
             )
         items = build_add_items(
             memories,  # type: ignore[arg-type]
@@ -349,14 +368,18 @@ class AsyncMemoryClient:
         agent_id: str | None = None,
         session_id: str | None = None,
         idempotency_key: str | None = None,
-    ) -> list[EventPublic]:
+        infer: bool = False,
+    ) -> list[EventPublic] | EventsAdded:
         """Append chat events (durable when this returns), each with its gate decision;
-        ``idempotency_key`` as in ``add``."""
-        body = build_event_batch(events, user_id=user_id, agent_id=agent_id, session_id=session_id)
+        ``idempotency_key`` as in ``add``. With ``infer=True``, their facts are extracted
+        at once and the whole reply comes back: ``data`` (the events) and ``facts``."""
+        body = build_event_batch(
+            events, user_id=user_id, agent_id=agent_id, session_id=session_id, infer=infer
+        )
         written = await self.request(
             "events-add_events", body=body, idempotency_key=idempotency_key
         )
-        return written.data
+        return written if infer else written.data
 
     async def get_events(
         self,
@@ -471,3 +494,39 @@ class AsyncMemoryClient:
             cursor=cursor,
         )
         return await self.request("graph-list_relations", query=query)
+
+    async def get_extraction_config(
+        self, *, user_id: str | None = None, agent_id: str | None = None
+    ) -> ExtractionConfigPublic:
+        """The extraction configuration in use for a scope (``version`` 0: none stored)."""
+        query = build(ExtractionScopeParams, user_id=user_id, agent_id=agent_id)
+        return await self.request("extraction-get_extraction_config", query=query)
+
+    async def set_extraction_config(
+        self,
+        *,
+        instructions: str = "",
+        categories: Sequence[Mapping[str, Any] | CategorySpec] = (),
+        user_id: str | None = None,
+        agent_id: str | None = None,
+    ) -> ExtractionConfigPublic:
+        """Store a new version of a scope's extraction instructions and categories
+        (``{"name", "keywords", "description"}``); returns it."""
+        body = build(
+            ExtractionConfigUpdate,
+            instructions=instructions,
+            categories=[
+                c.model_dump() if isinstance(c, CategorySpec) else dict(c) for c in categories
+            ],
+            user_id=user_id,
+            agent_id=agent_id,
+        )
+        return await self.request("extraction-put_extraction_config", body=body)
+
+    async def list_extraction_config_versions(
+        self, *, user_id: str | None = None, agent_id: str | None = None
+    ) -> list[ExtractionConfigPublic]:
+        """Every stored version of exactly this scope's configuration, newest first."""
+        query = build(ExtractionScopeParams, user_id=user_id, agent_id=agent_id)
+        listed = await self.request("extraction-list_extraction_config_versions", query=query)
+        return listed.data

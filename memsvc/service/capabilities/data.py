@@ -15,6 +15,7 @@ from memsvc.schemas import (
     EventBatch,
     EventFilter,
     EventPublic,
+    EventsAdded,
     MemoryCreate,
     MemoryFilter,
     MemoryHistoryEntry,
@@ -25,7 +26,8 @@ from memsvc.schemas import (
     SearchResponse,
     SessionPublic,
 )
-from memsvc.service import context, events, jobs, memories, search, sessions, working
+from memsvc.schemas.scopes import ScopeSummary
+from memsvc.service import context, events, jobs, memories, scopes, search, sessions, working
 from memsvc.service.activity import ForegroundActivity
 from memsvc.service.deps import ServiceDeps
 from memsvc.service.idempotency import IdempotentRequest
@@ -116,6 +118,10 @@ class Memories:
         """Bring an archived memory back into default search."""
         return memories.restore_memory(self.deps, tenant_id, memory_id, actor=actor)
 
+    def scopes(self, tenant_id: str, *, limit: int = 200) -> ScopeSummary:
+        """The users, agents and sessions holding memories, with their counts."""
+        return scopes.scope_summary(self.deps, tenant_id, limit=limit)
+
 
 class Recall:
     """Search and prompt context over long- and short-term memory."""
@@ -143,12 +149,26 @@ class Events:
     ) -> None:
         self.deps, self.activity, self.dispatcher = deps, activity, dispatcher
 
-    @_serving
     def add(
         self, tenant_id: str, batch: EventBatch, *, idempotency: IdempotentRequest | None = None
     ) -> list[EventPublic]:
         """Commit events, feed working memory, and promote what overflows its budget."""
-        written = events.ingest_events(self.deps, tenant_id, batch, idempotency=idempotency)
+        return self.write(tenant_id, batch, idempotency=idempotency).data
+
+    @_serving
+    def write(
+        self,
+        tenant_id: str,
+        batch: EventBatch,
+        *,
+        actor: str = "system:events",
+        idempotency: IdempotentRequest | None = None,
+    ) -> EventsAdded:
+        """``add``'s whole reply: the events and, with ``batch.infer``, their facts."""
+        reply = events.ingest_events(
+            self.deps, tenant_id, batch, idempotency=idempotency, actor=actor
+        )
+        written = reply.data
         for session_id in dict.fromkeys(e.session_id for e in written):
             try:
                 promoted = working.promote_due(self.deps, tenant_id, session_id)
@@ -158,7 +178,7 @@ class Events:
                 continue
             if promoted:
                 jobs.trigger_session(self.deps, self.dispatcher, tenant_id, session_id, "overflow")
-        return written
+        return reply
 
     def list(
         self, tenant_id: str, filters: EventFilter, *, limit: int = 100, cursor: str | None = None

@@ -1,4 +1,5 @@
-"""Jobs (consolidation, cartridge training), the entity graph, KV memory, tenants and keys.
+"""Jobs (consolidation, cartridge training), the entity graph, the extraction configuration,
+KV memory, tenants and keys.
 
 KV calls import torch on first use, so commands that never touch KV start without it.
 """
@@ -21,7 +22,12 @@ from memsvc.schemas import (
     TenantPublic,
 )
 from memsvc.schemas.cartridge_train import CartridgeTrainRequest
-from memsvc.service import graph, jobs, tenants
+from memsvc.schemas.extraction import (
+    ExtractionConfigPublic,
+    ExtractionConfigUpdate,
+    ExtractionScopeParams,
+)
+from memsvc.service import extraction_config, graph, jobs, tenants
 from memsvc.service.deps import ServiceDeps
 from memsvc.service.jobs import JobDispatcher
 from memsvc.service.runtime import BackgroundRuntime
@@ -34,7 +40,7 @@ if TYPE_CHECKING:
     from memsvc.schemas.kv import KVLimitsPublic
     from memsvc.service.kv import KVContent
 
-__all__ = ["KV", "Graph", "Jobs", "Tenants"]
+__all__ = ["KV", "Extraction", "Graph", "Jobs", "Tenants"]
 
 
 class Jobs:
@@ -51,6 +57,10 @@ class Jobs:
 
     def get(self, tenant_id: str, job_id: str) -> JobPublic:
         return jobs.get_job(self.deps, tenant_id, job_id)
+
+    def list(self, tenant_id: str, *, limit: int = 50) -> list[JobPublic]:
+        """The newest jobs of the tenant, newest first."""
+        return jobs.list_jobs(self.deps, tenant_id, limit=limit)
 
     def train_cartridge(self, tenant_id: str, request: CartridgeTrainRequest) -> JobPublic:
         """Train a KV cartridge on a corpus in the background; the job stores it (see get)."""
@@ -98,6 +108,26 @@ class Graph:
             self.deps, tenant_id, user_id=user_id, entity_id=entity_id, type_=type_,
             as_of=as_of, limit=limit, cursor=cursor,
         )  # fmt: skip
+
+
+class Extraction:
+    """A project's extraction configuration: instructions and categories, versioned."""
+
+    def __init__(self, deps: ServiceDeps) -> None:
+        self.deps = deps
+
+    def get_config(self, tenant_id: str, scope: ExtractionScopeParams) -> ExtractionConfigPublic:
+        return extraction_config.current_config(self.deps, tenant_id, scope)
+
+    def put_config(
+        self, tenant_id: str, update: ExtractionConfigUpdate, *, actor: str
+    ) -> ExtractionConfigPublic:
+        return extraction_config.put_config(self.deps, tenant_id, update, actor=actor)
+
+    def list_versions(
+        self, tenant_id: str, scope: ExtractionScopeParams
+    ) -> list[ExtractionConfigPublic]:
+        return extraction_config.config_versions(self.deps, tenant_id, scope)
 
 
 class KV:

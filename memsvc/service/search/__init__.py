@@ -44,10 +44,11 @@ def search_memories(deps: ServiceDeps, tenant_id: str, request: SearchRequest) -
     allowed = candidates.allowed
     found = retrieve(deps, tenant_id, request, query, candidates, config)
     method = FusionMethod(request.fusion or config.fusion)
-    scores = fuse(found.lists, config.weights(), method=method, rrf_k=config.rrf_k)
-    scores = spread_within(scores, deps.indexes.turns, config.neighbour_weights(), allowed)
+    fused_scores = fuse(found.lists, config.weights(), method=method, rrf_k=config.rrf_k)
+    scores = spread_within(fused_scores, deps.indexes.turns, config.neighbour_weights(), allowed)
     # Archived memories are dropped while materialising: keep a few more so top_k stays full.
-    fused = rank(scores, found.lists, limit=request.top_k + 4 * config.spare_rows)
+    limit = request.top_k + 4 * config.spare_rows
+    fused = rank(scores, found.lists, limit=limit, fused=fused_scores)
     if request.threshold is not None:
         fused = [f for f in fused if f.score >= request.threshold]
     builder = ResultBuilder(deps, tenant_id, request, found.pieces, query.vector, allowed, config)

@@ -104,6 +104,7 @@ class ResultBuilder:
             dense_score=f.dense_score,
             lexical_score=f.lexical_score,
             graph_score=f.graph_score,
+            spread_score=f.spread_score,
             tier=hit.tier,
             context=[self._context_turn(side, p) for side, p in hit.context],
         )

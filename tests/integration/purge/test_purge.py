@@ -23,7 +23,7 @@ from stores.models import PurgeAuditRow
 from stores.purge import sha256_hex
 from stores.short_term import RedisShortTermStore
 from tests.conftest import TenantKey, new_tenant
-from tests.kv_backend.crafted import container
+from tests.integration.kv.crafted import container
 
 T0 = datetime(2024, 3, 4, 10, 0, tzinfo=UTC)
 

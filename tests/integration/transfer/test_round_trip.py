@@ -26,7 +26,7 @@ from memsvc.schemas import (
 )
 from memsvc.service import MemoryService
 from tests.conftest import fresh_pg_database, make_settings, new_tenant
-from tests.kv_backend.crafted import container
+from tests.integration.kv.crafted import container
 
 T0 = datetime(2023, 5, 8, 13, 56, tzinfo=UTC)
 CHAT = [

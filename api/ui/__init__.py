@@ -1,0 +1,1 @@
+"""The web inspector at ``/ui`` (see api/ui/app.py)."""
