@@ -459,20 +459,13 @@ class IdempotencyRow(Base):
 
 
 class PurgeAuditRow(Base):
-    """What one purge erased: counts and ids, never content.
+    """What one purge erased: counts and ids, never content (client-chosen ids as sha256)."""
 
-    The scope's own id (a user, agent or session id a client chose) may be personal data, so
-    only its sha256 is kept: whoever knows the id can check that it was purged, nobody can read
-    it back. The ids listed are the service's own (memories, events, entities, KV caches,
-    jobs); session ids, which clients choose, are listed as sha256 too.
-    """
-
-    __tablename__ = "purge_audit"
-    __table_args__ = (Index("ix_purge_audit_tenant_created", "tenant_id", "created_at"),)
+    __tablename__ = "purge_audit"  # one row per purge: small, read by hand
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(String(64))
-    scope_kind: Mapped[str] = mapped_column(String(16))  # user, agent or session
+    scope_kind: Mapped[str] = mapped_column(String(16))
     scope_sha256: Mapped[str] = mapped_column(String(64))
     actor: Mapped[str] = mapped_column(String(200), default="")
     counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -12,7 +12,6 @@ client's transport: HTTP to a server, or in-process to a service (:mod:`memsvc.s
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -59,8 +58,6 @@ from memsvc.schemas.params import (
     RelationListParams,
     SessionListParams,
 )
-from memsvc.schemas.purge import PurgeParams, PurgeResult
-from memsvc.schemas.transfer import ExportRequest, ImportResult
 from memsvc.sdk._base import (
     DEFAULT_SESSION,
     UNSET,
@@ -78,6 +75,7 @@ from memsvc.sdk._base import (
 )
 from memsvc.sdk._sync.http import HTTPTransport
 from memsvc.sdk._sync.kv import CartridgeClient, KVClient
+from memsvc.sdk._sync.scopes import ScopesMixin
 from memsvc.sdk.transport import Transport
 
 __all__ = ["MemoryClient"]
@@ -91,7 +89,7 @@ class _State(Enum):
     CLOSED = 3
 
 
-class MemoryClient:
+class MemoryClient(ScopesMixin):
     """A client for a memsvc server (coroutines in ``AsyncMemoryClient``).
 
     Takes an API key (or ``MEMSVC_API_KEY``) and a base URL (or ``MEMSVC_URL``); or a ready
@@ -308,45 +306,6 @@ class MemoryClient:
         scope = build_filter(None, user_id=user_id, agent_id=agent_id, session_id=session_id)
         query = build(MemoryScopeParams.of, scope)
         return (self.request("memories-delete_by_scope", query=query)).deleted
-
-    def purge(
-        self,
-        *,
-        user_id: str | None = None,
-        agent_id: str | None = None,
-        session_id: str | None = None,
-    ) -> PurgeResult:
-        """Erase every trace of one user, agent or session (exactly one): memories and their
-        history, events, sessions, working memory, its graph, KV caches, index entries.
-        Unlike :meth:`delete_all` nothing stays behind; returns the audit record."""
-        given = {"user": user_id, "agent": agent_id, "session": session_id}
-        chosen = [(kind, value) for kind, value in given.items() if value is not None]
-        if len(chosen) != 1:
-            raise TypeError("purge takes exactly one of user_id, agent_id, session_id")
-        ((kind, value),) = chosen
-        return self.request(
-            f"{kind}s-purge_{kind}", path={f"{kind}_id": value}, query=PurgeParams(purge=True)
-        )
-
-    def create_export(self, *, user_id: str | None = None) -> JobPublic:
-        """Start exporting the tenant (or one user) to an archive; returns the job."""
-        body = build(ExportRequest, user_id=user_id)
-        return self.request("exports-create_export", body=body)
-
-    def get_export(self, export_id: str) -> JobPublic:
-        """The export job: state, counts, the archive's size when done."""
-        return self.request("exports-get_export", path={"export_id": export_id})
-
-    def download_export(self, export_id: str, path: str | os.PathLike[str]) -> Path:
-        """Save the finished archive to ``path`` (409 while it is being written)."""
-        where = {"export_id": export_id}
-        with self.download("exports-get_export_content", path=where) as file:
-            shutil.copyfile(file, path)
-        return Path(path)
-
-    def import_archive(self, path: str | os.PathLike[str]) -> ImportResult:
-        """Import an archive (``memsvc export``, an export's download) into this tenant."""
-        return self.request("exports-import_archive", upload=Path(path))
 
     def history(self, memory_id: str) -> list[MemoryHistoryEntry]:
         """Every mutation of the memory, oldest first."""

@@ -31,9 +31,7 @@ def upgrade() -> None:
         sa.Column("created_at", stores.models.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_purge_audit"),
     )
-    op.create_index("ix_purge_audit_tenant_created", "purge_audit", ["tenant_id", "created_at"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_purge_audit_tenant_created", table_name="purge_audit")
     op.drop_table("purge_audit")
