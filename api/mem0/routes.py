@@ -20,7 +20,6 @@ from api.deps import ServiceDep, TenantDep
 from api.mem0 import exports, shapes
 from api.mem0.filters import split_filters
 from api.mem0.requests import (
-    EVENTS_INFER,
     MAX_EXPORT,
     AddBody,
     BatchBody,
@@ -49,7 +48,7 @@ from memsvc.schemas import (
 from memsvc.schemas.params import MemoryScopeParams
 from memsvc.service import MemoryService, Principal
 
-__all__ = ["EVENTS_INFER", "router"]
+__all__ = ["router"]
 
 router = APIRouter(tags=["mem0"], include_in_schema=False)
 
@@ -92,12 +91,7 @@ def _add_inferred(
     service: MemoryService, principal: Principal, body: AddBody
 ) -> list[dict[str, Any]]:
     """mem0's ``infer=True``: the turns go in as events and the facts extracted from them
-    come back with their ADD/UPDATE/NOOP decisions. Until the native events add takes
-    ``infer`` (EVENTS_INFER), each user message is stored as a memory instead."""
-    if not EVENTS_INFER:
-        return _add_memories(
-            service, principal, body, [m for m in body.messages if m.role == "user"]
-        )
+    come back with their ADD/UPDATE/NOOP decisions (facts on write)."""
     scope, where = split_filters(
         body.filters, user_id=body.user_id, agent_id=body.agent_id, run_id=body.run_id
     )

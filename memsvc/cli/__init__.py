@@ -19,6 +19,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from consolidation.dispatch import build_service
 from memsvc.cli.bench import bench_app
 from memsvc.cli.cartridge import cartridge_app
+from memsvc.cli.mcp import mcp_command
 from memsvc.errors import MemsvcError
 from memsvc.settings import Settings
 
@@ -41,6 +42,7 @@ app.add_typer(cartridge_app, name="cartridge")
 app.add_typer(db_app, name="db")
 app.add_typer(index_app, name="index")
 app.add_typer(tenant_app, name="tenant")
+app.command("mcp")(mcp_command)
 
 DataDir = Annotated[
     Path | None, typer.Option(help="Data directory (default: MEMSVC_DATA_DIR or ./.memsvc).")

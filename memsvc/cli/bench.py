@@ -39,6 +39,27 @@ def search(
     render(result, console, json_path)
 
 
+@bench_app.command("mcp")
+def mcp(
+    n: Annotated[int, typer.Option(help="Memories in the store.")] = 10_000,
+    queries: Annotated[int, typer.Option(help="Searches to time on each path.")] = 300,
+    embedder: Annotated[str, typer.Option(help="minilm (real) or hash.")] = "minilm",
+    port: Annotated[int, typer.Option(help="Loopback port of the benchmarked server.")] = 18767,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the figures here.")
+    ] = None,
+) -> None:
+    """Search tool-call p50/p95 over MCP (stdio and streamable HTTP) against REST search on
+    the same store (goal: within 1.2x)."""
+    from rich.console import Console
+
+    from memsvc.bench.mcp import render, run_mcp_bench
+
+    console = Console()
+    result = run_mcp_bench(n, n_queries=queries, embedder=embedder, port=port, console=console)
+    render(result, console, json_path)
+
+
 @bench_app.command("ingest")
 def ingest(
     memories: Annotated[int, typer.Option(help="Long-term memories stored first.")] = 10_000,

@@ -25,6 +25,7 @@ from consolidation.dispatch import build_service
 from memsvc.service import MemoryService
 from tests.conftest import ADMIN_KEY, make_settings, new_tenant
 from tests.e2e.conftest import free_port
+from tests.integration.kv.crafted import FP
 from tests.integration.ui.hostile import (
     ATTR_TEXT,
     ENTITY_NAME,
@@ -34,7 +35,6 @@ from tests.integration.ui.hostile import (
     Seeded,
     seed,
 )
-from tests.kv_backend.crafted import FP
 
 CHROMIUM = os.environ.get("MEMSVC_CHROMIUM", "/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
