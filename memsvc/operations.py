@@ -68,7 +68,9 @@ from memsvc.schemas.params import (
     SessionKVUploadParams,
     SessionListParams,
 )
+from memsvc.schemas.purge import PurgeParams, PurgeResult
 from memsvc.schemas.tenants import ApiKeyCreate, ApiKeyRevoke, ApiKeyRotate, ApiKeyRotated
+from memsvc.schemas.transfer import ExportRequest, ImportResult
 
 __all__ = ["OPERATIONS", "Call", "Operation", "by_name"]
 
@@ -100,6 +102,7 @@ class Operation:
     auth: Auth = "tenant"
     upload: bool = False  # the body is a container file, streamed (not JSON)
     download: bool = False  # the response is a container file, streamed
+    media_type: str = "application/octet-stream"  # of a download
     idempotency: Idempotency = "claim"
     body_required: bool = True  # False: an absent body means the body model's defaults
     read_only: bool = False  # a POST that only reads (search, context, KV lookup)
@@ -271,6 +274,38 @@ KV = [
         status_code=204),
 ]  # fmt: skip
 
+# -- erasure -------------------------------------------------------------------------------
+_PURGE = (
+    "Erase every trace of the {0} (``purge=true`` is required): memories and their "
+    "history, events, sessions, working memory, the graph only it supports, KV caches, "
+    "index entries; an audit row keeps counts and ids, never content."
+)
+PURGE = [
+    _op("users", "purge_user", "DELETE", "/v1/users/{user_id}", _PURGE.format("user"),
+        response=PurgeResult, query=PurgeParams),
+    _op("agents", "purge_agent", "DELETE", "/v1/agents/{agent_id}", _PURGE.format("agent"),
+        response=PurgeResult, query=PurgeParams),
+    _op("sessions", "purge_session", "DELETE", "/v1/sessions/{session_id}",
+        _PURGE.format("session"), response=PurgeResult, query=PurgeParams),
+]  # fmt: skip
+
+# -- export --------------------------------------------------------------------------------
+EXPORTS = [
+    _op("exports", "create_export", "POST", "/v1/exports", "Export the tenant (or one user) "
+        "to an archive (docs/export-format.md) as a job; poll ``GET /v1/exports/{id}``, then "
+        "download ``/content``.", response=JobPublic, body=ExportRequest, status_code=202,
+        body_required=False),
+    _op("exports", "get_export", "GET", "/v1/exports/{export_id}", "The export job: state, "
+        "counts, the archive's size when done.", response=JobPublic),
+    _op("exports", "get_export_content", "GET", "/v1/exports/{export_id}/content", "The "
+        "finished archive, streamed (``application/zip``); 409 while it is being written.",
+        download=True, media_type="application/zip"),
+    _op("exports", "import_archive", "POST", "/v1/imports", "Import an archive (the body: "
+        "the zip, streamed) into this tenant: checksums verified first, ids kept, identical "
+        "rows skipped, conflicts reported and never merged. Large archives: ``memsvc import``.",
+        response=ImportResult, upload=True),
+]  # fmt: skip
+
 # -- tenants and keys (the admin key) -------------------------------------------------------
 ADMIN = [
     _op("admin", "create_tenant", "POST", "/v1/admin/tenants", "A new tenant.",
@@ -307,6 +342,8 @@ OPERATIONS: tuple[Operation, ...] = (
     *JOBS,
     *EXTRACTION,
     *KV,
+    *PURGE,
+    *EXPORTS,
     *ADMIN,
 )
 

@@ -103,6 +103,10 @@ class Settings(BaseSettings):
     kv: KVConfig = Field(default_factory=KVConfig)
     # Where KV blobs live: the local directory (default) or an S3-compatible bucket.
     blobs: BlobsConfig = Field(default_factory=BlobsConfig)
+    # After a purge on PostgreSQL: "full" rewrites the touched tables (VACUUM FULL: the purged
+    # bytes leave the table files; each table is locked exclusively while it runs), "plain"
+    # only marks the space free, "off" leaves it to autovacuum (docs/security.md, "Purge").
+    purge_vacuum: Literal["full", "plain", "off"] = "full"
     # Cartridge training jobs (POST /v1/cartridges/train): the model and per-request limits.
     cartridge_training: CartridgeTrainingConfig = Field(default_factory=CartridgeTrainingConfig)
     # Optional LLM for extraction: any OpenAI-compatible chat endpoint (empty: rules only).

@@ -21,7 +21,7 @@ from pathlib import Path
 import unasync
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = ("client.py", "http.py", "kv.py")
+SOURCES = ("client.py", "http.py", "kv.py", "scopes.py")
 ASYNC_DIR = ROOT / "memsvc" / "sdk" / "_async"
 SYNC_DIR = ROOT / "memsvc" / "sdk" / "_sync"
 
@@ -29,6 +29,7 @@ REPLACEMENTS = {
     "AsyncMemoryClient": "MemoryClient",
     "AsyncKVClient": "KVClient",
     "AsyncCartridgeClient": "CartridgeClient",
+    "AsyncScopesMixin": "ScopesMixin",
     "AsyncHTTPTransport": "HTTPTransport",
     "AsyncTransport": "Transport",
     "AsyncClient": "Client",  # httpx

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["load_json", "make_engine", "make_sessionmaker", "ping"]
+__all__ = ["load_json", "make_engine", "make_sessionmaker", "ping", "reclaim_deleted"]
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -22,6 +22,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # Deleted content is overwritten with zeros, not left in free pages: a purge really erases
+    # (docs/security.md, "Purge"). Costs a little write bandwidth on deletes.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
@@ -98,3 +101,36 @@ def ping(engine: Engine) -> str | None:
     except SQLAlchemyError as exc:
         return f"error: {type(exc).__name__}"
     return None
+
+
+def reclaim_deleted(engine: Engine, tables: tuple[str, ...], *, vacuum: str = "full") -> str:
+    """After a purge, make the deleted bytes leave the database's files; returns what it did.
+
+    SQLite (``secure_delete`` is on) zeroes deleted cells as it writes, but the write-ahead
+    log still holds the pages as they were: a ``TRUNCATE`` checkpoint copies them back and
+    empties the log. PostgreSQL keeps dead tuples in the table files until they are
+    rewritten: ``vacuum="full"`` runs ``VACUUM (FULL, ANALYZE)`` on ``tables`` (new files,
+    fresh statistics; an exclusive lock on each table while it runs), ``"plain"`` a plain
+    ``VACUUM (ANALYZE)`` (marks the space free, does not overwrite it), ``"off"`` nothing.
+    """
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as connection:
+            busy, _, _ = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+        return "sqlite: wal checkpoint " + ("busy (a reader held the log)" if busy else "truncated")
+    if engine.dialect.name != "postgresql" or vacuum == "off":
+        return f"{engine.dialect.name}: nothing reclaimed"
+    options = "(FULL, ANALYZE)" if vacuum == "full" else "(ANALYZE)"
+    done = 0
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            # A rewrite of a large table may take longer than the requests' statement timeout.
+            connection.exec_driver_sql("SET statement_timeout = 0")
+            for table in tables:
+                connection.exec_driver_sql(f"VACUUM {options} {table}")
+                done += 1
+    except SQLAlchemyError as exc:  # the purge is committed; say what is left to do
+        return (
+            f"postgresql: VACUUM {options} stopped after {done} of {len(tables)} tables "
+            f"({type(exc).__name__}); run it by hand"
+        )
+    return f"postgresql: VACUUM {options} on {len(tables)} tables"

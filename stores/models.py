@@ -46,6 +46,7 @@ __all__ = [
     "MemoryEntity",
     "MemoryHistory",
     "MemoryRow",
+    "PurgeAuditRow",
     "RelationRow",
     "SessionRow",
     "Tenant",
@@ -455,6 +456,21 @@ class IdempotencyRow(Base):
     body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class PurgeAuditRow(Base):
+    """What one purge erased: counts and ids, never content (client-chosen ids as sha256)."""
+
+    __tablename__ = "purge_audit"  # one row per purge: small, read by hand
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    scope_kind: Mapped[str] = mapped_column(String(16))
+    scope_sha256: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(200), default="")
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    ids: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class ExtractionConfigRow(Base):

@@ -28,7 +28,10 @@ __all__ = ["operation_routers"]
 MEDIA_TYPE = "application/octet-stream"
 _FILE = {"schema": {"type": "string", "format": "binary"}}
 _UPLOAD_BODY = {"requestBody": {"required": True, "content": {MEDIA_TYPE: _FILE}}}
-_DOWNLOAD = {200: {"content": {MEDIA_TYPE: _FILE}, "description": "The container file."}}
+
+
+def _download(op: Operation) -> dict[int | str, dict[str, Any]]:
+    return {200: {"content": {op.media_type: _FILE}, "description": "The file, streamed."}}
 
 
 def _parameters(op: Operation) -> list[Parameter]:
@@ -85,12 +88,8 @@ def _download_endpoint(op: Operation) -> Callable[..., Any]:
         service: MemoryService = values["service"]
         content = await run_in_threadpool(dispatch, service, values["principal"], _call(op, values))
         # Streamed from the blob opened while its row existed (a delete meanwhile cannot cut it).
-        headers = {
-            "ETag": f'"{content.kv.sha256}"',
-            "X-Memsvc-Kv-Id": content.kv.id,
-            "Content-Length": str(content.kv.size_bytes),
-        }
-        return StreamingResponse(content.chunks(), media_type=MEDIA_TYPE, headers=headers)
+        headers = content.http_headers()
+        return StreamingResponse(content.chunks(), media_type=op.media_type, headers=headers)
 
     return endpoint
 
@@ -113,10 +112,11 @@ def _endpoint(op: Operation) -> Callable[..., Any]:
     return endpoint
 
 
-# Path parameters whose values the caller chooses and may hold "/" (a session id is any string
-# of its scope): matched across segments. The clients quote every id (Operation.url), but the
-# server sees the path percent-decoded, so "a/b" must still reach the session "a/b".
-_ANY_TEXT = ("session_id",)
+# Path parameters whose values the caller chooses and may hold "/" (a session, user or agent
+# id is any string of its scope): matched across segments. The clients quote every id
+# (Operation.url), but the server sees the path percent-decoded, so "a/b" must still reach
+# the session "a/b".
+_ANY_TEXT = ("session_id", "user_id", "agent_id")
 
 
 def _route_path(op: Operation) -> str:
@@ -133,7 +133,7 @@ def operation_routers() -> list[APIRouter]:
         router = routers.setdefault(op.tag, APIRouter(tags=[op.tag]))
         extra: dict[str, Any] = {}
         if op.download:
-            extra = {"response_class": Response, "response_model": None, "responses": _DOWNLOAD}
+            extra = {"response_class": Response, "response_model": None, "responses": _download(op)}
         elif op.response is None:
             extra = {"response_model": None}
         else:

@@ -7,13 +7,14 @@ Commands stay thin: they build settings, call the service or SDK, print with ric
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
 from consolidation.dispatch import build_service
 from memsvc.cli.bench import bench_app
@@ -212,6 +213,89 @@ def _service(data_dir: Path | None) -> Iterator[MemoryService]:
         raise _fail(exc) from exc
     finally:
         service.close()
+
+
+def _progress_bar(label: str) -> tuple[Progress, Callable[[str, int], None]]:
+    """A rich progress display and the callback the export and import report to."""
+    progress = Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed} rows"),
+        console=console, transient=False,
+    )  # fmt: skip
+    tasks: dict[str, TaskID] = {}
+
+    def report(member: str, rows: int) -> None:
+        if member not in tasks:
+            tasks[member] = progress.add_task(f"{label} {member}", total=None)
+        progress.update(tasks[member], completed=rows)
+
+    return progress, report
+
+
+@app.command("export")
+def export_cmd(
+    archive: Annotated[Path, typer.Argument(help="The archive to write (a .zip).")],
+    tenant_id: Annotated[str, typer.Option("--tenant", help="The tenant to export.")],
+    user_id: Annotated[
+        str | None, typer.Option("--user", help="Only this user of the tenant.")
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Export a tenant (or one user of it) to a checksummed archive (docs/export-format.md)."""
+    with _service(data_dir) as service:
+        progress, report = _progress_bar("export")
+        with progress:
+            manifest = service.scopes.export(tenant_id, archive, user_id=user_id, progress=report)
+    counts = ", ".join(f"{n} {name}" for name, n in manifest["counts"].items() if n)
+    console.print(f"wrote {archive} ({archive.stat().st_size} bytes): {counts or 'empty'}")
+
+
+@app.command("import")
+def import_cmd(
+    archive: Annotated[Path, typer.Argument(help="An archive written by memsvc export.")],
+    tenant_id: Annotated[
+        str | None, typer.Option("--tenant", help="Target tenant (default: the archive's).")
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Import an archive: ids kept, identical rows skipped, conflicts reported (exit 2), never
+    merged; the tenant is created when missing."""
+    from memsvc.service.transfer import read_manifest
+
+    with _service(data_dir) as service:
+        manifest = read_manifest(archive)
+        target = tenant_id or manifest["tenant_id"]
+        if target not in {t.id for t in service.tenants.list()}:
+            service.tenants.create(target, target)
+        progress, report = _progress_bar("import")
+        with progress:
+            result = service.scopes.import_(target, archive, progress=report)
+    console.print(f"inserted: {result.inserted}")
+    console.print(f"skipped (same content): {result.skipped}")
+    for conflict in result.conflicts:
+        console.print(f"[yellow]conflict[/yellow] {conflict}")
+    if result.conflicts:
+        raise typer.Exit(code=2)
+
+
+@app.command("purge")
+def purge_cmd(
+    tenant_id: Annotated[str, typer.Option("--tenant", help="The tenant.")],
+    user_id: Annotated[str | None, typer.Option("--user", help="Erase this user.")] = None,
+    agent_id: Annotated[str | None, typer.Option("--agent", help="Erase this agent.")] = None,
+    session_id: Annotated[str | None, typer.Option("--session", help="Erase this session.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Erase every trace of one user, agent or session (docs/security.md, "Purge")."""
+    given = [(k, v) for k, v in (("user", user_id), ("agent", agent_id), ("session", session_id))
+             if v is not None]  # fmt: skip
+    if len(given) != 1:
+        console.print("[red]error:[/red] give exactly one of --user, --agent, --session")
+        raise typer.Exit(code=1)
+    ((kind, scope_id),) = given
+    with _service(data_dir) as service:
+        result = service.scopes.purge(tenant_id, kind, scope_id, actor="cli")  # type: ignore[arg-type]
+    console.print(f"purged {kind} (audit {result.audit_id}): {result.counts.model_dump()}")
+    console.print(result.reclaimed)
 
 
 @tenant_app.command("create")

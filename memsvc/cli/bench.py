@@ -276,3 +276,33 @@ def mem0(
         n, users=users, n_queries=queries, embedder=embedder, port=port, console=console
     )
     render(result, console, json_path)
+
+
+@bench_app.command("export")
+def export(
+    n: Annotated[int, typer.Option(help="Memories in the exported tenant.")] = 100_000,
+    embedder: Annotated[str, typer.Option(help="hash (default) or minilm.")] = "hash",
+    database_url: Annotated[
+        str, typer.Option(help="Source database (default: a temporary SQLite file).")
+    ] = "",
+    target_database_url: Annotated[
+        str, typer.Option(help="Target database (default: a temporary SQLite file).")
+    ] = "",
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the figures here.")
+    ] = None,
+) -> None:
+    """Export and import memories/s, archive bytes per memory, peak RSS of each."""
+    from rich.console import Console
+
+    from memsvc.bench.export import render, run_export_bench
+
+    console = Console()
+    result = run_export_bench(
+        n,
+        embedder=embedder,
+        database_url=database_url,
+        target_database_url=target_database_url,
+        console=console,
+    )
+    render(result, console, json_path)

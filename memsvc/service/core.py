@@ -22,6 +22,7 @@ from memsvc.service.capabilities import (
     Jobs,
     Memories,
     Recall,
+    Scopes,
     Sessions,
     Tenants,
 )
@@ -52,6 +53,7 @@ class MemoryService:
         self.extraction = Extraction(deps)
         self.kv = KV(deps)
         self.tenants = Tenants(deps)
+        self.scopes = Scopes(deps, runtime)  # purge (and export/import) of a whole scope
         self.idempotency = IdempotencyKeys(deps)  # keys outside a write's transaction
         self._upkeep: dict[str, float] = {}
         # Working memory is derived from the event log: refill it (a no-op without backlog).

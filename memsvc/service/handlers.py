@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from memsvc.errors import PermissionDeniedError
+from memsvc.errors import InvalidRequestError, PermissionDeniedError
 from memsvc.operations import OPERATIONS, Call, Operation
 from memsvc.schemas import DeleteResult, ListEnvelope, MemoryBatch
 from memsvc.schemas.params import MemoryScopeParams
 from memsvc.schemas.tenants import ApiKeyRotate, ApiKeyRotated
+from memsvc.schemas.transfer import ExportRequest, ImportResult
 from memsvc.service import MemoryService, Principal
 
 __all__ = ["HANDLERS", "authorize", "check_upload", "dispatch"]
@@ -211,6 +212,8 @@ def _train_cartridge(svc: MemoryService, p: Principal, c: Call) -> Any:
 
 def check_upload(call: Call) -> None:
     """What an upload can be refused for before its body is received (the spec)."""
+    if call.op.id == "exports-import_archive":  # an archive: checked once received
+        return
     from memsvc.service.kv import resolve_spec  # torch: imported on first use
 
     resolve_spec(call.query.spec)
@@ -308,6 +311,60 @@ def _get_kv_content(svc: MemoryService, p: Principal, c: Call) -> Any:
 @_handles("kv-delete_kv")
 def _delete_kv(svc: MemoryService, p: Principal, c: Call) -> Any:
     svc.kv.delete(p.tenant_id, c.path["kv_id"])
+
+
+# -- erasure -------------------------------------------------------------------------------
+
+
+def _purge(svc: MemoryService, p: Principal, c: Call, kind: str, param: str) -> Any:
+    if not c.query.purge:
+        raise InvalidRequestError(
+            f"DELETE of a {kind} erases everything it left and needs purge=true; to delete "
+            f"only its memories (tombstones), use DELETE /v1/memories?{kind}_id=...",
+            field="purge",
+        )
+    return svc.scopes.purge(p.tenant_id, kind, c.path[param], actor=p.actor)
+
+
+@_handles("users-purge_user")
+def _purge_user(svc: MemoryService, p: Principal, c: Call) -> Any:
+    return _purge(svc, p, c, "user", "user_id")
+
+
+@_handles("agents-purge_agent")
+def _purge_agent(svc: MemoryService, p: Principal, c: Call) -> Any:
+    return _purge(svc, p, c, "agent", "agent_id")
+
+
+@_handles("sessions-purge_session")
+def _purge_session(svc: MemoryService, p: Principal, c: Call) -> Any:
+    return _purge(svc, p, c, "session", "session_id")
+
+
+@_handles("exports-create_export")
+def _create_export(svc: MemoryService, p: Principal, c: Call) -> Any:
+    return svc.scopes.request_export(p.tenant_id, c.body or ExportRequest())
+
+
+@_handles("exports-get_export")
+def _get_export(svc: MemoryService, p: Principal, c: Call) -> Any:
+    return svc.scopes.get_export(p.tenant_id, c.path["export_id"])
+
+
+@_handles("exports-get_export_content")
+def _get_export_content(svc: MemoryService, p: Principal, c: Call) -> Any:
+    return svc.scopes.open_export(p.tenant_id, c.path["export_id"])
+
+
+@_handles("exports-import_archive")
+def _import_archive(svc: MemoryService, p: Principal, c: Call) -> Any:
+    if c.upload is None:
+        raise TypeError(f"{c.op.id} takes an archive file")
+    try:
+        report = svc.scopes.import_(p.tenant_id, c.upload)
+    finally:
+        c.upload.unlink(missing_ok=True)  # consumed, as uploads are
+    return ImportResult(**report.as_dict())
 
 
 # -- tenants and keys -----------------------------------------------------------------------

@@ -311,6 +311,14 @@ class KVContent:
     kv: KVPublic
     file: BinaryIO
 
+    def http_headers(self) -> dict[str, str]:
+        """What a download answers with besides the bytes."""
+        return {
+            "ETag": f'"{self.kv.sha256}"',
+            "X-Memsvc-Kv-Id": self.kv.id,
+            "Content-Length": str(self.kv.size_bytes),
+        }
+
     def chunks(self, size: int = 1 << 20) -> Iterator[bytes]:
         """The container's bytes; the file is closed at the end (or when the reader stops)."""
         with self.file as f:

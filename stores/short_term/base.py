@@ -58,6 +58,12 @@ class ShortTermStore(ABC):
     def clear(self, tenant_id: str, session_id: str) -> None:
         """Drop a session's working memory entirely."""
 
+    def forget_user(self, tenant_id: str, user_id: str) -> None:
+        """Drop the working memory of every session of the user, and the user's entry (a
+        purge: nothing of the user stays, not even its id)."""
+        for session_id in self.sessions_of_user(tenant_id, user_id):
+            self.clear(tenant_id, session_id)
+
     def ping(self) -> bool:
         """Whether the backing service answers."""
         return True

@@ -54,3 +54,8 @@ class InProcessShortTermStore(ShortTermStore):
     def clear(self, tenant_id: str, session_id: str) -> None:
         with self._lock:
             self._drop(tenant_id, session_id)
+
+    def forget_user(self, tenant_id: str, user_id: str) -> None:
+        with self._lock:
+            for session_id in self._users.pop((tenant_id, user_id), set()):
+                self._drop(tenant_id, session_id)

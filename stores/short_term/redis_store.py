@@ -92,21 +92,31 @@ class RedisShortTermStore(ShortTermStore):
             return
         order = self._key(tenant_id, "s", session_id, "order")
         data = self._key(tenant_id, "s", session_id, "data")
+        # Their users, read first: once the last piece is gone the session leaves their sets.
+        users = {json.loads(r)["user_id"] for r in self._redis.hmget(data, piece_ids) if r}
         pipe = self._redis.pipeline(transaction=True)
         pipe.zrem(order, *piece_ids)
         pipe.hdel(data, *piece_ids)
         pipe.zcard(order)
         remaining = pipe.execute()[-1]
         if remaining == 0:
-            self.clear(tenant_id, session_id)
+            self._clear(tenant_id, session_id, users)
 
     def sessions_of_user(self, tenant_id: str, user_id: str | None) -> list[str]:
         members = self._redis.smembers(self._key(tenant_id, "u", user_id or _NO_USER))
         return sorted(m.decode() if isinstance(m, bytes) else m for m in members)
 
     def clear(self, tenant_id: str, session_id: str) -> None:
+        self._clear(tenant_id, session_id, set())
+
+    def forget_user(self, tenant_id: str, user_id: str) -> None:
+        for session_id in self.sessions_of_user(tenant_id, user_id):
+            self.clear(tenant_id, session_id)
+        self._redis.delete(self._key(tenant_id, "u", user_id))
+
+    def _clear(self, tenant_id: str, session_id: str, users: set[str | None]) -> None:
         raw = self._redis.hvals(self._key(tenant_id, "s", session_id, "data"))
-        users = {json.loads(r)["user_id"] for r in raw}
+        users = users | {json.loads(r)["user_id"] for r in raw}
         pipe = self._redis.pipeline(transaction=True)
         pipe.delete(self._key(tenant_id, "s", session_id, "order"))
         pipe.delete(self._key(tenant_id, "s", session_id, "data"))

@@ -58,6 +58,7 @@ from memsvc.schemas.params import (
 )
 from memsvc.sdk._async.http import AsyncHTTPTransport
 from memsvc.sdk._async.kv import AsyncCartridgeClient, AsyncKVClient
+from memsvc.sdk._async.scopes import AsyncScopesMixin
 from memsvc.sdk._base import (
     DEFAULT_SESSION,
     UNSET,
@@ -86,7 +87,7 @@ class _State(Enum):
     CLOSED = 3
 
 
-class AsyncMemoryClient:
+class AsyncMemoryClient(AsyncScopesMixin):
     """A client for a memsvc server (coroutines in ``AsyncMemoryClient``).
 
     Takes an API key (or ``MEMSVC_API_KEY``) and a base URL (or ``MEMSVC_URL``); or a ready

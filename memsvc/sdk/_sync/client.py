@@ -75,6 +75,7 @@ from memsvc.sdk._base import (
 )
 from memsvc.sdk._sync.http import HTTPTransport
 from memsvc.sdk._sync.kv import CartridgeClient, KVClient
+from memsvc.sdk._sync.scopes import ScopesMixin
 from memsvc.sdk.transport import Transport
 
 __all__ = ["MemoryClient"]
@@ -88,7 +89,7 @@ class _State(Enum):
     CLOSED = 3
 
 
-class MemoryClient:
+class MemoryClient(ScopesMixin):
     """A client for a memsvc server (coroutines in ``AsyncMemoryClient``).
 
     Takes an API key (or ``MEMSVC_API_KEY``) and a base URL (or ``MEMSVC_URL``); or a ready

@@ -2,13 +2,14 @@
 
 ``MemoryService`` (``memsvc.service.core``) is made of them: ``service.memories``,
 ``service.recall``, ``service.events``, ``service.sessions``, ``service.jobs``,
-``service.graph``, ``service.extraction``, ``service.kv`` and ``service.tenants``. Each takes
-the tenant first and only delegates to the module that holds the logic; each gets only the
-collaborators it needs.
+``service.graph``, ``service.extraction``, ``service.kv``, ``service.scopes`` (purge,
+export, import) and ``service.tenants``. Each takes the tenant first and only delegates
+to the module that holds the logic; each gets only the collaborators it needs.
 """
 
 from memsvc.service.capabilities.data import Events, Memories, Recall, Sessions
 from memsvc.service.capabilities.more import KV, Extraction, Graph, Jobs, Tenants
+from memsvc.service.capabilities.scopes import Scopes
 
 __all__ = [
     "KV",
@@ -18,6 +19,7 @@ __all__ = [
     "Jobs",
     "Memories",
     "Recall",
+    "Scopes",
     "Sessions",
     "Tenants",
 ]
