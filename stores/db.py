@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,14 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["load_json", "make_engine", "make_sessionmaker", "ping", "reclaim_deleted"]
+__all__ = [
+    "current_xid",
+    "load_json",
+    "make_engine",
+    "make_sessionmaker",
+    "ping",
+    "reclaim_deleted",
+]
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -103,7 +111,39 @@ def ping(engine: Engine) -> str | None:
     return None
 
 
-def reclaim_deleted(engine: Engine, tables: tuple[str, ...], *, vacuum: str = "full") -> str:
+def current_xid(session: Any) -> str | None:
+    """PostgreSQL: the id of the session's transaction (assigned once it wrote); else None."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    return str(session.execute(text("SELECT pg_current_xact_id()::text")).scalar_one())
+
+
+# A transaction that started before the purge committed (or an autovacuum ANALYZE) may still
+# see the deleted rows: VACUUM keeps them for it. Wait (bounded) until none is left.
+_OLDER_SNAPSHOTS = text(
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+    "AND pid <> pg_backend_pid() AND backend_xmin IS NOT NULL "
+    "AND age(backend_xmin) >= age(CAST(CAST(CAST(:xid AS bigint) % 4294967296 AS text) AS xid))"
+)
+
+
+def _wait_for_older_snapshots(connection: Any, xid: str, wait_s: float) -> int:
+    deadline = time.monotonic() + wait_s
+    while True:
+        holding = int(connection.execute(_OLDER_SNAPSHOTS, {"xid": xid}).scalar_one())
+        if holding == 0 or time.monotonic() >= deadline:
+            return holding
+        time.sleep(0.2)
+
+
+def reclaim_deleted(
+    engine: Engine,
+    tables: tuple[str, ...],
+    *,
+    vacuum: str = "full",
+    xid: str | None = None,
+    wait_s: float = 60.0,
+) -> str:
     """After a purge, make the deleted bytes leave the database's files; returns what it did.
 
     SQLite (``secure_delete`` is on) zeroes deleted cells as it writes, but the write-ahead
@@ -112,6 +152,8 @@ def reclaim_deleted(engine: Engine, tables: tuple[str, ...], *, vacuum: str = "f
     rewritten: ``vacuum="full"`` runs ``VACUUM (FULL, ANALYZE)`` on ``tables`` (new files,
     fresh statistics; an exclusive lock on each table while it runs), ``"plain"`` a plain
     ``VACUUM (ANALYZE)`` (marks the space free, does not overwrite it), ``"off"`` nothing.
+    ``xid`` (the purge's transaction): first wait up to ``wait_s`` for every snapshot that
+    may still see the deleted rows, since VACUUM keeps rows someone can still see.
     """
     if engine.dialect.name == "sqlite":
         with engine.connect() as connection:
@@ -120,11 +162,14 @@ def reclaim_deleted(engine: Engine, tables: tuple[str, ...], *, vacuum: str = "f
     if engine.dialect.name != "postgresql" or vacuum == "off":
         return f"{engine.dialect.name}: nothing reclaimed"
     options = "(FULL, ANALYZE)" if vacuum == "full" else "(ANALYZE)"
-    done = 0
+    done, note = 0, ""
     try:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             # A rewrite of a large table may take longer than the requests' statement timeout.
             connection.exec_driver_sql("SET statement_timeout = 0")
+            holding = _wait_for_older_snapshots(connection, xid, wait_s) if xid else 0
+            if holding:
+                note = f"; {holding} older snapshots still open: rerun VACUUM FULL later"
             for table in tables:
                 connection.exec_driver_sql(f"VACUUM {options} {table}")
                 done += 1
@@ -133,4 +178,4 @@ def reclaim_deleted(engine: Engine, tables: tuple[str, ...], *, vacuum: str = "f
             f"postgresql: VACUUM {options} stopped after {done} of {len(tables)} tables "
             f"({type(exc).__name__}); run it by hand"
         )
-    return f"postgresql: VACUUM {options} on {len(tables)} tables"
+    return f"postgresql: VACUUM {options} on {len(tables)} tables{note}"

@@ -22,7 +22,7 @@ from memsvc.service.exports import forget_exports
 from memsvc.service.kv_blobs import collect_blob
 from stores import memories as memory_store
 from stores import purge as store
-from stores.db import reclaim_deleted
+from stores.db import current_xid, reclaim_deleted
 from stores.errors import DatabaseError
 from stores.models import PurgeAuditRow, utcnow
 
@@ -82,6 +82,7 @@ def purge_scope(
             created_at=at,
         )
         store.record_audit(audit, session=session)
+        xid = current_xid(session)
     forget_exports(deps, job_ids)  # archives that may hold the scope
     counts.kv_blobs_kept_shared = _collect(deps, digests)
     counts.working_memory_sessions = _clear_working_memory(
@@ -91,7 +92,9 @@ def purge_scope(
         store.update_audit_counts(audit.id, counts.model_dump(), session=session)
     deps.sync_indexes()
     deps.indexes.save()  # the snapshot on disk no longer holds the scrubbed rows' vectors
-    reclaimed = reclaim_deleted(deps.engine, store.PURGED_TABLES, vacuum=deps.settings.purge_vacuum)
+    reclaimed = reclaim_deleted(
+        deps.engine, store.PURGED_TABLES, vacuum=deps.settings.purge_vacuum, xid=xid
+    )
     log.info("purged %s %s of tenant %s: %s", kind, audit.scope_sha256[:12], tenant_id, counts)
     return PurgeResult(
         audit_id=audit.id,
