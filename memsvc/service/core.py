@@ -13,8 +13,19 @@ from __future__ import annotations
 
 import time
 
+from memsvc.observability import tracing
 from memsvc.service import jobs, working
-from memsvc.service.capabilities import KV, Events, Graph, Jobs, Memories, Recall, Sessions, Tenants
+from memsvc.service.capabilities import (
+    KV,
+    Events,
+    Graph,
+    Jobs,
+    Memories,
+    Recall,
+    Sessions,
+    Tenants,
+    Webhooks,
+)
 from memsvc.service.deps import ServiceDeps
 from memsvc.service.idempotency import IdempotencyKeys
 from memsvc.service.jobs import JobDispatcher
@@ -32,6 +43,7 @@ class MemoryService:
         self, deps: ServiceDeps, *, runtime: BackgroundRuntime, dispatcher: JobDispatcher
     ) -> None:
         self.deps, self.runtime, self.dispatcher = deps, runtime, dispatcher
+        tracing.configure_tracing(deps.settings.tracing)  # process-wide; no import when off
         activity = runtime.activity
         self.memories = Memories(deps, activity)
         self.recall = Recall(deps, activity)
@@ -41,6 +53,7 @@ class MemoryService:
         self.graph = Graph(deps)
         self.kv = KV(deps)
         self.tenants = Tenants(deps)
+        self.webhooks = Webhooks(deps, runtime)
         self.idempotency = IdempotencyKeys(deps)  # keys outside a write's transaction
         self._upkeep: dict[str, float] = {}
         # Working memory is derived from the event log: refill it (a no-op without backlog).
@@ -57,6 +70,7 @@ class MemoryService:
     def start_background(self) -> None:
         """Keep indexes synced and snapshotted, and consolidate idle sessions, in the background."""
         self.runtime.start(self.maintenance_tick)
+        self.webhooks.start_sender()  # embedded only: the stack's beat sends them
 
     def maintenance_tick(self) -> None:
         """One round of background upkeep (also callable directly, e.g. by tests).

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from memsvc.errors import ConflictError, InvalidRequestError
+from memsvc.observability import metrics
 from memsvc.schemas import EventBatch, EventCreate, EventFilter, EventPublic, ListEnvelope, Page
 from memsvc.service.deps import ServiceDeps
 from memsvc.service.idempotency import IdempotentRequest, after_commit, record_reply
@@ -235,6 +236,8 @@ def ingest_events(
             reply = ListEnvelope(data=written, count=len(written))
             record_reply(session, deps, idempotency, reply)
     after_commit(deps, idempotency)
+    if deps.settings.metrics.enabled:
+        metrics.EVENTS_WRITTEN.inc(len(rows))
     # Durable from here on. Working memory is derived: if this fails, it is rebuilt from SQL.
     pieces = pieces_of(rows, deps)
     try:
