@@ -1,10 +1,10 @@
 """Structured logs: one JSON object per line, with the request's id, tenant and route.
 
-Every record gets ``time`` (UTC, ISO 8601), ``level``, ``logger``, ``message`` and, inside a
-request or a job it started, ``request_id`` and ``tenant``; fields passed as ``extra=`` (the
-API's access line: ``route``, ``status``, ``duration``) are kept, and an exception comes as
-``exc_info`` text. :func:`configure_logging` is called by the process entry points
-(``memsvc serve``, ``memsvc worker``, ``memsvc beat``), never on import.
+Every record gets ``time`` (UTC, ISO 8601), ``level``, ``logger``, ``message``, ``pid`` and,
+inside a request or a job it started, ``request_id`` and ``tenant``; fields passed as
+``extra=`` (the API's access line: ``route``, ``status``, ``duration``) are kept, and an
+exception comes as ``exc_info`` text. :func:`configure_logging` is called by the process
+entry points (``memsvc serve``, ``memsvc worker``, ``memsvc beat``), never on import.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
+            "pid": record.process,
         }
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):
