@@ -101,7 +101,7 @@ def _serve_metrics(sender: Any = None, **_: Any) -> None:
     app = getattr(sender, "app", None) or current_app
     settings = Settings.model_validate_json(app.conf.memsvc_settings)
     if settings.metrics.worker_port:
-        serve_worker_metrics(settings.metrics.worker_port, settings.host)
+        serve_worker_metrics(settings.metrics.worker_port, settings.metrics.worker_host)
 
 
 @shared_task(

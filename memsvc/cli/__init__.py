@@ -134,20 +134,29 @@ def serve(
         service.close()
 
 
+def _fresh_metrics_dir() -> bool:
+    """Empty ``PROMETHEUS_MULTIPROC_DIR`` before the processes start (counts of a previous
+    run's processes must not be summed in); False when it is not set."""
+    import os
+    import shutil
+
+    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not metrics_dir:
+        return False
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    Path(metrics_dir).mkdir(parents=True, exist_ok=True)
+    return True
+
+
 def _serve_workers(settings: Settings, data_dir: Path | None, workers: int) -> None:
     """``workers`` uvicorn processes, each with its own service (``memsvc.cli.asgi``)."""
     import os
-    import shutil
 
     import uvicorn
 
     if data_dir is not None:  # the worker processes read their settings from the environment
         os.environ["MEMSVC_DATA_DIR"] = str(data_dir)
-    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    if metrics_dir:  # counts of a previous run's processes must not be summed in
-        shutil.rmtree(metrics_dir, ignore_errors=True)
-        Path(metrics_dir).mkdir(parents=True, exist_ok=True)
-    else:
+    if not _fresh_metrics_dir():
         console.print(
             "[yellow]warning:[/yellow] PROMETHEUS_MULTIPROC_DIR is not set: each worker's "
             "/metrics counts only its own requests"
@@ -189,6 +198,7 @@ def worker(
     import os
 
     app_ = _celery(data_dir)
+    _fresh_metrics_dir()
     # Each process gets its share of the cores for torch (see consolidation.tasks).
     processes = concurrency if pool == "prefork" else 1
     app_.conf.memsvc_threads_per_process = max(1, (os.cpu_count() or 1) // processes)

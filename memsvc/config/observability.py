@@ -25,8 +25,10 @@ class MetricsConfig(BaseModel):
     # Per-tenant gauges (index size, KV bytes, quota use) label at most this many tenants, the
     # largest; the rest are summed under tenant="other" (bounded label cardinality).
     tenant_labels: int = Field(default=10, ge=0, le=1000)
-    # The Celery worker serves its own metrics on this port (0: off).
+    # The Celery worker serves its own metrics on this port (0: off), bound to worker_host
+    # (0.0.0.0 in a container, so Prometheus can reach it).
     worker_port: int = Field(default=0, ge=0, le=65535)
+    worker_host: str = "127.0.0.1"
 
 
 class LogConfig(BaseModel):

@@ -42,6 +42,7 @@ __all__ = [
     "WEBHOOK_DELIVERY_SECONDS",
     "exposition",
     "multiprocess_dir",
+    "sample_names",
     "serve_worker_metrics",
 ]
 
@@ -145,3 +146,16 @@ def serve_worker_metrics(port: int, host: str = "127.0.0.1") -> None:
         start_http_server(port, addr=host, registry=registry)
     else:
         start_http_server(port, addr=host)
+
+
+def sample_names() -> set[str]:
+    """The sample names the families above expose (``_total`` of counters; ``_bucket``,
+    ``_count`` and ``_sum`` of histograms): what a dashboard's queries may name."""
+    names: set[str] = set()
+    for family in (v for v in globals().values() if isinstance(v, Counter | Histogram)):
+        base = family._name  # type: ignore[attr-defined]
+        if isinstance(family, Counter):
+            names.add(f"{base}_total")
+        else:
+            names.update(f"{base}_{suffix}" for suffix in ("bucket", "count", "sum"))
+    return names

@@ -19,12 +19,22 @@ from memsvc.service.availability import DEPENDENCY_ERRORS
 from memsvc.service.deps import ServiceDeps
 from stores import stats as store
 
-__all__ = ["StateCollector", "top_tenants"]
+__all__ = ["STATE_FAMILIES", "StateCollector", "top_tenants"]
 
 log = logging.getLogger(__name__)
 #: The Celery queue the API sends jobs to (``consolidation.app.QUEUE``).
 QUEUE = "memsvc"
 OTHER = "other"
+#: The gauges :class:`StateCollector` yields (queue depth only with Redis configured).
+STATE_FAMILIES = (
+    "memsvc_working_memory_events",
+    "memsvc_jobs",
+    "memsvc_queue_depth",
+    "memsvc_index_vectors",
+    "memsvc_kv_bytes",
+    "memsvc_kv_quota_used_ratio",
+    "memsvc_webhook_deliveries",
+)
 
 
 def top_tenants(values: dict[str, float], limit: int) -> dict[str, float]:

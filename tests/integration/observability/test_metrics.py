@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from api.main import create_app
 from consolidation.dispatch import build_service
-from memsvc.service.stats import top_tenants
+from memsvc.service.stats import STATE_FAMILIES, StateCollector, top_tenants
 from tests.conftest import make_settings, new_tenant
 
 
@@ -144,3 +144,18 @@ def test_top_tenants() -> None:
     assert top_tenants({"a": 1, "b": 5, "c": 3}, 1) == {"b": 5, "other": 4}
     assert top_tenants({"a": 1}, 3) == {"a": 1}
     assert top_tenants({"a": 1, "b": 2}, 0) == {"other": 3}
+
+
+def test_state_families_are_the_declared_ones(tmp_path: Path, redis_url: str) -> None:
+    embedded = build_service(make_settings(tmp_path / "e"))
+    stack = build_service(make_settings(tmp_path / "s", redis_url=redis_url))
+    try:
+        names = {f.name for f in StateCollector(embedded.deps).collect()}
+        assert names == set(STATE_FAMILIES) - {"memsvc_queue_depth"}
+        families = {f.name: f for f in StateCollector(stack.deps).collect()}
+        assert set(families) == set(STATE_FAMILIES)
+        (depth,) = families["memsvc_queue_depth"].samples
+        assert depth.value >= 0
+    finally:
+        embedded.close()
+        stack.close()
