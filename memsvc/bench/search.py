@@ -88,6 +88,7 @@ def run_search_bench(
     clients: int = 2,
     work_dir: Path | None = None,
     console: Console | None = None,
+    metrics: bool = True,
 ) -> SearchBenchResult:
     console = console or Console()
     users = users or max(1, n // 1000)
@@ -95,6 +96,7 @@ def run_search_bench(
     asked = queries(n_queries, users)
     console.print(
         f"[bold]bench search[/bold]: n={n}, users={users}, batch={batch}, ingest clients={clients}"
+        f", metrics {'on' if metrics else 'off'}"
     )
 
     per_s, query_ms = raw_embedder([m.text for m in corpus[: min(n, 4096)]], batch, 200)
@@ -102,7 +104,8 @@ def run_search_bench(
 
     root = Path(work_dir or tempfile.mkdtemp(prefix="memsvc-bench-"))
     data_dir = root / "data"
-    process, url, log_path = start_server(data_dir, port)
+    metrics_env = {"MEMSVC_METRICS__ENABLED": "true" if metrics else "false"}
+    process, url, log_path = start_server(data_dir, port, metrics_env)
     try:
         key = local_key(log_path)
         ingest_per_s = _ingest(url, key, corpus, batch, clients, console)
@@ -113,7 +116,8 @@ def run_search_bench(
         process.terminate()
         process.wait(timeout=60)
 
-    with Memory(settings=Settings(data_dir=data_dir, embedder="minilm")) as memory:
+    settings = Settings(data_dir=data_dir, embedder="minilm", metrics={"enabled": metrics})
+    with Memory(settings=settings) as memory:
         embedded = _time_searches(memory.search, asked, scoped=True)
 
     return SearchBenchResult(
