@@ -1,16 +1,19 @@
 """``memsvc bench search --compare-metrics``: what recording metrics costs a search.
 
-One corpus is ingested once; then ``memsvc serve`` is started over it alternately with metrics
-on (the default: the request middleware, the search-stage histograms, /metrics) and off
-(``MEMSVC_METRICS__ENABLED=false``), ``rounds`` times each, in alternating order so that a
-machine's drift falls on both sides, and user-scoped REST searches are timed one at a time.
-The figure is the p50 of all searches of each side and their ratio.
+One corpus is ingested once and copied; two ``memsvc serve`` run side by side over the
+copies, one with metrics on (the default: the request middleware, the search-stage
+histograms, /metrics), one off (``MEMSVC_METRICS__ENABLED=false``). Each user-scoped query is
+sent to both, one at a time, in alternating order, ``rounds`` times over the query set, so a
+shared machine's changing load falls on both sides alike. The figure is the p50 of all
+searches of each side and their ratio.
 """
 
 from __future__ import annotations
 
+import shutil
 import socket
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from memsvc.bench.common import local_key, percentile, start_server
-from memsvc.bench.search import _ingest, _time_searches
+from memsvc.bench.search import _ingest
 from memsvc.bench.synthetic import memories, queries
 from memsvc.sdk import MemoryClient
 
@@ -54,36 +57,52 @@ def run_metrics_overhead(
     *,
     n_queries: int = 300,
     rounds: int = 3,
-    port: int = 0,
     console: Console | None = None,
 ) -> MetricsOverhead:
     console = console or Console()
-    port = port or _free_port()  # a fixed port may be another server's on a shared machine
     users = max(1, n // 1000)
     corpus, asked = memories(n, users), queries(n_queries, users)
-    data_dir = Path(tempfile.mkdtemp(prefix="memsvc-bench-metrics-")) / "data"
-    process, url, log_path = start_server(data_dir, port)
+    root = Path(tempfile.mkdtemp(prefix="memsvc-bench-metrics-"))
+    (root / "on").mkdir()
+    process, url, log_path = start_server(root / "on" / "data", _free_port())
     try:
         _ingest(url, local_key(log_path), corpus, 256, 2, console)
     finally:
         process.terminate()
         process.wait(timeout=60)
-    times: dict[bool, list[float]] = {True: [], False: []}
-    p50s: dict[bool, list[float]] = {True: [], False: []}
-    for r in range(rounds):
-        for enabled in (True, False) if r % 2 == 0 else (False, True):
-            env = {"MEMSVC_METRICS__ENABLED": "true" if enabled else "false"}
-            process, url, log_path = start_server(data_dir, port, env)
-            try:
-                with MemoryClient(url, local_key(log_path)) as client:
-                    took = _time_searches(client.search, asked, scoped=True)
-            finally:
-                process.terminate()
-                process.wait(timeout=60)
-            times[enabled] += took
-            p50s[enabled].append(percentile(took, 0.5))
+    shutil.copytree(root / "on", root / "off")  # the same corpus, a server each
+    servers = {}
+    try:
+        for enabled in (True, False):
             side = "on" if enabled else "off"
-            console.print(f"round {r + 1}, metrics {side}: p50 {p50s[enabled][-1]:.2f} ms")
+            env = {"MEMSVC_METRICS__ENABLED": "true" if enabled else "false"}
+            process, url, log_path = start_server(root / side / "data", _free_port(), env)
+            servers[enabled] = (process, MemoryClient(url, local_key(log_path)))
+        times: dict[bool, list[float]] = {True: [], False: []}
+        p50s: dict[bool, list[float]] = {True: [], False: []}
+        for enabled in (True, False):  # warm-up
+            for q in asked[:10]:
+                servers[enabled][1].search(q.text, user_id=q.user_id)
+        for r in range(rounds):
+            this_round: dict[bool, list[float]] = {True: [], False: []}
+            for i, q in enumerate(asked):
+                # Paired and alternating: the machine's load at this moment falls on both.
+                for enabled in (True, False) if (i + r) % 2 == 0 else (False, True):
+                    t0 = time.perf_counter()
+                    servers[enabled][1].search(q.text, user_id=q.user_id, top_k=10)
+                    this_round[enabled].append((time.perf_counter() - t0) * 1000)
+            for enabled in (True, False):
+                times[enabled] += this_round[enabled]
+                p50s[enabled].append(percentile(this_round[enabled], 0.5))
+            console.print(
+                f"round {r + 1}: p50 metrics on {p50s[True][-1]:.2f} ms, "
+                f"off {p50s[False][-1]:.2f} ms"
+            )
+    finally:
+        for process, client in servers.values():
+            client.close()
+            process.terminate()
+            process.wait(timeout=60)
     return MetricsOverhead(
         n=n,
         queries=n_queries,

@@ -70,7 +70,11 @@ MEMORIES_WRITTEN = Counter(
     "(ADD, UPDATE, MERGE, DELETE, INVALIDATE, ARCHIVE, RESTORE).",
     ["op"],
 )
-SEARCHES = Counter("memsvc_searches", "Searches run (search, context).", ["kind"])
+SEARCHES = Counter(
+    "memsvc_searches",
+    "Searches run through the pipeline (/v1/search, and the one each /v1/context runs).",
+    ["kind"],
+)
 SEARCH_STAGE_SECONDS = Histogram(
     "memsvc_search_stage_seconds",
     "Time in each stage of the search pipeline (embed, candidates, retrieve, fuse, "

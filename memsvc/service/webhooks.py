@@ -309,7 +309,8 @@ def _attempt(
     error: str | None = None
     start = time.perf_counter()
     host = urlsplit(url).hostname or ""
-    if not host_allowed(host, config.allowed_hosts):
+    blocked = not host_allowed(host, config.allowed_hosts)  # the list changed since
+    if blocked:
         error = f"host {host!r} is no longer allowed"
     else:
         raw = body.encode()
@@ -335,7 +336,7 @@ def _attempt(
     if error is None:
         outcome = "delivered"
         values.update(state="delivered", delivered_at=now)
-    elif attempt >= config.max_attempts or (status is None and "no longer allowed" in error):
+    elif blocked or attempt >= config.max_attempts:
         outcome = "failed"
         values.update(state="failed")
     else:

@@ -247,3 +247,34 @@ def test_signature_verification() -> None:
     ]:
         with pytest.raises(SignatureError):
             verify("whsec_x", bad_body, bad_header, now=now)
+
+
+def test_a_host_no_longer_allowed_fails_its_deliveries(
+    tmp_path: Path, db_url: str, receiver: Receiver
+) -> None:
+    settings = make_settings(tmp_path / "d", db_url, webhooks=MANUAL)
+    svc = build_service(settings)
+    try:
+        t = new_tenant(svc)
+        with TestClient(create_app(settings, service=svc)) as client:
+            hook = _subscribe(client, t.headers, receiver.url, ["memory.added"])
+            client.post("/v1/memories", json={"text": "held back"}, headers=t.headers)
+        narrowed = settings.model_copy(
+            update={"webhooks": settings.webhooks.model_copy(update={"allowed_hosts": ["x.io"]})}
+        )
+        strict = build_service(narrowed)
+        try:
+            assert strict.webhooks.deliver_due() == 1
+            (delivery,) = strict.webhooks.deliveries(t.tenant_id, hook["id"], _params())
+        finally:
+            strict.close()
+        assert delivery.state == "failed" and "no longer allowed" in (delivery.last_error or "")
+        assert receiver.requests() == []
+    finally:
+        svc.close()
+
+
+def _params():
+    from memsvc.schemas.webhooks import WebhookDeliveryListParams
+
+    return WebhookDeliveryListParams()
