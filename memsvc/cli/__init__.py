@@ -107,6 +107,7 @@ def serve(
 
     settings = _settings(data_dir, host=host, port=port)
     configure_logging(settings.log_level, settings.log.format)
+    _fresh_metrics_dir()  # before any process of this server writes its samples
     service = build_service(settings)
     try:
         if settings.sqlalchemy_url.startswith("sqlite"):
@@ -135,16 +136,20 @@ def serve(
 
 
 def _fresh_metrics_dir() -> bool:
-    """Empty ``PROMETHEUS_MULTIPROC_DIR`` before the processes start (counts of a previous
-    run's processes must not be summed in); False when it is not set."""
+    """Empty ``PROMETHEUS_MULTIPROC_DIR`` before the processes start: counts of a previous
+    run's processes must not be summed in. This process's own files stay (it opened them
+    when its metrics were defined, on import). False when it is not set."""
     import os
-    import shutil
 
     metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if not metrics_dir:
         return False
-    shutil.rmtree(metrics_dir, ignore_errors=True)
-    Path(metrics_dir).mkdir(parents=True, exist_ok=True)
+    directory = Path(metrics_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    own = f"_{os.getpid()}.db"
+    for path in directory.glob("*.db"):
+        if not path.name.endswith(own):
+            path.unlink(missing_ok=True)
     return True
 
 
@@ -156,7 +161,7 @@ def _serve_workers(settings: Settings, data_dir: Path | None, workers: int) -> N
 
     if data_dir is not None:  # the worker processes read their settings from the environment
         os.environ["MEMSVC_DATA_DIR"] = str(data_dir)
-    if not _fresh_metrics_dir():
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         console.print(
             "[yellow]warning:[/yellow] PROMETHEUS_MULTIPROC_DIR is not set: each worker's "
             "/metrics counts only its own requests"
