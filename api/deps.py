@@ -12,6 +12,7 @@ from fastapi import Depends, Header, Request
 from starlette.concurrency import run_in_threadpool
 
 from memsvc.errors import PermissionDeniedError
+from memsvc.observability.context import current as request_context
 from memsvc.service import IdempotentRequest, MemoryService, Principal
 
 __all__ = [
@@ -55,6 +56,9 @@ async def get_principal(
     if principal is None:
         # A database lookup: off the event loop.
         principal = await run_in_threadpool(service.tenants.authenticate, raw_key)
+    info = request_context()
+    if info is not None:  # log lines of this request name its tenant
+        info.tenant = principal.tenant_id
     limiter = service.deps.rate_limiter
     if limiter.enabled:  # per key; Redis (shared by the replicas) is network I/O
         if limiter.blocking:

@@ -12,7 +12,8 @@ from api.errors import ERROR_RESPONSES, install_error_handlers
 from api.guards import RequestGuard, check_params
 from api.idempotency import IdempotencyMiddleware, claim_idempotency_key
 from api.mem0 import router as mem0_router
-from api.routes import health
+from api.observability import ObservabilityMiddleware
+from api.routes import health, metrics
 from api.routes.operations import operation_routers
 from api.ui.app import create_ui
 from memsvc.service import MemoryService
@@ -84,8 +85,12 @@ def create_app(
     # too, and an exception from anything inside is a JSON 500 on a connection that stays.
     limits = settings or (service.settings if service is not None else get_settings())
     app.add_middleware(RequestGuard, max_body_bytes=limits.max_body_bytes)
+    # Outermost: every response gets X-Request-ID, its metrics and its access line, a 413 or
+    # a JSON 500 of the guard included.
+    app.add_middleware(ObservabilityMiddleware, record_metrics=limits.metrics.enabled)
     app.include_router(health.router)
     mcp_running = _mount_mcp(app)
+    app.include_router(metrics.router)
     # Every /v1 write sent with an Idempotency-Key holds it while it runs (api/idempotency.py).
     app.include_router(
         api_router,

@@ -52,6 +52,10 @@ def create_celery(settings: Settings) -> Celery:
         beat_schedule={
             "scan": {"task": "memsvc.scan", "schedule": config.scan_seconds},
             "decay": {"task": "memsvc.decay", "schedule": config.decay_seconds},
+            "deliver-webhooks": {
+                "task": "memsvc.deliver_webhooks",
+                "schedule": settings.webhooks.poll_seconds,
+            },
         },
         worker_hijack_root_logger=False,
         # Tasks rebuild the same settings in every worker process from this JSON.

@@ -20,7 +20,8 @@ import redis
 from consolidation.pipeline import run_job, scan
 from consolidation.steps.decay import decay_memories
 from consolidation.steps.kv import consolidate_kv_caches
-from memsvc.service import MemoryService
+from memsvc.observability.context import current_request_id
+from memsvc.service import MemoryService, webhooks
 from memsvc.service.deps import ServiceDeps, build_deps
 from memsvc.service.jobs import JobDispatcher, flush_access
 from memsvc.service.runtime import UNPACED, BackgroundRuntime
@@ -29,9 +30,24 @@ from memsvc.settings import Settings
 if TYPE_CHECKING:
     from memsvc.embeddings import Embedder
 
-__all__ = ["CeleryDispatcher", "InProcessDispatcher", "build_service", "decay_all"]
+__all__ = [
+    "REQUEST_ID_HEADER",
+    "CeleryDispatcher",
+    "InProcessDispatcher",
+    "build_service",
+    "decay_all",
+    "deliver_webhooks",
+]
+
+#: The Celery message header carrying the id of the request that started a job.
+REQUEST_ID_HEADER = "memsvc_request_id"
 
 log = logging.getLogger(__name__)
+
+
+def deliver_webhooks(deps: ServiceDeps) -> int:
+    """Send the webhook deliveries due now (the beat's task; the embedded webhook thread)."""
+    return webhooks.deliver_due(deps)
 
 
 def decay_all(deps: ServiceDeps) -> dict[str, int]:
@@ -47,6 +63,7 @@ class InProcessDispatcher:
         self.deps, self.runtime = deps, runtime
 
     def submit(self, job_id: str) -> None:
+        # The job thread runs in a copy of this context: its log lines name the request.
         self.runtime.submit(run_job, self.deps, job_id, pace=self.runtime)
 
     def run(self, job_id: str, *, paced: bool = False) -> None:
@@ -69,7 +86,9 @@ class CeleryDispatcher(InProcessDispatcher):
 
         app = celery_app(self.deps.settings)
         try:
-            app.send_task("memsvc.consolidate_job", args=[job_id], retry=False)
+            rid = current_request_id()
+            headers = {REQUEST_ID_HEADER: rid} if rid else None
+            app.send_task("memsvc.consolidate_job", args=[job_id], retry=False, headers=headers)
         except (kombu.exceptions.OperationalError, redis.exceptions.RedisError, OSError) as exc:
             log.warning(
                 "broker unreachable; job %s stays queued for the next scan: %s", job_id, exc

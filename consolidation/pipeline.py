@@ -10,6 +10,7 @@ after the last committed batch, and two runs at once cannot both commit the same
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
@@ -24,11 +25,12 @@ from consolidation.steps.extract import Batch, extract, guide_of, load_batch
 from consolidation.steps.sentences import embed_sentences
 from memsvc.extraction import ExtractionUnavailable, Extractor, build_extractor
 from memsvc.graph import read_graph
+from memsvc.observability import metrics
 from memsvc.service.deps import ServiceDeps
 from memsvc.service.facts.graph import link_graph
 from memsvc.service.facts.invalidate import invalidate_contradicted
 from memsvc.service.facts.merge import merge_candidates
-from memsvc.service.jobs import flush_access, new_job_row
+from memsvc.service.jobs import flush_access, new_job_row, update_job
 from memsvc.service.runtime import UNPACED, Pace
 from memsvc.service.working import promote_session
 from memsvc.vocabulary import JobState
@@ -144,8 +146,7 @@ def consolidate_session(
 
 
 def _update(deps: ServiceDeps, job_id: str, **values: Any) -> None:
-    with deps.sessions.begin() as session:
-        job_store.update_job(job_id, {**values, "updated_at": utcnow()}, session=session)
+    update_job(deps, job_id, **values)
 
 
 def _sessions_of(deps: ServiceDeps, tenant_id: str, scope: dict[str, Any]) -> list[str]:
@@ -173,13 +174,28 @@ def run_job(
     if JobState(job.state).finished:
         return job.state  # a redelivered message after the job finished
     _update(deps, job_id, state=JobState.RUNNING, attempts=job.attempts + 1, started_at=utcnow())
+    log.info("job %s started (%s, %s)", job_id, job.kind, job.trigger, extra={"job_id": job_id})
     counts: Counter[str] = Counter()
     step = "start"
+    started = step_started = time.perf_counter()
+    done: list[str] = []
 
     def progress(name: str, session_counts: Counter[str]) -> None:
-        nonlocal step
-        step = name
+        nonlocal step, step_started
+        if name != step:  # a step ended: its wall time
+            now = time.perf_counter()
+            if step != "start":
+                metrics.CONSOLIDATION_STEP_SECONDS.labels(step).observe(now - step_started)
+            step, step_started = name, now
         _update(deps, job_id, step=name, counts=dict(counts + session_counts))
+
+    def finished(outcome: str) -> None:
+        now = time.perf_counter()
+        if step != "start":
+            metrics.CONSOLIDATION_STEP_SECONDS.labels(step).observe(now - step_started)
+        metrics.CONSOLIDATION_JOBS.labels(job.kind, outcome).inc()
+        metrics.CONSOLIDATION_JOB_SECONDS.labels(job.kind, outcome).observe(now - started)
+        log.info("job %s %s", job_id, outcome, extra={"job_id": job_id, "outcome": outcome})
 
     try:
         for session_id in _sessions_of(deps, job.tenant_id, job.scope or {}):
@@ -192,6 +208,7 @@ def run_job(
                 progress=progress,
                 promote=job.trigger != "overflow",
             )
+            done.append(session_id)
         if job.trigger == "request" and "session_id" not in (job.scope or {}):
             # A user's or tenant's consolidation also runs the forgetting curve over it.
             progress("decay", Counter())
@@ -203,10 +220,12 @@ def run_job(
             )
     except TRANSIENT as exc:
         _record_error(deps, job_id, job.errors, step, exc, state=JobState.QUEUED)
+        finished("retry")
         raise
     except Exception as exc:  # task boundary: record the failure on the job, never lose it
         log.exception("job %s failed in step %s", job_id, step)
         _record_error(deps, job_id, job.errors, step, exc, state=JobState.FAILED)
+        finished(JobState.FAILED)
         return JobState.FAILED
     _update(
         deps,
@@ -215,7 +234,9 @@ def run_job(
         step="done",
         counts=dict(counts),
         finished_at=utcnow(),
+        sessions_done=done,
     )
+    finished(JobState.SUCCEEDED)
     return JobState.SUCCEEDED
 
 

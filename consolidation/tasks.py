@@ -11,17 +11,20 @@ import logging
 from typing import Any
 
 from celery import Task, current_app, shared_task
-from celery.signals import worker_process_init
+from celery.signals import task_postrun, task_prerun, worker_init, worker_process_init
 
-from consolidation.dispatch import decay_all
+from consolidation.dispatch import REQUEST_ID_HEADER, decay_all, deliver_webhooks
 from consolidation.pipeline import TRANSIENT, run_job, scan
+from memsvc.observability.context import request_scope
+from memsvc.observability.metrics import serve_worker_metrics
 from memsvc.service.deps import ServiceDeps, build_deps
+from memsvc.service.jobs import update_job
 from memsvc.settings import Settings
 from memsvc.vocabulary import JobState
 from stores import jobs as job_store
 from stores.models import utcnow
 
-__all__ = ["consolidate_job", "decay", "scan_sessions"]
+__all__ = ["consolidate_job", "decay", "deliver_webhooks_task", "scan_sessions"]
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +59,49 @@ class ServiceTask(Task):
     def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
         if self.name != "memsvc.consolidate_job" or not args:
             return
-        with self.deps.sessions.begin() as session:
+        with self.deps.sessions() as session:
             job = job_store.get_job(args[0], session=session)
-            if job is not None and job.state != JobState.SUCCEEDED:
-                job.state, job.finished_at, job.updated_at = JobState.FAILED, utcnow(), utcnow()
-                job.errors = [*(job.errors or []), {"error": f"retries exhausted: {exc}"[:500]}]
+            errors = list(job.errors or []) if job is not None else []
+            state = None if job is None else job.state
+        if state is not None and state != JobState.SUCCEEDED:
+            errors.append({"error": f"retries exhausted: {exc}"[:500]})
+            update_job(
+                self.deps, args[0], state=JobState.FAILED, finished_at=utcnow(), errors=errors
+            )
+
+
+# The request that started a task (X-Request-ID), sent as a message header by the API
+# (consolidation.dispatch.CeleryDispatcher): the task's log lines carry it.
+_scopes: dict[str, Any] = {}
+
+
+@task_prerun.connect
+def _enter_request(task_id: str | None = None, task: Task | None = None, **_: Any) -> None:
+    request = getattr(task, "request", None)
+    rid = getattr(request, REQUEST_ID_HEADER, None) or (
+        (getattr(request, "headers", None) or {}).get(REQUEST_ID_HEADER)
+    )
+    if task_id is not None:
+        scope = request_scope(rid)
+        scope.__enter__()
+        _scopes[task_id] = scope
+
+
+@task_postrun.connect
+def _leave_request(task_id: str | None = None, **_: Any) -> None:
+    scope = _scopes.pop(task_id or "", None)
+    if scope is not None:
+        scope.__exit__(None, None, None)
+
+
+@worker_init.connect
+def _serve_metrics(sender: Any = None, **_: Any) -> None:
+    """The worker's own /metrics on ``MEMSVC_METRICS__WORKER_PORT`` (main process; with
+    ``PROMETHEUS_MULTIPROC_DIR`` set it sums the prefork children's samples)."""
+    app = getattr(sender, "app", None) or current_app
+    settings = Settings.model_validate_json(app.conf.memsvc_settings)
+    if settings.metrics.worker_port:
+        serve_worker_metrics(settings.metrics.worker_port, settings.metrics.worker_host)
 
 
 @shared_task(
@@ -92,3 +133,9 @@ def scan_sessions(self: ServiceTask) -> int:
 def decay(self: ServiceTask) -> dict[str, int]:
     """Beat: the forgetting curve over every memory, then the episodic KV caches' aging."""
     return decay_all(self.deps)
+
+
+@shared_task(bind=True, base=ServiceTask, name="memsvc.deliver_webhooks", acks_late=True)
+def deliver_webhooks_task(self: ServiceTask) -> int:
+    """Beat (every ``MEMSVC_WEBHOOKS__POLL_SECONDS``): send the webhook deliveries due now."""
+    return deliver_webhooks(self.deps)

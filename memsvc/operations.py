@@ -71,6 +71,13 @@ from memsvc.schemas.params import (
 from memsvc.schemas.purge import PurgeParams, PurgeResult
 from memsvc.schemas.tenants import ApiKeyCreate, ApiKeyRevoke, ApiKeyRotate, ApiKeyRotated
 from memsvc.schemas.transfer import ExportRequest, ImportResult
+from memsvc.schemas.webhooks import (
+    WebhookCreate,
+    WebhookCreated,
+    WebhookDeliveryListParams,
+    WebhookDeliveryPublic,
+    WebhookPublic,
+)
 
 __all__ = ["OPERATIONS", "Call", "Operation", "by_name"]
 
@@ -335,6 +342,22 @@ ADMIN = [
         response=KVLimitsPublic, body=KVLimits, auth="admin"),
 ]  # fmt: skip
 
+# -- webhooks -------------------------------------------------------------------------------
+WEBHOOKS = [
+    _op("webhooks", "create_webhook", "POST", "/v1/webhooks", "Subscribe a URL to change "
+        "events (memory.added/updated/deleted/invalidated, job.finished, session.consolidated); "
+        "the signing ``secret`` is shown only in this response.",
+        response=WebhookCreated, body=WebhookCreate, status_code=201, idempotency="never"),
+    _op("webhooks", "list_webhooks", "GET", "/v1/webhooks", "The tenant's subscriptions "
+        "(without their secrets).", response=ListEnvelope[WebhookPublic]),
+    _op("webhooks", "delete_webhook", "DELETE", "/v1/webhooks/{webhook_id}", "Delete a "
+        "subscription; its pending deliveries are dropped.", status_code=204),
+    _op("webhooks", "list_deliveries", "GET", "/v1/webhooks/{webhook_id}/deliveries",
+        "The subscription's deliveries, newest first, each with every attempt (time, outcome, "
+        "HTTP status or error).", response=ListEnvelope[WebhookDeliveryPublic],
+        query=WebhookDeliveryListParams),
+]  # fmt: skip
+
 OPERATIONS: tuple[Operation, ...] = (
     *MEMORIES,
     *RECALL,
@@ -345,6 +368,7 @@ OPERATIONS: tuple[Operation, ...] = (
     *PURGE,
     *EXPORTS,
     *ADMIN,
+    *WEBHOOKS,
 )
 
 _BY_NAME = {op.id: op for op in OPERATIONS}

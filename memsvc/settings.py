@@ -17,6 +17,7 @@ from memsvc.config.blobs import BlobsConfig
 from memsvc.config.consolidation import ConsolidationConfig
 from memsvc.config.kv import KVConfig
 from memsvc.config.limits import DependencyConfig, IdempotencyConfig, RateLimitConfig
+from memsvc.config.observability import LogConfig, MetricsConfig, TracingConfig, WebhookConfig
 from memsvc.config.partitions import PartitionsConfig
 from memsvc.config.retrieval import RetrievalConfig
 from memsvc.config.tiers import SensoryConfig, WorkingMemoryConfig
@@ -97,6 +98,12 @@ class Settings(BaseSettings):
     port: int = Field(default=8765, ge=1, le=65535)
     redis_url: str = ""
     log_level: str = "INFO"
+    # Operations (memsvc/config/observability.py, docs/operations.md): /metrics, JSON logs,
+    # OpenTelemetry spans, webhooks.
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
+    tracing: TracingConfig = Field(default_factory=TracingConfig)
+    webhooks: WebhookConfig = Field(default_factory=WebhookConfig)
     consolidation: ConsolidationConfig = Field(default_factory=ConsolidationConfig)
     retrieval: RetrievalConfig = Field(default_factory=RetrievalConfig)
     # KV memory: blob directory, per-tenant quota and episodic retention, upload limit.

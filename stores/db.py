@@ -17,9 +17,16 @@ __all__ = [
     "load_json",
     "make_engine",
     "make_sessionmaker",
+    "on_commit",
     "ping",
     "reclaim_deleted",
 ]
+
+
+def on_commit(session: Session, fn: Any) -> None:
+    """Call ``fn()`` once the session's transaction has committed (never on a rollback):
+    counters of what was written must not count a write that was rolled back."""
+    event.listen(session, "after_commit", lambda _session: fn(), once=True)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -202,6 +202,14 @@ class VectorIndex:
         with self._lock:
             return [key for key in self._parts if key[0] == tenant_id]
 
+    def tenant_sizes(self) -> dict[str, int]:
+        """Vectors per tenant (the metrics' index sizes)."""
+        sizes: dict[str, int] = {}
+        with self._lock:
+            for key, part in self._parts.items():
+                sizes[key[0]] = sizes.get(key[0], 0) + len(part.pks)
+        return sizes
+
     def size(self, key: PartitionKey) -> int:
         part = self._parts.get(key)
         return 0 if part is None else len(part.pks)

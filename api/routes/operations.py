@@ -150,4 +150,6 @@ def operation_routers() -> list[APIRouter]:
             description=op.summary,
             **extra,
         )
+        # The route's name in metrics and logs: the operation's full path template.
+        router.routes[-1].memsvc_template = op.path  # type: ignore[attr-defined]
     return list(routers.values())

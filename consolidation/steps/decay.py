@@ -6,7 +6,7 @@ from datetime import datetime
 
 from memsvc.lifecycle.decay import should_archive, strength
 from memsvc.service.deps import ServiceDeps
-from memsvc.service.memories import history_entry, snapshot
+from memsvc.service.memories import history_entry, record_history, snapshot
 from stores import memories as store
 from stores.models import utcnow
 
@@ -61,7 +61,7 @@ def decay_memories(
                 history.append(
                     history_entry(row.tenant_id, row.id, "ARCHIVE", before, snapshot(row), ACTOR)
                 )
-            store.add_history(history, session=session)
+            record_history(session, history)
             updated += len(changes)
             archived += len(weak)
     return {"strength_updated": updated, "archived": archived}

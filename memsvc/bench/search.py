@@ -137,6 +137,7 @@ def run_search_bench(
     console: Console | None = None,
     embedder: str = "minilm",
     memory_budget_bytes: int | None = None,
+    metrics: bool = True,
 ) -> SearchBenchResult:
     console = console or Console()
     users = users or max(1, n // 1000)
@@ -144,6 +145,7 @@ def run_search_bench(
     asked = queries(n_queries, users)
     console.print(
         f"[bold]bench search[/bold]: n={n}, users={users}, batch={batch}, ingest clients={clients}"
+        f", metrics {'on' if metrics else 'off'}"
     )
 
     per_s, query_ms = raw_embedder(
@@ -154,6 +156,7 @@ def run_search_bench(
     root = Path(work_dir or tempfile.mkdtemp(prefix="memsvc-bench-"))
     data_dir = root / "data"
     env = {"MEMSVC_EMBEDDER": embedder}
+    env["MEMSVC_METRICS__ENABLED"] = "true" if metrics else "false"
     if memory_budget_bytes is not None:
         env["MEMSVC_PARTITIONS__MEMORY_BUDGET_BYTES"] = str(memory_budget_bytes)
     budget = memory_budget_bytes
@@ -171,7 +174,8 @@ def run_search_bench(
         process.wait(timeout=60)
     restart = _restarted(data_dir, port, env, key, asked)
 
-    with Memory(settings=Settings(data_dir=data_dir, embedder=embedder)) as memory:
+    settings = Settings(data_dir=data_dir, embedder=embedder, metrics={"enabled": metrics})
+    with Memory(settings=settings) as memory:
         embedded = _time_searches(memory.search, asked, scoped=True)
 
     return SearchBenchResult(

@@ -6,7 +6,6 @@ Commands stay thin: they build settings, call the service or SDK, print with ric
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +21,7 @@ from memsvc.cli.blobs import blobs_app
 from memsvc.cli.cartridge import cartridge_app
 from memsvc.cli.mcp import mcp_command
 from memsvc.errors import MemsvcError
+from memsvc.observability.logs import configure_logging
 from memsvc.settings import Settings
 
 if TYPE_CHECKING:
@@ -100,6 +100,9 @@ def _fail(exc: MemsvcError) -> typer.Exit:
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
     port: Annotated[int | None, typer.Option(help="Port.")] = None,
+    workers: Annotated[
+        int, typer.Option(help="API processes (uvicorn workers); metrics: docs/operations.md.")
+    ] = 1,
     data_dir: DataDir = None,
 ) -> None:
     """Run the REST API (embedded default: SQLite + faiss under the data directory)."""
@@ -108,7 +111,8 @@ def serve(
     from api.main import create_app
 
     settings = _settings(data_dir, host=host, port=port)
-    logging.basicConfig(level=settings.log_level)
+    configure_logging(settings.log_level, settings.log.format)
+    _fresh_metrics_dir()  # before any process of this server writes its samples
     service = build_service(settings)
     try:
         if settings.sqlalchemy_url.startswith("sqlite"):
@@ -117,14 +121,65 @@ def serve(
             console.print(
                 f"local API key ({state} {settings.data_dir / 'api_key'}): {key}", soft_wrap=True
             )
+        if workers > 1:
+            service.close()  # migrated, key made: each worker process builds its own
+            _serve_workers(settings, data_dir, workers)
+            return
         service.warm_up()
         service.start_background()
         console.print(f"memsvc on http://{settings.host}:{settings.port} (docs at /docs)")
-        uvicorn.run(create_app(settings, service=service), host=settings.host, port=settings.port)
+        uvicorn.run(
+            create_app(settings, service=service),
+            host=settings.host,
+            port=settings.port,
+            log_config=None,  # ours (configure_logging): JSON lines
+        )
     except MemsvcError as exc:
         raise _fail(exc) from exc
     finally:
         service.close()
+
+
+def _fresh_metrics_dir() -> bool:
+    """Empty ``PROMETHEUS_MULTIPROC_DIR`` before the processes start: counts of a previous
+    run's processes must not be summed in. This process's own files stay (it opened them
+    when its metrics were defined, on import). False when it is not set."""
+    import os
+
+    metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not metrics_dir:
+        return False
+    directory = Path(metrics_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    own = f"_{os.getpid()}.db"
+    for path in directory.glob("*.db"):
+        if not path.name.endswith(own):
+            path.unlink(missing_ok=True)
+    return True
+
+
+def _serve_workers(settings: Settings, data_dir: Path | None, workers: int) -> None:
+    """``workers`` uvicorn processes, each with its own service (``memsvc.cli.asgi``)."""
+    import os
+
+    import uvicorn
+
+    if data_dir is not None:  # the worker processes read their settings from the environment
+        os.environ["MEMSVC_DATA_DIR"] = str(data_dir)
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        console.print(
+            "[yellow]warning:[/yellow] PROMETHEUS_MULTIPROC_DIR is not set: each worker's "
+            "/metrics counts only its own requests"
+        )
+    console.print(f"memsvc on http://{settings.host}:{settings.port}, {workers} workers")
+    uvicorn.run(
+        "memsvc.cli.asgi:app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=workers,
+        log_config=None,
+    )
 
 
 def _celery(data_dir: Path | None) -> Celery:
@@ -133,7 +188,7 @@ def _celery(data_dir: Path | None) -> Celery:
     from consolidation.app import create_celery
 
     settings = _settings(data_dir)
-    logging.basicConfig(level=settings.log_level)
+    configure_logging(settings.log_level, settings.log.format)
     if not settings.redis_url:
         console.print(
             "[red]error:[/red] MEMSVC_REDIS_URL is not set (the embedded default "
@@ -153,6 +208,7 @@ def worker(
     import os
 
     app_ = _celery(data_dir)
+    _fresh_metrics_dir()
     # Each process gets its share of the cores for torch (see consolidation.tasks).
     processes = concurrency if pool == "prefork" else 1
     app_.conf.memsvc_threads_per_process = max(1, (os.cpu_count() or 1) // processes)

@@ -35,16 +35,30 @@ def search(
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Write the figures here.")
     ] = None,
+    metrics: Annotated[
+        bool, typer.Option(help="Record metrics (off: MEMSVC_METRICS__ENABLED=false).")
+    ] = True,
+    compare_metrics: Annotated[
+        bool,
+        typer.Option(help="Instead: search p50 with metrics on vs off, servers alternating."),
+    ] = False,
+    rounds: Annotated[int, typer.Option(help="--compare-metrics: servers per side.")] = 3,
 ) -> None:
     """Ingest memories/s and search p50/p95 (REST and embedded) beside the raw embedder; then
     a restarted replica: launch to ready, RSS, first (cold-partition) and warm searches."""
     from rich.console import Console
 
+    console = Console()
+    if compare_metrics:
+        from memsvc.bench.metrics_overhead import render_overhead, run_metrics_overhead
+
+        overhead = run_metrics_overhead(n, n_queries=queries, rounds=rounds, console=console)
+        render_overhead(overhead, console)
+        return
     from memsvc.bench.search import render, run_search_bench
 
     if embedder not in ("minilm", "hash"):
         raise typer.BadParameter("minilm or hash", param_hint="--embedder")
-    console = Console()
     result = run_search_bench(
         n,
         users=users,
@@ -55,6 +69,7 @@ def search(
         console=console,
         embedder=embedder,
         memory_budget_bytes=budget_bytes,
+        metrics=metrics,
     )
     render(result, console, json_path)
 

@@ -51,6 +51,8 @@ class Memory(MemoryClient):
         super().__init__(transport=InProcessTransport(self.service, principal))
         if self._owns_service and tenant_id == LOCAL_TENANT_ID:
             self.service.tenants.ensure_local_key()  # creates the local tenant on first use
+        if self._owns_service:  # deliveries of existing subscriptions keep going
+            self.service.webhooks.start_sender(if_subscribed=True)
 
     def close(self) -> None:
         """Close the client, and the service when this ``Memory`` made it."""

@@ -23,7 +23,7 @@ from memsvc.schemas import JobPublic
 from memsvc.schemas.cartridge_train import CartridgeTrainRequest
 from memsvc.service import kv
 from memsvc.service.deps import ServiceDeps
-from memsvc.service.jobs import job_public, new_job_row
+from memsvc.service.jobs import job_public, new_job_row, update_job
 from memsvc.service.runtime import BackgroundRuntime
 from memsvc.vocabulary import JobState
 from stores import jobs as job_store
@@ -178,5 +178,4 @@ def _train_and_store(
 
 
 def _update(deps: ServiceDeps, job_id: str, **values: Any) -> None:
-    with deps.sessions.begin() as session:
-        job_store.update_job(job_id, {**values, "updated_at": utcnow()}, session=session)
+    update_job(deps, job_id, **values)

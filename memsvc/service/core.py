@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 
+from memsvc.observability import tracing
 from memsvc.service import jobs, working
 from memsvc.service.capabilities import (
     KV,
@@ -25,6 +26,7 @@ from memsvc.service.capabilities import (
     Scopes,
     Sessions,
     Tenants,
+    Webhooks,
 )
 from memsvc.service.deps import ServiceDeps
 from memsvc.service.idempotency import IdempotencyKeys
@@ -43,6 +45,7 @@ class MemoryService:
         self, deps: ServiceDeps, *, runtime: BackgroundRuntime, dispatcher: JobDispatcher
     ) -> None:
         self.deps, self.runtime, self.dispatcher = deps, runtime, dispatcher
+        tracing.configure_tracing(deps.settings.tracing)  # process-wide; no import when off
         activity = runtime.activity
         self.memories = Memories(deps, activity)
         self.recall = Recall(deps, activity)
@@ -54,6 +57,7 @@ class MemoryService:
         self.kv = KV(deps)
         self.tenants = Tenants(deps)
         self.scopes = Scopes(deps, runtime)  # purge (and export/import) of a whole scope
+        self.webhooks = Webhooks(deps, runtime)
         self.idempotency = IdempotencyKeys(deps)  # keys outside a write's transaction
         self._upkeep: dict[str, float] = {}
         # Working memory is derived from the event log: refill it (a no-op without backlog).
@@ -70,6 +74,7 @@ class MemoryService:
     def start_background(self) -> None:
         """Keep indexes synced and snapshotted, and consolidate idle sessions, in the background."""
         self.runtime.start(self.maintenance_tick)
+        self.webhooks.start_sender()  # embedded only: the stack's beat sends them
 
     def maintenance_tick(self) -> None:
         """One round of background upkeep (also callable directly, e.g. by tests).

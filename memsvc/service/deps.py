@@ -120,6 +120,11 @@ class ServiceDeps:
                     self.gc.loaded()
         return self._indexes
 
+    @property
+    def indexes_loaded(self) -> bool:
+        """Whether the derived indexes are in memory (reading them would not load them)."""
+        return self._indexes is not None
+
     def sync_indexes(self) -> int:
         """Apply the changes committed since the last sync to the derived indexes; returns
         how many (and tells the collector freezer they grew)."""

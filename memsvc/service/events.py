@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from memsvc.errors import ConflictError, InvalidRequestError
+from memsvc.observability import metrics
 from memsvc.schemas import EventBatch, EventCreate, EventFilter, EventPublic, EventsAdded, Page
 from memsvc.service.deps import ServiceDeps
 from memsvc.service.facts.on_write import extract_new_facts, write_new_facts
@@ -251,6 +252,8 @@ def ingest_events(
         if idempotency is not None:
             record_reply(session, deps, idempotency, reply)
     after_commit(deps, idempotency)
+    if deps.settings.metrics.enabled:
+        metrics.EVENTS_WRITTEN.inc(len(rows))
     # Durable from here on. Working memory is derived: if this fails, it is rebuilt from SQL.
     pieces = pieces_of(rows, deps)
     try:

@@ -418,6 +418,29 @@ def _rotate_key(svc: MemoryService, p: Principal, c: Call) -> Any:
     return ApiKeyRotated(key=new, revoked=old)
 
 
+# -- webhooks -------------------------------------------------------------------------------
+
+
+@_handles("webhooks-create_webhook")
+def _create_webhook(svc: MemoryService, p: Principal, c: Call) -> Any:
+    return svc.webhooks.create(p.tenant_id, c.body)
+
+
+@_handles("webhooks-list_webhooks")
+def _list_webhooks(svc: MemoryService, p: Principal, c: Call) -> Any:
+    return _listed(svc.webhooks.list(p.tenant_id))
+
+
+@_handles("webhooks-delete_webhook")
+def _delete_webhook(svc: MemoryService, p: Principal, c: Call) -> Any:
+    svc.webhooks.delete(p.tenant_id, c.path["webhook_id"])
+
+
+@_handles("webhooks-list_deliveries")
+def _list_deliveries(svc: MemoryService, p: Principal, c: Call) -> Any:
+    return _listed(svc.webhooks.deliveries(p.tenant_id, c.path["webhook_id"], c.query))
+
+
 _missing = {op.id for op in OPERATIONS} - set(HANDLERS)
 if _missing:  # a new operation needs its handler before anything can serve it
     raise RuntimeError(f"operations without a handler: {sorted(_missing)}")

@@ -14,10 +14,12 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from memsvc.errors import InvalidRequestError, NotFoundError
 from memsvc.schemas import ConsolidateRequest, JobPublic
+from memsvc.service import webhooks
 from memsvc.service.deps import ServiceDeps
 from memsvc.vocabulary import JobState
 from stores import events as event_store
@@ -37,6 +39,7 @@ __all__ = [
     "new_job_row",
     "request_consolidation",
     "trigger_session",
+    "update_job",
 ]
 
 log = logging.getLogger(__name__)
@@ -76,6 +79,31 @@ def job_public(row: JobRow) -> JobPublic:
         started_at=row.started_at,
         finished_at=row.finished_at,
     )
+
+
+def update_job(
+    deps: ServiceDeps, job_id: str, *, sessions_done: Sequence[str] = (), **values: Any
+) -> None:
+    """Change a job's row. When it reaches a final state, the ``job.finished`` webhook event
+    (and ``session.consolidated`` for each of ``sessions_done`` of a job that succeeded) is
+    written in the same transaction."""
+    with deps.sessions.begin() as session:
+        store.update_job(job_id, {**values, "updated_at": utcnow()}, session=session)
+        state = values.get("state")
+        if state is None or not JobState(state).finished:
+            return
+        row = store.get_job(job_id, session=session)
+        if row is None:
+            return
+        session.refresh(row)
+        public = job_public(row).model_dump(mode="json")
+        events = [("job.finished", {"job": public})]
+        if state == JobState.SUCCEEDED:
+            events += [
+                ("session.consolidated", {"session_id": sid, "job_id": job_id})
+                for sid in sessions_done
+            ]
+        webhooks.enqueue(session, row.tenant_id, events)
 
 
 def new_job_row(tenant_id: str, trigger: str, scope: dict[str, Any]) -> JobRow:

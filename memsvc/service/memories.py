@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from memsvc.errors import InvalidRequestError, NotFoundError
+from memsvc.observability import metrics
 from memsvc.retrieval.text import content_hash
 from memsvc.schemas import (
     ListEnvelope,
@@ -22,6 +24,7 @@ from memsvc.schemas import (
     Page,
 )
 from memsvc.schemas.filters import All, Any_, Condition, Not
+from memsvc.service import webhooks
 from memsvc.service.deps import ServiceDeps
 from memsvc.service.idempotency import IdempotentRequest, after_commit, record_reply
 from memsvc.service.validation import (
@@ -32,6 +35,7 @@ from memsvc.service.validation import (
     encode_cursor,
 )
 from stores import memories as store
+from stores.db import on_commit
 from stores.filters import AllOf, AnyOf, Cmp, FilterTree, NoneOf
 from stores.models import MemoryRow, utcnow
 
@@ -198,9 +202,9 @@ def insert_memories(
     # the rows come back as ORM objects in this session, for callers that go on changing them.
     added = store.insert_rows(list(fresh.values()), session=session)
     seen.update(zip(fresh, added, strict=True))
-    store.add_history(
+    record_history(
+        session,
         [history_entry(tenant_id, row.id, "ADD", None, snapshot(row), actor) for row in added],
-        session=session,
     )
     return [(seen[key], op) for key, op in ops]
 
@@ -266,6 +270,27 @@ def _new_values(
         updated_at=now,
         occurred_at=item.occurred_at or now,
     )
+
+
+def record_history(session: Session, entries: Sequence[store.HistoryEntry]) -> None:
+    """Write memory history rows, the webhook deliveries of those changes (the outbox, in
+    the same transaction) and, once it commits, the written-memories counter. Every memory
+    mutation goes through here (the API's writes and consolidation's steps)."""
+    if not entries:
+        return
+    store.add_history(entries, session=session)
+    by_tenant: dict[str, list[store.HistoryEntry]] = {}
+    for entry in entries:
+        by_tenant.setdefault(entry.tenant_id, []).append(entry)
+    for tenant_id, own in by_tenant.items():
+        webhooks.enqueue(session, tenant_id, webhooks.memory_events(own))
+    ops = Counter(e.op for e in entries)
+
+    def count() -> None:
+        for op, n in ops.items():
+            metrics.MEMORIES_WRITTEN.labels(op).inc(n)
+
+    on_commit(session, count)
 
 
 def history_entry(
@@ -356,9 +381,9 @@ def update_memory(
             raise InvalidRequestError("valid_to is before valid_from", field="valid_to")
         row.rev = rev
         row.updated_at = utcnow()
-        store.add_history(
+        record_history(
+            session,
             [history_entry(tenant_id, row.id, "UPDATE", before, snapshot(row), actor)],
-            session=session,
         )
     return to_public(row)
 
@@ -385,9 +410,9 @@ def delete_memory(deps: ServiceDeps, tenant_id: str, memory_id: str, *, actor: s
         if row is None:
             raise NotFoundError(f"memory {memory_id} not found", field="memory_id")
         store.tombstone(tenant_id, [row.pk], rev=rev, at=utcnow(), session=session)
-        store.add_history(
+        record_history(
+            session,
             [history_entry(tenant_id, row.id, "DELETE", snapshot(row), None, actor)],
-            session=session,
         )
 
 
@@ -406,9 +431,9 @@ def delete_memories(deps: ServiceDeps, tenant_id: str, filters: MemoryFilter, *,
             return 0
         now = utcnow()
         store.tombstone(tenant_id, [r.pk for r in rows], rev=rev, at=now, session=session)
-        store.add_history(
+        record_history(
+            session,
             [history_entry(tenant_id, r.id, "DELETE", snapshot(r), None, actor) for r in rows],
-            session=session,
         )
     return len(rows)
 
@@ -445,8 +470,8 @@ def restore_memory(
             row.archived_at = None
             row.strength = 1.0
             row.last_accessed_at = row.updated_at = now
-            store.add_history(
+            record_history(
+                session,
                 [history_entry(tenant_id, row.id, "RESTORE", before, snapshot(row), actor)],
-                session=session,
             )
     return to_public(row)

@@ -10,6 +10,7 @@ not paced (:data:`UNPACED`): it neither waits nor is stopped.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from collections.abc import Callable
@@ -62,6 +63,7 @@ class BackgroundRuntime:
         self._lock = threading.Lock()
         self._maintenance: threading.Thread | None = None
         self._jobs: ThreadPoolExecutor | None = None
+        self._loops: dict[str, threading.Thread] = {}
 
     @property
     def stopping(self) -> bool:
@@ -79,26 +81,36 @@ class BackgroundRuntime:
         with self._lock:
             if self._maintenance is not None:
                 return
+            self._maintenance = self._loop("memsvc-maintenance", tick, interval_s)
 
-            def loop() -> None:
-                while not self._stop.wait(interval_s):
-                    try:
-                        tick()
-                    except DEPENDENCY_ERRORS as exc:  # the database or Redis is away
-                        log.warning("background maintenance skipped: %s", exc)
-                    except Exception:  # a background loop must not die; the next tick retries
-                        log.exception("background maintenance failed")
+    def every(self, name: str, fn: Callable[[], object], interval_s: float) -> None:
+        """Run ``fn`` every ``interval_s`` seconds on a daemon thread of its own (the embedded
+        webhook sender), until close; once per name."""
+        with self._lock:
+            if name not in self._loops:
+                self._loops[name] = self._loop(name, fn, interval_s)
 
-            self._maintenance = threading.Thread(target=loop, name="memsvc-maintenance")
-            self._maintenance.daemon = True
-            self._maintenance.start()
+    def _loop(self, name: str, fn: Callable[[], object], interval_s: float) -> threading.Thread:
+        def loop() -> None:
+            while not self._stop.wait(interval_s):
+                try:
+                    fn()
+                except DEPENDENCY_ERRORS as exc:  # the database or Redis is away
+                    log.warning("background %s skipped: %s", name, exc)
+                except Exception:  # a background loop must not die; the next tick retries
+                    log.exception("background %s failed", name)
+
+        thread = threading.Thread(target=loop, name=name, daemon=True)
+        thread.start()
+        return thread
 
     def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:
         """Run ``fn`` on the job thread (one job at a time, in order)."""
         with self._lock:
             if self._jobs is None:
                 self._jobs = ThreadPoolExecutor(max_workers=1, thread_name_prefix="memsvc-job")
-        future = self._jobs.submit(fn, *args, **kwargs)
+        # In a copy of the caller's context: the job's log lines carry the request's id.
+        future = self._jobs.submit(contextvars.copy_context().run, fn, *args, **kwargs)
         future.add_done_callback(_log_failure)
         return future
 
@@ -109,6 +121,8 @@ class BackgroundRuntime:
             self._jobs.shutdown(wait=True, cancel_futures=True)
         if self._maintenance is not None:
             self._maintenance.join(timeout=30)
+        for thread in self._loops.values():
+            thread.join(timeout=30)
 
 
 def _log_failure(future: Future[Any]) -> None:

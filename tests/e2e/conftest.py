@@ -42,7 +42,9 @@ class ServerProcess:
                 self.process.wait(timeout=10)
 
 
-def start_server(data_dir: Path, env: dict[str, str], *, timeout: float = 180) -> ServerProcess:
+def start_server(
+    data_dir: Path, env: dict[str, str], *, timeout: float = 180, args: tuple[str, ...] = ()
+) -> ServerProcess:
     """``memsvc serve`` in a subprocess; returns once ``/readyz`` answers 200."""
     port = free_port()
     log_path = data_dir.parent / f"server-{port}.log"
@@ -64,6 +66,7 @@ def start_server(data_dir: Path, env: dict[str, str], *, timeout: float = 180) -
         str(port),
         "--data-dir",
         str(data_dir),
+        *args,
     ]
     with log_path.open("w") as log:
         process = subprocess.Popen(command, env=full_env, stdout=log, stderr=subprocess.STDOUT)

@@ -56,6 +56,13 @@ from memsvc.schemas.params import (
     RelationListParams,
     SessionListParams,
 )
+from memsvc.schemas.webhooks import (
+    WebhookCreate,
+    WebhookCreated,
+    WebhookDeliveryListParams,
+    WebhookDeliveryPublic,
+    WebhookPublic,
+)
 from memsvc.sdk._async.http import AsyncHTTPTransport
 from memsvc.sdk._async.kv import AsyncCartridgeClient, AsyncKVClient
 from memsvc.sdk._async.scopes import AsyncScopesMixin
@@ -489,3 +496,28 @@ class AsyncMemoryClient(AsyncScopesMixin):
         query = build(ExtractionScopeParams, user_id=user_id, agent_id=agent_id)
         listed = await self.request("extraction-list_extraction_config_versions", query=query)
         return listed.data
+
+    # -- webhooks ----------------------------------------------------------------------------
+
+    async def create_webhook(
+        self, url: str, event_types: Sequence[str], *, description: str = ""
+    ) -> WebhookCreated:
+        """Subscribe ``url`` to change events; keep the returned ``secret`` (shown once) to
+        verify signatures (``memsvc.webhook_signature.verify``)."""
+        body = build(WebhookCreate, url=url, event_types=list(event_types), description=description)
+        return await self.request("webhooks-create_webhook", body=body)
+
+    async def list_webhooks(self) -> list[WebhookPublic]:
+        """The tenant's subscriptions (without secrets)."""
+        return (await self.request("webhooks-list_webhooks")).data
+
+    async def delete_webhook(self, webhook_id: str) -> None:
+        await self.request("webhooks-delete_webhook", path={"webhook_id": webhook_id})
+
+    async def list_webhook_deliveries(
+        self, webhook_id: str, *, state: str | None = None, limit: int = 50
+    ) -> list[WebhookDeliveryPublic]:
+        """Deliveries of a subscription, newest first, each with its attempts."""
+        query = build(WebhookDeliveryListParams, state=state, limit=limit)
+        path = {"webhook_id": webhook_id}
+        return (await self.request("webhooks-list_deliveries", path=path, query=query)).data

@@ -58,6 +58,13 @@ from memsvc.schemas.params import (
     RelationListParams,
     SessionListParams,
 )
+from memsvc.schemas.webhooks import (
+    WebhookCreate,
+    WebhookCreated,
+    WebhookDeliveryListParams,
+    WebhookDeliveryPublic,
+    WebhookPublic,
+)
 from memsvc.sdk._base import (
     DEFAULT_SESSION,
     UNSET,
@@ -485,3 +492,28 @@ class MemoryClient(ScopesMixin):
         query = build(ExtractionScopeParams, user_id=user_id, agent_id=agent_id)
         listed = self.request("extraction-list_extraction_config_versions", query=query)
         return listed.data
+
+    # -- webhooks ----------------------------------------------------------------------------
+
+    def create_webhook(
+        self, url: str, event_types: Sequence[str], *, description: str = ""
+    ) -> WebhookCreated:
+        """Subscribe ``url`` to change events; keep the returned ``secret`` (shown once) to
+        verify signatures (``memsvc.webhook_signature.verify``)."""
+        body = build(WebhookCreate, url=url, event_types=list(event_types), description=description)
+        return self.request("webhooks-create_webhook", body=body)
+
+    def list_webhooks(self) -> list[WebhookPublic]:
+        """The tenant's subscriptions (without secrets)."""
+        return (self.request("webhooks-list_webhooks")).data
+
+    def delete_webhook(self, webhook_id: str) -> None:
+        self.request("webhooks-delete_webhook", path={"webhook_id": webhook_id})
+
+    def list_webhook_deliveries(
+        self, webhook_id: str, *, state: str | None = None, limit: int = 50
+    ) -> list[WebhookDeliveryPublic]:
+        """Deliveries of a subscription, newest first, each with its attempts."""
+        query = build(WebhookDeliveryListParams, state=state, limit=limit)
+        path = {"webhook_id": webhook_id}
+        return (self.request("webhooks-list_deliveries", path=path, query=query)).data

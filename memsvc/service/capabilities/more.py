@@ -27,7 +27,7 @@ from memsvc.schemas.extraction import (
     ExtractionConfigUpdate,
     ExtractionScopeParams,
 )
-from memsvc.service import extraction_config, graph, jobs, tenants
+from memsvc.service import extraction_config, graph, jobs, tenants, webhooks
 from memsvc.service.deps import ServiceDeps
 from memsvc.service.jobs import JobDispatcher
 from memsvc.service.runtime import BackgroundRuntime
@@ -38,9 +38,16 @@ if TYPE_CHECKING:
     from kv_cartridges.quant import LayerwiseSpec, QuantSpec
     from memsvc.schemas import CartridgeCompose, KVKind, KVLookupRequest, KVLookupResult, KVPublic
     from memsvc.schemas.kv import KVLimitsPublic
+    from memsvc.schemas.webhooks import (
+        WebhookCreate,
+        WebhookCreated,
+        WebhookDeliveryListParams,
+        WebhookDeliveryPublic,
+        WebhookPublic,
+    )
     from memsvc.service.kv import KVContent
 
-__all__ = ["KV", "Extraction", "Graph", "Jobs", "Tenants"]
+__all__ = ["KV", "Extraction", "Graph", "Jobs", "Tenants", "Webhooks"]
 
 
 class Jobs:
@@ -308,3 +315,45 @@ class Tenants:
     def ensure_local_key(self) -> tuple[str, bool]:
         """The embedded default's tenant and key (created on first use)."""
         return tenants.ensure_local_key(self.deps, self.deps.settings.data_dir)
+
+
+class Webhooks:
+    """Subscriptions to change events, and the record of their deliveries.
+
+    Embedded (no ``MEMSVC_REDIS_URL``) the deliveries are sent by a thread of the background
+    runtime, started with the server's background work, or by the first subscription of a
+    service that runs none (the embedded ``Memory``); in the stack the Celery beat sends them.
+    """
+
+    def __init__(self, deps: ServiceDeps, runtime: BackgroundRuntime) -> None:
+        self.deps, self.runtime = deps, runtime
+
+    def start_sender(self, *, if_subscribed: bool = False) -> None:
+        """Start the embedded sender thread (once); a no-op in the stack. ``if_subscribed``:
+        only when the database holds a subscription (a service opened on existing data)."""
+        if self.deps.settings.redis_url:
+            return
+        if if_subscribed and not webhooks.any_subscription(self.deps):
+            return
+        interval = self.deps.settings.webhooks.poll_seconds
+        self.runtime.every("memsvc-webhooks", self.deliver_due, interval)
+
+    def create(self, tenant_id: str, body: WebhookCreate) -> WebhookCreated:
+        created = webhooks.create_webhook(self.deps, tenant_id, body)
+        self.start_sender()
+        return created
+
+    def list(self, tenant_id: str) -> list[WebhookPublic]:
+        return webhooks.list_webhooks(self.deps, tenant_id)
+
+    def delete(self, tenant_id: str, webhook_id: str) -> None:
+        webhooks.delete_webhook(self.deps, tenant_id, webhook_id)
+
+    def deliveries(
+        self, tenant_id: str, webhook_id: str, params: WebhookDeliveryListParams
+    ) -> list[WebhookDeliveryPublic]:
+        return webhooks.list_deliveries(self.deps, tenant_id, webhook_id, params)
+
+    def deliver_due(self) -> int:
+        """Send the deliveries due now, in this thread (the background loops call it)."""
+        return webhooks.deliver_due(self.deps)

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from memsvc.service.facts.merge import Outcome
-from memsvc.service.memories import history_entry, snapshot
+from memsvc.service.memories import history_entry, record_history, snapshot
 from stores import graph as graph_store
 from stores import memories as store
 from stores.memories import HistoryEntry
@@ -48,5 +48,5 @@ def invalidate_contradicted(session: Session, outcomes: list[Outcome], *, actor:
                 history.append(_close(old, said, actor, rev, session))
             elif new.valid_to is None:
                 history.append(_close(new, old.valid_from, actor, rev, session))
-    store.add_history(history, session=session)
+    record_history(session, history)
     return len(history)

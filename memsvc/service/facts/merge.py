@@ -19,7 +19,7 @@ from memsvc.lifecycle.merge import Decision, Known, decide
 from memsvc.retrieval.text import content_hash
 from memsvc.schemas import MemoryCreate
 from memsvc.service.deps import ServiceDeps
-from memsvc.service.memories import history_entry, insert_memories, snapshot
+from memsvc.service.memories import history_entry, insert_memories, record_history, snapshot
 from stores import graph as graph_store
 from stores import memories as store
 from stores.models import MemoryRow, utcnow
@@ -157,7 +157,7 @@ def merge_candidates(
         outcome = _apply(decision, candidate, graph, rows, adds, n, vectors[n], actor, rev, history)
         outcomes.append(outcome)
     _insert_adds(session, deps, scope, adds, vectors, actor)
-    store.add_history([h for h in history if h is not None], session=session)
+    record_history(session, [h for h in history if h is not None])
     return outcomes
 
 

@@ -24,6 +24,7 @@ from memsvc.service.deps import ServiceDeps
 from memsvc.service.search.candidates import find_candidates
 from memsvc.service.search.results import ResultBuilder, select_hits
 from memsvc.service.search.retrieve import Query, retrieve
+from memsvc.service.search.stages import Stages
 from memsvc.service.validation import check_filter, check_text
 
 __all__ = ["search_memories"]
@@ -37,28 +38,36 @@ def search_memories(deps: ServiceDeps, tenant_id: str, request: SearchRequest) -
         raise InvalidRequestError(
             f"top_k is {request.top_k}; the limit is {deps.settings.max_top_k}", field="top_k"
         )
-    deps.sync_indexes()
+    stages = Stages(deps.settings.metrics.enabled)
+    with stages("sync"):
+        deps.sync_indexes()
     config = deps.settings.retrieval
-    query = Query.embed(deps, request.query)
-    candidates = find_candidates(deps, tenant_id, request.filters)
+    with stages("embed"):
+        query = Query.embed(deps, request.query)
+    with stages("candidates"):
+        candidates = find_candidates(deps, tenant_id, request.filters)
     allowed = candidates.allowed
     # The partitions searched are loaded (on demand) and stay loaded until the results are
     # built: the turn catalog gives them their context.
     with deps.indexes.hold(candidates.partitions):
-        found = retrieve(deps, tenant_id, request, query, candidates, config)
-        method = FusionMethod(request.fusion or config.fusion)
-        fused_scores = fuse(found.lists, config.weights(), method=method, rrf_k=config.rrf_k)
-        scores = spread_within(
-            fused_scores, deps.indexes.turns, config.neighbour_weights(), allowed
-        )
-        # Archived memories are dropped while materialising: keep a few more so top_k stays
-        # full.
-        limit = request.top_k + 4 * config.spare_rows
-        fused = rank(scores, found.lists, limit=limit, fused=fused_scores)
-        if request.threshold is not None:
-            fused = [f for f in fused if f.score >= request.threshold]
-        builder = ResultBuilder(
-            deps, tenant_id, request, found.pieces, query.vector, allowed, config
-        )
-        results = [builder.result(hit) for hit in select_hits(builder, fused, request.top_k)]
+        with stages("retrieve"):
+            found = retrieve(deps, tenant_id, request, query, candidates, config)
+        with stages("fuse"):
+            method = FusionMethod(request.fusion or config.fusion)
+            fused_scores = fuse(found.lists, config.weights(), method=method, rrf_k=config.rrf_k)
+            scores = spread_within(
+                fused_scores, deps.indexes.turns, config.neighbour_weights(), allowed
+            )
+            # Archived memories are dropped while materialising: keep a few more so top_k
+            # stays full.
+            limit = request.top_k + 4 * config.spare_rows
+            fused = rank(scores, found.lists, limit=limit, fused=fused_scores)
+            if request.threshold is not None:
+                fused = [f for f in fused if f.score >= request.threshold]
+        with stages("materialise"):
+            builder = ResultBuilder(
+                deps, tenant_id, request, found.pieces, query.vector, allowed, config
+            )
+            results = [builder.result(hit) for hit in select_hits(builder, fused, request.top_k)]
+    stages.done()
     return SearchResponse(data=results, count=len(results))

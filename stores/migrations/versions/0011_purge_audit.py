@@ -1,7 +1,7 @@
 """purge_audit: what each purge erased (counts and ids, never content)
 
 Revision ID: 0011_purge_audit
-Revises: 0009_extraction_config
+Revises: 0010_webhooks
 Create Date: 2026-12-02 02:30:00
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import stores.models
 
 revision: str = "0011_purge_audit"
-down_revision: str | None = "0009_extraction_config"
+down_revision: str | None = "0010_webhooks"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
