@@ -31,6 +31,8 @@ from stores.models import (
     PurgeAuditRow,
     RelationRow,
     SessionRow,
+    WebhookAttemptRow,
+    WebhookDeliveryRow,
 )
 
 __all__ = [
@@ -63,6 +65,8 @@ PURGED_TABLES = (
     "kv_caches",
     "kv_prefixes",
     "idempotency_keys",
+    "webhook_deliveries",
+    "webhook_attempts",
 )
 
 _CHUNK = 500
@@ -319,6 +323,26 @@ def delete_replies_mentioning(tenant_id: str, values: Iterable[str], *, session:
                 IdempotencyRow.scope == tenant_id, IdempotencyRow.key.in_(chunk)
             )
         )
+    return len(doomed)
+
+
+def delete_deliveries_mentioning(tenant_id: str, values: Iterable[str], *, session: Session) -> int:
+    """Delete the tenant's webhook deliveries (sent or pending, with their attempts) whose
+    body names any of ``values``: a memory event's body holds the memory's text."""
+    needles = _needles(values)
+    if not needles:
+        return 0
+    stmt = select(WebhookDeliveryRow.id, WebhookDeliveryRow.body).where(
+        WebhookDeliveryRow.tenant_id == tenant_id
+    )
+    doomed = [
+        delivery_id
+        for delivery_id, body in session.execute(stmt)
+        if any(needle in body.encode() for needle in needles)
+    ]
+    for chunk in _chunks(doomed):
+        session.execute(delete(WebhookAttemptRow).where(WebhookAttemptRow.delivery_id.in_(chunk)))
+        session.execute(delete(WebhookDeliveryRow).where(WebhookDeliveryRow.id.in_(chunk)))
     return len(doomed)
 
 

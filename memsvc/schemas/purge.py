@@ -35,6 +35,7 @@ class PurgeCounts(BaseModel):
     kv_caches: int = 0
     kv_blobs_kept_shared: int = 0
     idempotent_replies: int = 0
+    webhook_deliveries: int = 0
     working_memory_sessions: int = 0
 
 

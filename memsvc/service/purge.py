@@ -53,6 +53,7 @@ def purge_scope(
         kv_ids, digests = store.delete_kv_rows(tenant_id, sessions, session=session)
         mentioned = [scope_id, *sessions, *memory_ids, *event_ids, *kv_ids]
         replies = store.delete_replies_mentioning(tenant_id, mentioned, session=session)
+        deliveries = store.delete_deliveries_mentioning(tenant_id, mentioned, session=session)
         counts = PurgeCounts(
             memories=len(pks),
             history=history,
@@ -63,6 +64,7 @@ def purge_scope(
             jobs=len(job_ids),
             kv_caches=len(kv_ids),
             idempotent_replies=replies,
+            webhook_deliveries=deliveries,
         )
         audit = PurgeAuditRow(
             id=str(uuid.uuid4()),

@@ -205,6 +205,13 @@ def test_a_purged_user_leaves_no_trace(
     user_a, user_b, other = f"user-{canary}", "user-b", _canary()
     needle = canary.lower()
     with TestClient(create_app(service.settings, service=service)) as client:
+        # a webhook subscription: every memory event's delivery body holds the memory's text
+        hook = client.post(
+            "/v1/webhooks",
+            json={"url": "http://127.0.0.1:9/hook", "event_types": ["memory.added"]},
+            headers=tenant.headers,
+        )
+        assert hook.status_code == 201, hook.text
         a = _write_user(service, client, tenant, user_a, canary, seed=1)
         b = _write_user(service, client, tenant, user_b, other, seed=2)
         entities = service.graph.list_entities(t, user_id=user_a).data
@@ -235,11 +242,12 @@ def test_a_purged_user_leaves_no_trace(
         if db_url.startswith("sqlite"):
             assert result["reclaimed"] == "sqlite: wal checkpoint truncated"
         else:
-            assert result["reclaimed"] == "postgresql: VACUUM (FULL, ANALYZE) on 11 tables"
+            assert result["reclaimed"] == "postgresql: VACUUM (FULL, ANALYZE) on 13 tables"
         counts = result["counts"]
         assert counts["memories"] >= 5 and counts["events"] == 4 and counts["sessions"] == 2
         assert counts["kv_caches"] == 1 and counts["entities"] >= 1 and counts["history"] >= 3
         assert counts["idempotent_replies"] >= 1 and result["scope_sha256"] == sha256_hex(user_a)
+        assert counts["webhook_deliveries"] >= 1
 
         # nowhere afterwards
         assert _redis_hits(redis_url, needle) == []
