@@ -21,7 +21,7 @@ from pathlib import Path
 import unasync
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = ("client.py", "http.py", "kv.py", "scopes.py")
+SOURCES = ("client.py", "http.py", "kv.py", "project.py", "scopes.py")
 ASYNC_DIR = ROOT / "memsvc" / "sdk" / "_async"
 SYNC_DIR = ROOT / "memsvc" / "sdk" / "_sync"
 
@@ -30,6 +30,7 @@ REPLACEMENTS = {
     "AsyncKVClient": "KVClient",
     "AsyncCartridgeClient": "CartridgeClient",
     "AsyncScopesMixin": "ScopesMixin",
+    "AsyncProjectMixin": "ProjectMixin",
     "AsyncHTTPTransport": "HTTPTransport",
     "AsyncTransport": "Transport",
     "AsyncClient": "Client",  # httpx

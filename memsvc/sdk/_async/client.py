@@ -42,12 +42,6 @@ from memsvc.schemas import (
     SearchResult,
     SessionPublic,
 )
-from memsvc.schemas.extraction import (
-    CategorySpec,
-    ExtractionConfigPublic,
-    ExtractionConfigUpdate,
-    ExtractionScopeParams,
-)
 from memsvc.schemas.params import (
     EntityListParams,
     EventListParams,
@@ -56,15 +50,9 @@ from memsvc.schemas.params import (
     RelationListParams,
     SessionListParams,
 )
-from memsvc.schemas.webhooks import (
-    WebhookCreate,
-    WebhookCreated,
-    WebhookDeliveryListParams,
-    WebhookDeliveryPublic,
-    WebhookPublic,
-)
 from memsvc.sdk._async.http import AsyncHTTPTransport
 from memsvc.sdk._async.kv import AsyncCartridgeClient, AsyncKVClient
+from memsvc.sdk._async.project import AsyncProjectMixin
 from memsvc.sdk._async.scopes import AsyncScopesMixin
 from memsvc.sdk._base import (
     DEFAULT_SESSION,
@@ -94,7 +82,7 @@ class _State(Enum):
     CLOSED = 3
 
 
-class AsyncMemoryClient(AsyncScopesMixin):
+class AsyncMemoryClient(AsyncScopesMixin, AsyncProjectMixin):
     """A client for a memsvc server (coroutines in ``AsyncMemoryClient``).
 
     Takes an API key (or ``MEMSVC_API_KEY``) and a base URL (or ``MEMSVC_URL``); or a ready
@@ -460,64 +448,3 @@ class AsyncMemoryClient(AsyncScopesMixin):
             cursor=cursor,
         )
         return await self.request("graph-list_relations", query=query)
-
-    async def get_extraction_config(
-        self, *, user_id: str | None = None, agent_id: str | None = None
-    ) -> ExtractionConfigPublic:
-        """The extraction configuration in use for a scope (``version`` 0: none stored)."""
-        query = build(ExtractionScopeParams, user_id=user_id, agent_id=agent_id)
-        return await self.request("extraction-get_extraction_config", query=query)
-
-    async def set_extraction_config(
-        self,
-        *,
-        instructions: str = "",
-        categories: Sequence[Mapping[str, Any] | CategorySpec] = (),
-        user_id: str | None = None,
-        agent_id: str | None = None,
-    ) -> ExtractionConfigPublic:
-        """Store a new version of a scope's extraction instructions and categories
-        (``{"name", "keywords", "description"}``); returns it."""
-        body = build(
-            ExtractionConfigUpdate,
-            instructions=instructions,
-            categories=[
-                c.model_dump() if isinstance(c, CategorySpec) else dict(c) for c in categories
-            ],
-            user_id=user_id,
-            agent_id=agent_id,
-        )
-        return await self.request("extraction-put_extraction_config", body=body)
-
-    async def list_extraction_config_versions(
-        self, *, user_id: str | None = None, agent_id: str | None = None
-    ) -> list[ExtractionConfigPublic]:
-        """Every stored version of exactly this scope's configuration, newest first."""
-        query = build(ExtractionScopeParams, user_id=user_id, agent_id=agent_id)
-        listed = await self.request("extraction-list_extraction_config_versions", query=query)
-        return listed.data
-
-    # -- webhooks ----------------------------------------------------------------------------
-
-    async def create_webhook(
-        self, url: str, event_types: Sequence[str], *, description: str = ""
-    ) -> WebhookCreated:
-        """Subscribe ``url`` to change events; keep the returned ``secret`` (shown once) to
-        verify signatures (``memsvc.webhook_signature.verify``)."""
-        body = build(WebhookCreate, url=url, event_types=list(event_types), description=description)
-        return await self.request("webhooks-create_webhook", body=body)
-
-    async def list_webhooks(self) -> list[WebhookPublic]:
-        """The tenant's subscriptions (without secrets)."""
-        return (await self.request("webhooks-list_webhooks")).data
-
-    async def delete_webhook(self, webhook_id: str) -> None:
-        await self.request("webhooks-delete_webhook", path={"webhook_id": webhook_id})
-
-    async def list_webhook_deliveries(
-        self, webhook_id: str, *, state: str | None = None, limit: int = 50
-    ) -> list[WebhookDeliveryPublic]:
-        """Deliveries of a subscription, newest first, each with its attempts."""
-        query = build(WebhookDeliveryListParams, state=state, limit=limit)
-        path = {"webhook_id": webhook_id}
-        return (await self.request("webhooks-list_deliveries", path=path, query=query)).data

@@ -44,12 +44,6 @@ from memsvc.schemas import (
     SearchResult,
     SessionPublic,
 )
-from memsvc.schemas.extraction import (
-    CategorySpec,
-    ExtractionConfigPublic,
-    ExtractionConfigUpdate,
-    ExtractionScopeParams,
-)
 from memsvc.schemas.params import (
     EntityListParams,
     EventListParams,
@@ -57,13 +51,6 @@ from memsvc.schemas.params import (
     MemoryScopeParams,
     RelationListParams,
     SessionListParams,
-)
-from memsvc.schemas.webhooks import (
-    WebhookCreate,
-    WebhookCreated,
-    WebhookDeliveryListParams,
-    WebhookDeliveryPublic,
-    WebhookPublic,
 )
 from memsvc.sdk._base import (
     DEFAULT_SESSION,
@@ -82,6 +69,7 @@ from memsvc.sdk._base import (
 )
 from memsvc.sdk._sync.http import HTTPTransport
 from memsvc.sdk._sync.kv import CartridgeClient, KVClient
+from memsvc.sdk._sync.project import ProjectMixin
 from memsvc.sdk._sync.scopes import ScopesMixin
 from memsvc.sdk.transport import Transport
 
@@ -96,7 +84,7 @@ class _State(Enum):
     CLOSED = 3
 
 
-class MemoryClient(ScopesMixin):
+class MemoryClient(ScopesMixin, ProjectMixin):
     """A client for a memsvc server (coroutines in ``AsyncMemoryClient``).
 
     Takes an API key (or ``MEMSVC_API_KEY``) and a base URL (or ``MEMSVC_URL``); or a ready
@@ -456,64 +444,3 @@ class MemoryClient(ScopesMixin):
             cursor=cursor,
         )
         return self.request("graph-list_relations", query=query)
-
-    def get_extraction_config(
-        self, *, user_id: str | None = None, agent_id: str | None = None
-    ) -> ExtractionConfigPublic:
-        """The extraction configuration in use for a scope (``version`` 0: none stored)."""
-        query = build(ExtractionScopeParams, user_id=user_id, agent_id=agent_id)
-        return self.request("extraction-get_extraction_config", query=query)
-
-    def set_extraction_config(
-        self,
-        *,
-        instructions: str = "",
-        categories: Sequence[Mapping[str, Any] | CategorySpec] = (),
-        user_id: str | None = None,
-        agent_id: str | None = None,
-    ) -> ExtractionConfigPublic:
-        """Store a new version of a scope's extraction instructions and categories
-        (``{"name", "keywords", "description"}``); returns it."""
-        body = build(
-            ExtractionConfigUpdate,
-            instructions=instructions,
-            categories=[
-                c.model_dump() if isinstance(c, CategorySpec) else dict(c) for c in categories
-            ],
-            user_id=user_id,
-            agent_id=agent_id,
-        )
-        return self.request("extraction-put_extraction_config", body=body)
-
-    def list_extraction_config_versions(
-        self, *, user_id: str | None = None, agent_id: str | None = None
-    ) -> list[ExtractionConfigPublic]:
-        """Every stored version of exactly this scope's configuration, newest first."""
-        query = build(ExtractionScopeParams, user_id=user_id, agent_id=agent_id)
-        listed = self.request("extraction-list_extraction_config_versions", query=query)
-        return listed.data
-
-    # -- webhooks ----------------------------------------------------------------------------
-
-    def create_webhook(
-        self, url: str, event_types: Sequence[str], *, description: str = ""
-    ) -> WebhookCreated:
-        """Subscribe ``url`` to change events; keep the returned ``secret`` (shown once) to
-        verify signatures (``memsvc.webhook_signature.verify``)."""
-        body = build(WebhookCreate, url=url, event_types=list(event_types), description=description)
-        return self.request("webhooks-create_webhook", body=body)
-
-    def list_webhooks(self) -> list[WebhookPublic]:
-        """The tenant's subscriptions (without secrets)."""
-        return (self.request("webhooks-list_webhooks")).data
-
-    def delete_webhook(self, webhook_id: str) -> None:
-        self.request("webhooks-delete_webhook", path={"webhook_id": webhook_id})
-
-    def list_webhook_deliveries(
-        self, webhook_id: str, *, state: str | None = None, limit: int = 50
-    ) -> list[WebhookDeliveryPublic]:
-        """Deliveries of a subscription, newest first, each with its attempts."""
-        query = build(WebhookDeliveryListParams, state=state, limit=limit)
-        path = {"webhook_id": webhook_id}
-        return (self.request("webhooks-list_deliveries", path=path, query=query)).data
