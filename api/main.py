@@ -31,14 +31,15 @@ def _operation_id(route: APIRoute) -> str:
     return f"{route.tags[0]}-{route.name}" if route.tags else route.name
 
 
-def _mount_mcp(app: FastAPI) -> AbstractAsyncContextManager[None]:
-    """``/mcp`` when the MCP SDK is installed (``memsvc[mcp]``); without it, no route."""
+def _mount_mcp(app: FastAPI) -> Callable[[], AbstractAsyncContextManager[None]]:
+    """``/mcp`` when the MCP SDK is installed (``memsvc[mcp]``); without it, no route. Returns
+    what gives each start of the app's lifespan the context that runs it."""
     try:
         from api.mcp import mount_mcp
     except ModuleNotFoundError as exc:
         if (exc.name or "").split(".")[0] != "mcp":
             raise
-        return nullcontext()
+        return nullcontext
     return mount_mcp(app)
 
 
@@ -63,7 +64,7 @@ def create_app(
             app.state.service.warm_up()
             app.state.service.start_background()
         try:
-            async with mcp_running:
+            async with mcp_running():
                 yield
         finally:
             if own:

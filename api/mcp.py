@@ -69,29 +69,37 @@ class MCPEndpoint:
 
 
 def mount_mcp(app: FastAPI) -> Any:
-    """Add ``/mcp`` to ``app``; returns the context manager its lifespan must enter."""
+    """Add ``/mcp`` to ``app``; returns what makes the context manager each start of its
+    lifespan must enter."""
     server = build_server(_client_for)
     # The SDK logs every stateless request at INFO ("Terminating session"): not server news.
     sdk_log = logging.getLogger("mcp")
     if sdk_log.level == logging.NOTSET:
         sdk_log.setLevel(logging.WARNING)
-    # Stateless, JSON answers: each POST is complete in itself, so any replica can answer it
-    # and no session holds a tenant's identity between requests.
-    # No DNS-rebinding check: that guards cookie- or network-trusting servers; every request
-    # here carries its key.
-    server.streamable_http_app(
-        json_response=True,
-        stateless_http=True,
-        transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
-    )
-    manager = server.session_manager
+
+    def fresh_manager() -> StreamableHTTPSessionManager:
+        # Stateless, JSON answers: each POST is complete in itself, so any replica can answer
+        # it and no session holds a tenant's identity between requests.
+        # No DNS-rebinding check: that guards cookie- or network-trusting servers; every
+        # request here carries its key.
+        server.streamable_http_app(
+            json_response=True,
+            stateless_http=True,
+            transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+        )
+        return server.session_manager
+
+    endpoint = MCPEndpoint(fresh_manager())
     app.router.add_route(
-        MCP_PATH, MCPEndpoint(manager), methods=["GET", "POST", "DELETE"], include_in_schema=False
+        MCP_PATH, endpoint, methods=["GET", "POST", "DELETE"], include_in_schema=False
     )
 
     @asynccontextmanager
     async def running() -> AsyncIterator[None]:
-        async with manager.run():
+        # A session manager runs once: every start of the app (each TestClient, a restarted
+        # lifespan) gets a fresh one.
+        endpoint.manager = fresh_manager()
+        async with endpoint.manager.run():
             yield
 
-    return running()
+    return running

@@ -147,3 +147,22 @@ def test_stdio_embedded_on_a_data_dir(tmp_path: Path) -> None:
     with Memory(settings=settings) as memory:
         stored = memory.get(memory_id)
     assert stored.text == "the repo uses ruff" and stored.agent_id == "coder"
+
+
+def test_mcp_answers_after_each_start_of_the_app(service) -> None:
+    """A session manager runs once: a second lifespan (a restarted app, another TestClient)
+    must get a fresh one, or every start after the first fails."""
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from tests.conftest import new_tenant
+
+    tenant = new_tenant(service)
+    app = create_app(service.settings, service=service)
+    for _ in range(3):
+        with TestClient(app) as client:
+            refused = client.post("/mcp", json=INITIALIZE, headers=MCP_HEADERS)
+            assert refused.status_code == 401
+            answer = client.post("/mcp", json=INITIALIZE, headers={**MCP_HEADERS, **tenant.headers})
+            assert answer.status_code == 200, answer.text
+            assert answer.json()["result"]["serverInfo"]["name"]
