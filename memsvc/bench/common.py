@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from memsvc.embeddings.minilm import MiniLMEmbedder
+from memsvc.embeddings import build_embedder
 from memsvc.settings import Settings
 
 __all__ = ["local_key", "percentile", "raw_embedder", "start_server"]
@@ -28,7 +28,7 @@ def raw_embedder(texts: list[str], batch: int, n_queries: int) -> tuple[float, f
     """The floor every write and search sits on: (sentences/s in batches, ms per query)."""
     # The same model settings the server runs with; fed the same request-sized batches.
     settings = Settings()
-    embedder = MiniLMEmbedder(batch_size=settings.embed_batch_size, threads=settings.embed_threads)
+    embedder = build_embedder(settings.model_copy(update={"embedder": "minilm"}))
     embedder.embed(texts[:batch])  # warm-up
     start = time.perf_counter()
     for i in range(0, len(texts), batch):
