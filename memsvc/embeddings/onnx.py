@@ -38,7 +38,13 @@ class OnnxMiniLMEmbedder(Embedder):
     ) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        import onnxruntime as ort
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:  # a client-only or hand-made install
+            raise RuntimeError(
+                "MEMSVC_EMBEDDER_BACKEND=onnx/onnx-int8 needs ONNX Runtime: "
+                "pip install 'memsvc[onnx]', or set MEMSVC_EMBEDDER_BACKEND=torch"
+            ) from exc
         from transformers import AutoTokenizer
 
         from memsvc.embeddings.minilm import default_model_path

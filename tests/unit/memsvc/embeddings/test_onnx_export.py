@@ -118,11 +118,11 @@ def test_exports_live_in_the_data_dir(tmp_path: Path) -> None:
     assert onnx_cache_dir(settings) == tmp_path / "data" / "models" / "minilm-onnx"
 
 
-def test_backend_setting_defaults_to_torch_and_refuses_unknown_names(
+def test_backend_setting_defaults_to_onnx_and_refuses_unknown_names(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("MEMSVC_EMBEDDER_BACKEND", raising=False)
-    assert Settings().embedder_backend == "torch"
+    assert Settings().embedder_backend == "onnx"
     monkeypatch.setenv("MEMSVC_EMBEDDER_BACKEND", "onnx-int8")
     assert Settings().embedder_backend == "onnx-int8"
     monkeypatch.setenv("MEMSVC_EMBEDDER_BACKEND", "onnx_int4")
