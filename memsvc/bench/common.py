@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from memsvc.embeddings.minilm import MiniLMEmbedder
+from memsvc.embeddings import build_embedder
 from memsvc.settings import Settings
 
 __all__ = ["local_key", "percentile", "raw_embedder", "start_server"]
@@ -30,14 +30,8 @@ def raw_embedder(
     """The floor every write and search sits on: (sentences/s in batches, ms per query)."""
     # The same model settings the server runs with; fed the same request-sized batches.
     settings = Settings()
-    if embedder_name == "minilm":
-        embedder = MiniLMEmbedder(
-            batch_size=settings.embed_batch_size, threads=settings.embed_threads
-        )
-    else:
-        from memsvc.embeddings import build_embedder
-
-        embedder = build_embedder(settings.model_copy(update={"embedder": embedder_name}))
+    # The backend (torch, onnx, onnx-int8) is the settings'; "hash" measures no model at all.
+    embedder = build_embedder(settings.model_copy(update={"embedder": embedder_name}))
     embedder.embed(texts[:batch])  # warm-up
     start = time.perf_counter()
     for i in range(0, len(texts), batch):

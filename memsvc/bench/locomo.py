@@ -141,11 +141,17 @@ def _ask(
 
 
 def _open_memory(
-    url: str | None, api_key: str | None, work_dir: Path | None, preset_name: str
+    url: str | None,
+    api_key: str | None,
+    work_dir: Path | None,
+    preset_name: str,
+    embedder_backend: str | None = None,
 ) -> Any:
     if url:
         if preset_name != "default":
             raise ValueError("--preset applies to the embedded run; a server ranks by its own")
+        if embedder_backend:
+            raise ValueError("--embedder-backend applies to the embedded run; a server has its own")
         from memsvc.sdk import MemoryClient
 
         return MemoryClient(url, api_key, timeout=120)
@@ -154,7 +160,9 @@ def _open_memory(
     from memsvc.settings import Settings
 
     data_dir = Path(work_dir or tempfile.mkdtemp(prefix="memsvc-locomo-"))
-    settings = Settings(data_dir=data_dir, database_url="", index_snapshot_seconds=0)
+    # The backend is validated like the setting: a bad name is a clear error.
+    backend = {"embedder_backend": embedder_backend} if embedder_backend else {}
+    settings = Settings(data_dir=data_dir, database_url="", index_snapshot_seconds=0, **backend)
     retrieval = preset(preset_name, settings.retrieval)
     return Memory(settings=settings.model_copy(update={"retrieval": retrieval}))
 
@@ -169,6 +177,7 @@ def run_locomo(
     limit: int | None = None,
     reuse: bool = False,
     preset: str = "default",
+    embedder_backend: str | None = None,
     console: Console | None = None,
 ) -> dict[str, Any]:
     """Ingest, consolidate, ask; write the dump and return the metrics.
@@ -180,7 +189,7 @@ def run_locomo(
     console = console or Console()
     conversations = load(data)[:limit]
     run = LocomoRun()
-    memory = _open_memory(url, api_key, work_dir, preset)
+    memory = _open_memory(url, api_key, work_dir, preset, embedder_backend)
     total = sum(len(c.turns) + len(c.questions) for c in conversations)
     try:
         with dump_path.open("w") as dump, Progress(console=console) as progress:
@@ -194,7 +203,10 @@ def run_locomo(
                 progress.advance(task, len(conv.questions))
     finally:
         memory.close()
-    return run.metrics() | {"preset": preset}
+    from memsvc.settings import Settings
+
+    backend_name = "server" if url else embedder_backend or Settings().embedder_backend
+    return run.metrics() | {"preset": preset, "embedder_backend": backend_name}
 
 
 def render(metrics: dict[str, Any], console: Console, json_path: Path | None) -> None:

@@ -143,6 +143,13 @@ def locomo(
     preset: Annotated[
         str, typer.Option(help="Retrieval preset (memsvc.retrieval.presets) of an embedded run.")
     ] = "default",
+    embedder_backend: Annotated[
+        str | None,
+        typer.Option(
+            help="torch, onnx or onnx-int8 for an embedded run (default: the setting, "
+            "MEMSVC_EMBEDDER_BACKEND)."
+        ),
+    ] = None,
 ) -> None:
     """LoCoMo retrieval quality: ev@10, ev@250w, ans@1k per category (BENCHMARKS.md s.1)."""
     from rich.console import Console
@@ -159,9 +166,52 @@ def locomo(
         work_dir=work_dir,
         reuse=reuse,
         preset=preset,
+        embedder_backend=embedder_backend,
         console=console,
     )
     render(metrics, console, json_path)
+
+
+@bench_app.command("embed")
+def embed(
+    backend: Annotated[
+        list[str] | None,
+        typer.Option(help="torch, onnx, onnx-int8 (repeat; default all three)."),
+    ] = None,
+    n: Annotated[int, typer.Option(help="Sentences embedded in batches.")] = 1024,
+    queries: Annotated[int, typer.Option(help="Single queries timed.")] = 200,
+    batch: Annotated[int, typer.Option(help="Sentences per batch.")] = 64,
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data", help="LoCoMo-schema JSON: its turns (default: synthetic).", exists=True
+        ),
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="Where the ONNX exports go (default: a fresh temp dir, so exported)."),
+    ] = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the figures here.")
+    ] = None,
+) -> None:
+    """The embedder backends side by side: query latency, batch throughput, agreement with
+    torch's vectors, start-up time."""
+    from rich.console import Console
+
+    from memsvc.bench.embed import BACKENDS, render, run_embed_bench
+
+    console = Console()
+    result = run_embed_bench(
+        tuple(backend or BACKENDS),
+        n=n,
+        queries=queries,
+        batch=batch,
+        data=data,
+        data_dir=data_dir,
+        console=console,
+    )
+    render(result, console, json_path)
 
 
 @bench_app.command("kv")

@@ -27,7 +27,12 @@ class MiniLMEmbedder(Embedder):
     """A sentence-transformers model (384-d MiniLM by default), batched, on the CPU."""
 
     def __init__(
-        self, model_path: str = "", batch_size: int = 64, device: str = "cpu", threads: int = 0
+        self,
+        model_path: str = "",
+        batch_size: int = 64,
+        device: str = "cpu",
+        threads: int = 0,
+        query_threads: int = 1,
     ) -> None:
         # The model is on disk; never let the hub client try the network.
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -47,6 +52,8 @@ class MiniLMEmbedder(Embedder):
 
         self._torch = torch
         self._batch_threads = threads or torch.get_num_threads()
+        # One thread for a query unless told (``memsvc bench embed`` measures both).
+        self._query_threads = query_threads or torch.get_num_threads()
         # Token counts are asked for on request threads while the model thread tokenizes: a fast
         # tokenizer switches its truncation settings per call and must not be shared, so the
         # counting one is a copy of its own, used one call at a time.
@@ -62,7 +69,7 @@ class MiniLMEmbedder(Embedder):
     def _encode(self, texts: list[str]) -> np.ndarray:
         # One thread for a single text (a query); the batch setting for more. Set here, on the
         # thread that runs the model: OpenMP team sizes are per thread.
-        threads = 1 if len(texts) == 1 else self._batch_threads
+        threads = self._query_threads if len(texts) == 1 else self._batch_threads
         if self._torch.get_num_threads() != threads:
             self._torch.set_num_threads(threads)
         return self._model.encode(
