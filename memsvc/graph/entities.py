@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from memsvc.extraction.base import Candidate
 from memsvc.extraction.names import CONCRETE_OWNED, NOT_NAMES, canonical_role, is_name
 from memsvc.extraction.slots import entity_key
+from memsvc.graph.relations import typed_relations
 
 __all__ = ["EntityMention", "FactGraph", "RelationMention", "read_graph"]
 
@@ -180,4 +181,5 @@ def read_graph(fact: Candidate) -> FactGraph:
     _slot_relation(graph, subject_key, fact)
     _possessives(graph, subject_key, fact)
     _names(graph, subject_key, fact)
+    typed_relations(graph, subject_key, fact)
     return graph

@@ -49,3 +49,25 @@ def test_close_builds_a_graph_of_things_with_aliases(service, tenant: TenantKey)
     family = service.graph.list_relations(t, user_id="u", type_="family:mother").data
     assert {(r.source.name, r.target.name) for r in family} == {("Deborah", "Deborah's mother")}
 
+
+def test_a_contradicted_relation_closes_at_the_newer_statement(service, tenant: TenantKey) -> None:
+    t = tenant.tenant_id
+    later = T0 + timedelta(days=30)
+    for session_id, text, when in (
+        ("s1", "I love hiking, it clears my head.", T0),
+        ("s2", "I don't like hiking anymore, my knees hurt.", later),
+    ):
+        batch = EventBatch(
+            user_id="u",
+            session_id=session_id,
+            events=[EventCreate(speaker="Ann", content=text, event_time=when)],
+        )
+        service.events.add(t, batch)
+        service.sessions.close(t, session_id)
+
+    relations = service.graph.list_relations(t, user_id="u").data
+    found = {(r.type, r.target.name, r.valid_from, r.valid_to) for r in relations}
+    assert ("likes", "hiking", T0, later) in found  # valid from when it was said, until not
+    assert ("dislikes", "hiking", later, None) in found
+    now = service.graph.list_relations(t, user_id="u", as_of=later).data
+    assert {(r.type, r.target.name) for r in now} == {("dislikes", "hiking")}
