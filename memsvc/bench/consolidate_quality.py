@@ -94,6 +94,7 @@ def score(
         result["obs_recalled"] = result["mem_precise"] = 0
     result["events"] = len(notes.events)
     result["events_recalled"] = result["events_dated"] = 0
+    result["misdated"] = []
     if notes.events and texts:
         ev = _unit(np.asarray(embed([text for _, text, _ in notes.events])))
         sims = ev @ mem.T
@@ -107,6 +108,9 @@ def score(
             at = memories[best]["occurred_at"]
             if when is not None and abs((at - when).total_seconds()) <= DATE_DAYS * 86400:
                 result["events_dated"] += 1
+            elif when is not None and len(result["misdated"]) < 10:  # to read, not scored
+                said = f"{texts[best]} ({at:%Y-%m-%d})"
+                result["misdated"].append([notes.events[k][1], f"{when:%Y-%m-%d}", said])
     return result
 
 

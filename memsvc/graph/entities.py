@@ -19,7 +19,13 @@ import re
 from dataclasses import dataclass, field
 
 from memsvc.extraction.base import Candidate
-from memsvc.extraction.names import CONCRETE_OWNED, NOT_NAMES, canonical_role, is_name
+from memsvc.extraction.names import (
+    CONCRETE_OWNED,
+    NOT_NAMES,
+    canonical_role,
+    is_common_word,
+    is_name,
+)
 from memsvc.extraction.slots import entity_key
 from memsvc.graph.relations import typed_relations
 
@@ -39,8 +45,10 @@ _CAPS = r"[A-Z][\w'-]*(?:\s+(?:of\s+)?[A-Z][\w'-]*)*"
 _NOT_NAMES = (
     {m for m in calendar.month_name if m}
     | {d for d in calendar.day_name}
+    | {a for a in (*calendar.month_abbr, *calendar.day_abbr) if a}  # "Fri", "Sept"
     | {"I", "The", "A", "An", "It", "This", "That", "My", "We", "You", "He", "She", "They"}
 )
+_CLAUSE_STARTS = frozenset("seeing being having getting making knowing watching".split())
 _SLOT_RELATIONS = {
     "lives_in": ("lives_in", "place"),
     "works_at": ("works_at", "organisation"),
@@ -84,6 +92,20 @@ class FactGraph:
             self.relations.append(RelationMention(source, type_, target))
 
 
+def _likeable(name: str, fact: Candidate) -> bool:
+    """Whether what a like names is a thing one likes, not a clause ("loves that art lets
+    us ...", "loves how it shows togetherness") nor a person ("loves mom")."""
+    said = re.search(
+        r"\b(?:loves?|likes?|enjoys?|adores?|hates?|dislikes?|stand)\s+(\S+)", fact.text
+    )
+    first = said.group(1).lower().strip(",.!") if said else ""
+    if first in NOT_NAMES or first in _CLAUSE_STARTS or canonical_role(first) != first:
+        return False
+    words = name.split()
+    subject = entity_key(fact.subject)
+    return not any(w == subject or canonical_role(w) != w or w in _FAMILY.split("|") for w in words)
+
+
 def _slot_relation(graph: FactGraph, subject: str, fact: Candidate) -> None:
     if not fact.slot or not fact.value:
         return
@@ -92,6 +114,8 @@ def _slot_relation(graph: FactGraph, subject: str, fact: Candidate) -> None:
     if attribute.startswith("likes:"):
         name = attribute.split(":", 1)[1]
         relation, type_ = ("likes" if fact.value == "yes" else "dislikes"), "activity"
+        if not _likeable(name, fact):
+            return
     elif attribute.startswith(("favorite:", "pet_name:")):
         kind, name = attribute.split(":", 1)
         relation = "favorite" if kind == "favorite" else "owns"
@@ -151,10 +175,17 @@ def _names(graph: FactGraph, subject_key: str, fact: Candidate) -> None:
             continue
         if re.search(rf"\b(?:{_ORG_WORDS})\b", name) or (name.isupper() and len(name) > 1):
             graph.add(name, "organisation")
-        elif " " not in name:
+        elif " " not in name or _full_name(name):
             graph.add(name, "person")
         else:
             graph.add(name, "thing")
+
+
+def _full_name(name: str) -> bool:
+    """ "Ed Sheeran", "Amy Ellis Nutt": two or three words, each a name, none a common word
+    ("Becoming Nicole", "Pride Month" are titles and events)."""
+    words = name.split()
+    return 2 <= len(words) <= 3 and not any("'" in w or is_common_word(w) for w in words)
 
 
 def _given(graph: FactGraph, name: str, type_: str) -> None:

@@ -111,3 +111,20 @@ def test_short_names_merge_into_exactly_one_known_person() -> None:
     assert short_name_targets({"melanie": "Melanie"}, known) == {}
     relative = {"deborah's mother": "Deborah's mother"}
     assert short_name_targets({"deborah": "Deborah"}, relative) == {}
+
+
+def test_likes_name_things_and_full_names_are_people() -> None:
+    entities = _graph_of(
+        [
+            ("Melanie", "I love that art lets us express ourselves."),
+            ("Melanie", "I love my mom so much."),
+            ("Melanie", "I love live music."),
+            ("Caroline", "I went to an Ed Sheeran concert on Fri with my friends."),
+            ("Caroline", "I read Becoming Nicole by Amy Ellis Nutt last week."),
+        ]
+    )
+    assert "art lets us" not in entities and "mom" not in entities
+    assert entities["live music"] == "activity"
+    assert entities["Ed Sheeran"] == "person" and entities["Amy Ellis Nutt"] == "person"
+    assert entities["Becoming Nicole"] == "thing"
+    assert "Fri" not in entities
