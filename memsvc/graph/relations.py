@@ -61,6 +61,31 @@ _ACTIVITY_NOT = frozenset(
 )
 
 
+# What a plan can be about: "will visit Paris", "is thinking of studying counseling"; not
+# "will keep ya posted", "is going to tell", "wants to pass".
+_PLAN_VERBS = frozenset(
+    """visit travel go study learn take start join adopt move buy build open run paint write
+    attend apply become try volunteer organize organise host teach make bake cook hike camp
+    swim climb compete enroll sign finish launch publish record perform play sell plant get
+    continue pursue""".split()
+)
+
+
+def _plan_verb(word: str) -> bool:
+    low = word.lower()
+    bases = {low, low.removesuffix("ing"), low.removesuffix("ing") + "e", low[:-4]}
+    return bool(bases & _PLAN_VERBS) and (low in _PLAN_VERBS or low.endswith("ing"))
+
+
+def _activity(name: str) -> bool:
+    """Whether ``name`` can name an activity: content words, no adverb ("recently"), no
+    possessive ("keep using Caroline's voice")."""
+    words = name.lower().split()
+    return bool(words) and not (
+        any(w in _STOP or w in _ACTIVITY_NOT or w.endswith("ly") or "'" in w for w in words)
+    )
+
+
 def _phrase(text: str) -> str:
     """The words up to the first function word: "studying counseling next year" -> "studying
     counseling"."""
@@ -81,11 +106,13 @@ def typed_relations(graph: FactGraph, subject_key: str, fact: Candidate) -> None
             graph.relate(subject_key, "does_activity", activity)
     for m in _PRACTICE.finditer(text):
         name = _phrase(m.group(1))
-        if name and name.split()[0] not in _ACTIVITY_NOT:
+        if _activity(name):
             graph.relate(subject_key, "does_activity", graph.add(name, "activity", "object"))
     if fact.kind in ("event", "fact"):
         for m in _ATTENDED.finditer(text):
             name = m.group(1).strip()
+            if name.split()[0].lower() in _STOP:  # "joined into a group"
+                continue
             type_ = "organisation" if re.search(r"\b(?:group|club)\b", name) else "activity"
             graph.relate(subject_key, "attended", graph.add(name, type_, "object"))
     if fact.kind == "plan":
@@ -94,5 +121,5 @@ def typed_relations(graph: FactGraph, subject_key: str, fact: Candidate) -> None
             name = _phrase(m.group(1))
             if places:
                 graph.relate(subject_key, "plans_to", places[0])  # "will visit Paris"
-            elif name and name.split()[0] not in _ACTIVITY_NOT:
+            elif len(name.split()) >= 2 and _plan_verb(name.split()[0]) and _activity(name):
                 graph.relate(subject_key, "plans_to", graph.add(name, "activity", "object"))

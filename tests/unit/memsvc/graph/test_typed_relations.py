@@ -51,3 +51,13 @@ def test_slot_and_family_relations() -> None:
 def test_how_much_is_not_what() -> None:
     said = "Ann doesn't like hiking anymore."
     assert find_slot(said, "Ann") == ("likes:hiking", "no")
+
+
+def test_no_relation_to_chatter() -> None:
+    for speaker, text in [
+        ("Caroline", "I'll keep ya posted on how it goes next week."),
+        ("Caroline", "I'm going to keep using my voice to help others."),
+        ("Melanie", "I want to start thinking about it soon."),
+        ("Melanie", "I started recently and it was great."),
+    ]:
+        assert not {r for r in _relations(speaker, text) if r[1] != "likes"}, text
