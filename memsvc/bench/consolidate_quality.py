@@ -37,7 +37,8 @@ __all__ = ["Annotations", "read_annotations", "render_quality", "run_quality", "
 
 THRESHOLD = 0.7
 DATE_DAYS = 7
-_SKIP_KINDS = ("episode",)
+# What extraction wrote; promoted turns ("message") and episode summaries are not scored.
+_FACT_KINDS = ("fact", "preference", "plan", "event")
 
 
 @dataclass
@@ -131,7 +132,7 @@ def _memories(memory: Any, user_id: str) -> list[dict[str, Any]]:
         found += [
             {"text": m.text, "kind": m.kind, "occurred_at": m.occurred_at}
             for m in page.data
-            if m.kind not in _SKIP_KINDS
+            if m.kind in _FACT_KINDS
         ]
         cursor = page.next_cursor
         if cursor is None:

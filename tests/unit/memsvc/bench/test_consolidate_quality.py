@@ -28,7 +28,7 @@ SAMPLE = {
     },
     "observation": {
         "session_1_observation": {
-            "Ann": [["Ann moved to Lisbon last month.", "D1:1"]],
+            "Ann": [["Ann moved to Lisbon in April 2023.", "D1:1"]],
             "Bob": [["Bob loves painting with Bob's sister.", "D1:2"]],
         },
         "session_2_observation": {"Ann": [["Ann owns a violin.", "D2:1"]]},
