@@ -31,6 +31,7 @@ __all__ = [
     "link_memory",
     "memories_sharing_entities",
     "partition_graph",
+    "people_of",
     "relations_page",
     "upsert_entities",
 ]
@@ -41,12 +42,19 @@ class EntitySpec:
     key: str  # normalised name: the identity inside a (tenant, user) graph
     name: str
     type: str
+    # Other names for it, each a dict with "name" and its evidence ("rule", "memory_id").
+    aliases: tuple[dict[str, str], ...] = ()
+    firm: bool = False  # the type is certain (a statement's subject): it replaces a guessed one
 
 
 def upsert_entities(
     tenant_id: str, user_id: str, specs: Iterable[EntitySpec], at: datetime, *, session: Session
 ) -> dict[str, EntityRow]:
-    """The rows for ``specs`` by key, created when missing; counts one mention each."""
+    """The rows for ``specs`` by key, created when missing; counts one mention each.
+
+    A firm person spec makes the entity a person (a person stays a person: nothing else
+    changes a stored type); new aliases are appended with their evidence.
+    """
     wanted = {s.key: s for s in specs}
     if not wanted:
         return {}
@@ -67,14 +75,31 @@ def upsert_entities(
                 name=spec.name,
                 type=spec.type,
                 mentions=0,
+                aliases=[],
                 created_at=at,
             )
             session.add(row)
             rows[key] = row
+        if spec.firm and spec.type == "person" and row.type != "person":
+            row.type = "person"
+        known = {a.get("name") for a in row.aliases or []}
+        fresh = [a for a in spec.aliases if a.get("name") not in known]
+        if fresh:
+            row.aliases = [*(row.aliases or []), *fresh]  # a new list: JSON columns see it
         row.mentions = (row.mentions or 0) + 1
         row.updated_at = at
     session.flush()
     return rows
+
+
+def people_of(tenant_id: str, user_id: str, *, session: Session) -> dict[str, str]:
+    """Key -> name of one user's person entities (for merging short names into them)."""
+    stmt = select(EntityRow.key, EntityRow.name).where(
+        EntityRow.tenant_id == tenant_id,
+        EntityRow.user_id == user_id,
+        EntityRow.type == "person",
+    )
+    return {key: name for key, name in session.execute(stmt)}
 
 
 def link_memory(

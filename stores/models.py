@@ -274,6 +274,9 @@ class EntityRow(Base):
     name: Mapped[str] = mapped_column(String(200))
     type: Mapped[str] = mapped_column(String(32))
     mentions: Mapped[int] = mapped_column(Integer, default=0)
+    # Other names merged into this one, each with its evidence:
+    # {"name": "Mel", "rule": "short form of a known person", "memory_id": "..."}.
+    aliases: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

@@ -66,11 +66,29 @@ def bench_consolidate(
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Write the figures here.")
     ] = None,
+    quality: Annotated[
+        bool, typer.Option(help="Score what is kept against a LoCoMo file (--data) instead.")
+    ] = False,
+    data: Annotated[
+        Path | None, typer.Option(help="LoCoMo-schema JSON (with --quality).", exists=True)
+    ] = None,
+    conversations: Annotated[
+        int | None, typer.Option(help="Only the first N conversations (with --quality).")
+    ] = None,
 ) -> None:
-    """Consolidation throughput (events/s) through a Celery worker, and in-process."""
+    """Consolidation throughput (events/s) through a Celery worker, and in-process; with
+    ``--quality --data FILE``: observation/event recall and entity checks against LoCoMo."""
+    out = Console()
+    if quality:
+        if data is None:
+            raise typer.BadParameter("--quality needs --data FILE", param_hint="--data")
+        from memsvc.bench.consolidate_quality import render_quality, run_quality
+
+        scored = run_quality(data, conversations=conversations, embedder=embedder, console=out)
+        render_quality(scored, out, json_path)
+        return
     from memsvc.bench.consolidate import render, run_consolidate_bench
 
-    out = Console()
     result = run_consolidate_bench(
         events,
         sessions=sessions,

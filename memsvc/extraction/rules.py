@@ -14,6 +14,7 @@ import re
 from memsvc.extraction.base import NO_GUIDE, Candidate, Extractor, Guide, SourceEvent
 from memsvc.extraction.dates import resolve_dates
 from memsvc.extraction.english import to_third_person
+from memsvc.extraction.names import is_name
 from memsvc.extraction.slots import entity_key, find_slot
 from memsvc.retrieval.text import STOP_WORDS
 
@@ -85,13 +86,18 @@ def _clean(sentence: str) -> str:
     return sentence[:1].upper() + sentence[1:] if sentence else sentence
 
 
-def _subject_of(sentence: str, speaker: str) -> tuple[str, str] | None:
+def _subject_of(
+    sentence: str, speaker: str, known: frozenset[str] = frozenset()
+) -> tuple[str, str] | None:
     """(subject, third-person text), or None when the sentence is not a statement about
-    the speaker or someone named."""
+    the speaker or someone named. A capitalised first word is a name only when it is not a
+    common word ("Painting is fun", "Those were the days"), unless ``known`` names it."""
     if _FIRST_PERSON.search(sentence):
         return speaker, to_third_person(sentence, speaker)
     m = _NAME_START.match(sentence)
     if m is None or m.group("name").split()[0].lower() in _NOT_NAMES:
+        return None
+    if not is_name(m.group("name"), initial=True, known=known):
         return None
     if not entity_key(m.group("name")):
         return None
@@ -109,22 +115,27 @@ class RulesExtractor(Extractor):
         self.min_content_words = min_content_words
 
     def extract(self, events: list[SourceEvent], guide: Guide = NO_GUIDE) -> list[Candidate]:
-        found = [c for event in events for c in self.extract_event(event)]
+        # The batch's speakers are people, whatever their names look like ("Will", "Luna").
+        known = frozenset(e.speaker.strip() for e in events if e.speaker and e.speaker.strip())
+        found = [c for event in events for c in self.extract_event(event, known=known)]
         for candidate in found:
             # Categories by keyword: in the fact as written or in the sentence as said.
             candidate.categories = guide.tag(f"{candidate.text}\n{candidate.sentence}")
         return found
 
-    def extract_event(self, event: SourceEvent) -> list[Candidate]:
+    def extract_event(
+        self, event: SourceEvent, *, known: frozenset[str] = frozenset()
+    ) -> list[Candidate]:
         if event.role not in self.roles:
             return []
         speaker = (event.speaker or "").strip() or "The user"
+        known = known | {speaker}
         found = []
         for raw in split_sentences(event.text):
             sentence = _clean(raw)
             if sentence.endswith("?") or _content_words(sentence) < self.min_content_words:
                 continue
-            about = _subject_of(sentence, speaker)
+            about = _subject_of(sentence, speaker, known)
             if about is None:
                 continue
             subject, text = about

@@ -56,8 +56,12 @@ def entity_key(name: str) -> str:
     return " ".join(words)[:200]
 
 
+# Words that say how much, not what: "likes hiking anymore" is about hiking.
+_DEGREE = frozenset("anymore anyway much lot lots really still now either though too".split())
+
+
 def _object_key(phrase: str) -> str:
-    words = [w for w in re.findall(r"[a-z']+", phrase.lower()) if w not in STOP_WORDS]
+    words = [w for w in re.findall(r"[a-z']+", phrase.lower()) if w not in STOP_WORDS | _DEGREE]
     return " ".join(words[:3])
 
 

@@ -17,6 +17,7 @@ from memsvc.schemas.events import (
 )
 from memsvc.schemas.jobs import (
     ConsolidateRequest,
+    EntityAlias,
     EntityDetail,
     EntityPublic,
     EntityRef,
@@ -58,6 +59,7 @@ __all__ = [
     "ContextResponse",
     "ContextTurn",
     "DeleteResult",
+    "EntityAlias",
     "EntityDetail",
     "EntityPublic",
     "EntityRef",

@@ -47,12 +47,21 @@ class JobPublic(BaseModel):
     finished_at: datetime | None
 
 
+class EntityAlias(BaseModel):
+    name: str = Field(description='The other name ("Mel", "Deborah\'s mom").')
+    rule: str = Field(description="Why it was merged: 'short form of a known person', ...")
+    memory_id: str | None = Field(default=None, description="The fact that used it.")
+
+
 class EntityPublic(BaseModel):
     id: str
     name: str
     type: str = Field(description="person, place, organisation, thing or activity.")
     user_id: str | None
     mentions: int
+    aliases: list[EntityAlias] = Field(
+        default_factory=list, description="Other names merged into this one, with evidence."
+    )
     created_at: datetime
     updated_at: datetime
 

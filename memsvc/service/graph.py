@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 
 from memsvc.errors import InvalidRequestError, NotFoundError
-from memsvc.schemas import EntityDetail, EntityPublic, EntityRef, Neighbour, Page, RelationPublic
+from memsvc.schemas import (
+    EntityAlias,
+    EntityDetail,
+    EntityPublic,
+    EntityRef,
+    Neighbour,
+    Page,
+    RelationPublic,
+)
 from memsvc.service.deps import ServiceDeps
 from memsvc.service.memories import to_public
 from memsvc.service.validation import decode_cursor, encode_cursor
@@ -26,6 +34,7 @@ def _entity(row: EntityRow) -> EntityPublic:
         type=row.type,
         user_id=row.user_id or None,
         mentions=row.mentions,
+        aliases=[EntityAlias.model_validate(a) for a in row.aliases or []],
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
