@@ -4,21 +4,14 @@ upload's content), two services over one database and one bucket, and the sweep.
 
 from __future__ import annotations
 
-import statistics
-import threading
-import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 from fastapi.testclient import TestClient
 
 from api.main import create_app
 from consolidation.dispatch import build_service
-from kv_cartridges.fingerprint import ModelFingerprint
-from kv_cartridges.format import KVContainer
 from kv_cartridges.quant import QuantSpec
 from memsvc.service import MemoryService
 from memsvc.service.kv_blobs import sweep_blobs
@@ -26,18 +19,10 @@ from memsvc.service.kv_lifecycle import reencode_kv
 from stores.s3_blobs import S3BlobStore
 from tests.conftest import fresh_pg_database, new_tenant
 from tests.integration.blobs.conftest import s3_settings
+from tests.races import ROUNDS, container_bytes, median_seconds, race
 from tests.seaweed import S3Server
 
-ROUNDS = 50
-FP = ModelFingerprint("LlamaForCausalLM", 2, 2, 16, 128, {"rope_theta": 10000.0}, "0" * 64)
 OCTET = {"Content-Type": "application/octet-stream"}
-
-
-def container_bytes(seed: int = 0, T: int = 64) -> bytes:
-    g = torch.Generator().manual_seed(seed)
-    layers = [(torch.randn(1, 2, T, 16, generator=g), torch.randn(1, 2, T, 16, generator=g))
-              for _ in range(FP.num_layers)]  # fmt: skip
-    return KVContainer.build(layers, FP, origin={"kind": "cartridge", "corpus_id": "c"}).to_bytes()
 
 
 @pytest.fixture
@@ -85,31 +70,6 @@ def test_reencode_and_sweep_on_s3(s3_service: MemoryService, seaweedfs: S3Server
     assert seaweedfs.keys(bucket) == [f"kv/{now.sha256[:2]}/{now.sha256}"]
 
 
-def _median_seconds(call: Callable[[], object], n: int = 5) -> float:
-    times = []
-    for _ in range(n):
-        began = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - began)
-    return statistics.median(times)
-
-
-def _race(upload: Callable[[], str], delete: Callable[[], object], offset: float) -> str:
-    """``upload`` and ``delete`` on two threads, the delete started ``offset`` s later."""
-    start = threading.Barrier(2)
-
-    def after(call: Callable[[], object], delay: float) -> object:
-        start.wait()
-        time.sleep(max(delay, 0.0))
-        return call()
-
-    with ThreadPoolExecutor(2) as pool:
-        deleted = pool.submit(after, delete, offset)
-        uploaded = pool.submit(after, upload, -offset)
-        deleted.result()
-        return uploaded.result()  # type: ignore[return-value]
-
-
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 def test_upload_delete_race_on_s3(s3_service: MemoryService, seaweedfs: S3Server, bucket: str):
     """Tenant B stores the bytes, then deletes them while tenant A uploads the same bytes,
@@ -124,13 +84,13 @@ def test_upload_delete_race_on_s3(s3_service: MemoryService, seaweedfs: S3Server
         return service.kv.store_file(tenant_id, path, kind="cartridge").id
 
     ids: list[str] = []
-    upload_s = _median_seconds(lambda: ids.append(store(b.tenant_id)))
-    delete_s = _median_seconds(lambda: service.kv.delete(b.tenant_id, ids.pop()))
+    upload_s = median_seconds(lambda: ids.append(store(b.tenant_id)))
+    delete_s = median_seconds(lambda: service.kv.delete(b.tenant_id, ids.pop()))
     lost = []
     for n in range(ROUNDS):
         offset = upload_s - delete_s + (n % 11 - 5) / 5 * 0.010
         kv_b = store(b.tenant_id)
-        kv_a = _race(
+        kv_a = race(
             lambda: store(a.tenant_id),
             lambda kv_b=kv_b: service.kv.delete(b.tenant_id, kv_b),
             offset,
